@@ -1,0 +1,33 @@
+# operascope — every target creates .venv and installs the project into it first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: install run test bench gui clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/operascope devices
+	$(BIN)/operascope acquire --out runs/demo.h5 --protocol charge --c-rate 2 --duration 1800 --speed 60 --bin 20 --focus-lock --seed 1
+	$(BIN)/operascope analyze runs/demo.h5 --out runs/demo_report
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+gui: $(STAMP)
+	QT_QPA_PLATFORM= $(BIN)/operascope gui
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,93 @@
+"""Load and validate TOML configuration files.
+
+``load_config(None)`` gives the packaged ``config/simulated.toml`` (works from a
+non-editable install). Every error is a :class:`ConfigError` with one line that
+names the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import tomli_w
+
+from config.schema import RigConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PRESETS = ("simulated", "emulated", "rig.example")
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing or invalid. The message is one line for the user."""
+
+
+def preset_path(name: str) -> Path:
+    """Path of a packaged preset (``simulated``, ``emulated``, ``rig.example``)."""
+    return Path(str(resources.files("config").joinpath(f"{name}.toml")))
+
+
+def _describe_error(err: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in err["loc"] if not isinstance(p, int) or True)
+    msg = err["msg"]
+    ctx = err.get("ctx") or {}
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return f"unknown key '{key}'"
+    if kind == "missing":
+        return f"missing key '{key}'"
+    if kind.startswith("greater_than") or kind.startswith("less_than"):
+        return f"'{key}' = {err.get('input')!r}: {msg}"
+    if kind == "literal_error":
+        return f"'{key}' = {err.get('input')!r}: allowed values are {ctx.get('expected', '')}"
+    if kind == "union_tag_invalid":
+        return f"'{key}': driver {ctx.get('tag')!r} is not known; allowed: {ctx.get('expected_tags')}"
+    return f"'{key}' = {err.get('input')!r}: {msg}"
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> RigConfig:
+    """Validate a parsed TOML mapping; raise ConfigError naming ``source`` and the key."""
+    try:
+        return RigConfig.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(f"{source}: {_describe_error(first)}{suffix}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RigConfig:
+    """Load ``path`` (default: the packaged simulated rig) and apply nested ``overrides``."""
+    file = preset_path("simulated") if path is None else Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{file}: config file not found (presets: {', '.join(PRESETS)} in the config/ folder)")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    if overrides:
+        data = merge(data, overrides)
+    return parse_config(data, str(file))
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``overrides`` into a copy of ``base``."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def to_toml(config: RigConfig) -> str:
+    """The validated configuration as TOML text (for the run file's /entry/config)."""
+    return tomli_w.dumps(config.model_dump(mode="json", exclude_none=True))

@@ -1,0 +1,243 @@
+"""Validated configuration of a rig and a run (pydantic models).
+
+One ``[devices.<role>]`` table per role with ``driver = "simulated" | "<real driver>"``,
+plus ``[acquisition]``, ``[focus_lock]``, ``[electrochemistry]``, ``[sample]`` and
+``[simulation]`` tables. Unknown keys are errors (``extra="forbid"``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are validated on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------- devices
+
+
+class SimulatedDevice(Strict):
+    driver: Literal["simulated"] = "simulated"
+
+
+class FlirCameraConfig(Strict):
+    driver: Literal["flir"]
+    serial: str | None = Field(None, description="DeviceSerialNumber; None = use index")
+    index: int = Field(0, ge=0)
+    buffer_handling: Literal["OldestFirst", "NewestOnly", "NewestFirst", "OldestFirstOverwrite"] = "OldestFirst"
+    buffer_count: int = Field(20, ge=1, le=1000)
+    sdk_module: str = Field("PySpin", description="module providing the Spinnaker API (emulator: simulators.fake_pyspin)")
+    consecutive_timeouts_lost: int = Field(5, ge=1, le=1000)
+
+
+class AttocubeStageConfig(Strict):
+    driver: Literal["attocube"]
+    host: str = "192.168.1.1"
+    port: int = Field(9090, ge=1, le=65535)
+    timeout_s: float = Field(2.0, gt=0, le=60)
+    axis_map: dict[str, int] = Field(default_factory=lambda: {"x": 0, "y": 1, "z": 2})
+    target_range_nm: float = Field(10.0, gt=0, le=10_000)
+    limits_nm: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {a: (-12_500_000.0, 12_500_000.0) for a in ("x", "y", "z")}
+    )
+
+
+class ThorlabsLedConfig(Strict):
+    driver: Literal["thorlabs"]
+    resource: str = "USB0::0x1313::0x80C8::M00000000::INSTR"
+    visa_library: str = Field("", description="'' = system VISA; '<yaml>@sim' = pyvisa-sim emulator")
+    current_limit_a: float = Field(1.0, gt=0, le=10.0)
+    timeout_s: float = Field(2.0, gt=0, le=60)
+
+
+class SerialLaserConfig(Strict):
+    driver: Literal["serial_laser"]
+    port: str = "/dev/ttyUSB0"
+    baudrate: int = Field(115200, gt=0)
+    timeout_s: float = Field(1.0, gt=0, le=60)
+
+
+class FlirLineSensorConfig(Strict):
+    driver: Literal["flir_line"]
+    serial: str | None = None
+    index: int = Field(1, ge=0)
+    roi: tuple[int, int, int, int] = (0, 0, 128, 256)
+    exposure_ms: float = Field(1.0, gt=0, le=1000)
+    frame_rate_hz: float = Field(100.0, gt=0, le=1000)
+    profile_axis: Literal[0, 1] = Field(1, description="1 = sum along rows, profile across columns")
+    sdk_module: str = "PySpin"
+
+
+class BiologicConfig(Strict):
+    driver: Literal["biologic"]
+    address: str = "USB0"
+    channel: int = Field(0, ge=0, le=15, description="0-based (easy-biologic convention)")
+    library: str = Field("easy_biologic", description="module name (emulator: simulators.fake_biologic)")
+    timeout_s: float = Field(5.0, gt=0, le=60)
+
+
+def _union(*models):
+    return Annotated[Union[models], Field(discriminator="driver")]
+
+
+class DevicesConfig(Strict):
+    camera: _union(SimulatedDevice, FlirCameraConfig) = SimulatedDevice()
+    stage: _union(SimulatedDevice, AttocubeStageConfig) = SimulatedDevice()
+    led: _union(SimulatedDevice, ThorlabsLedConfig) = SimulatedDevice()
+    focus_laser: _union(SimulatedDevice, SerialLaserConfig) = SimulatedDevice()
+    focus_sensor: _union(SimulatedDevice, FlirLineSensorConfig) = SimulatedDevice()
+    potentiostat: _union(SimulatedDevice, BiologicConfig) = SimulatedDevice()
+
+
+# --------------------------------------------------------------------------- acquisition
+
+
+class AcquisitionConfig(Strict):
+    exposure_ms: float = Field(2.5, gt=0.005, le=1000.0)
+    frame_rate_hz: float = Field(10.0, gt=0, le=200.0)
+    bin_size: int = Field(20, ge=1, le=10_000)
+    roi: tuple[int, int, int, int] | None = Field(None, description="x, y, width, height in px; None = full frame")
+    pixel_format: Literal["Mono8", "Mono12Packed", "Mono12p", "Mono16"] = "Mono16"
+    gain_db: float = Field(0.0, ge=0.0, le=48.0)
+    pixel_size_nm: float = Field(34.7, gt=0, le=10_000)
+    led_current_a: float = Field(0.5, ge=0, le=10.0)
+    save_raw: bool = False
+    raw_compression: Literal["none", "gzip", "lzf"] = "lzf"
+    mask_threshold: float | None = Field(None, description="counts; None = Otsu on the reference")
+    drift_correction: bool = True
+    fiducial_xy_px: tuple[float, float] | None = Field(None, description="fiducial position in the ROI; None = brightest spot")
+    fiducial_box_px: int = Field(21, ge=5, le=201)
+    queue_frames: int = Field(200, ge=2, le=100_000, description="bound of must-not-drop queues")
+    flush_interval_s: float = Field(1.0, gt=0, le=60)
+    read_timeout_s: float = Field(2.0, gt=0, le=600)
+    camera_lost_timeout_s: float = Field(30.0, ge=0, le=86_400, description="give up reconnecting after this")
+
+
+# --------------------------------------------------------------------------- focus lock
+
+
+class FocusLockConfig(Strict):
+    enabled: bool = False
+    rate_hz: float = Field(50.0, ge=1.0, le=1000.0)
+    gain: float = Field(0.5, gt=0.0, lt=2.0)
+    deadband_nm: float = Field(2.0, ge=0.0, le=1000.0)
+    max_step_nm: float = Field(300.0, gt=0.0, le=5000.0)
+    window_nm: float = Field(5000.0, gt=0.0, le=100_000.0)
+    locked_tolerance_nm: float = Field(20.0, gt=0.0, le=10_000.0)
+    locked_samples: int = Field(5, ge=1, le=1000)
+    lost_after_bad: int = Field(5, ge=1, le=1000)
+    calibration_range_nm: float = Field(1500.0, gt=0, le=50_000)
+    calibration_step_nm: float = Field(50.0, gt=0, le=5000)
+    calibration_settle_s: float = Field(0.05, ge=0, le=60)
+    calibration_reads: int = Field(10, ge=1, le=1000)
+    calibration_file: str | None = None
+    laser_power_w: float = Field(0.005, ge=0, le=1.0)
+    min_intensity_fraction: float = Field(0.2, gt=0, le=1)
+
+
+# --------------------------------------------------------------------------- electrochemistry
+
+
+class ElectrochemistryConfig(Strict):
+    specific_capacity_mah_g: float = Field(200.0, gt=0, le=1000)
+    v_min: float = Field(3.0, ge=0.0, le=6.0)
+    v_max: float = Field(4.3, ge=0.0, le=6.0)
+    c_rate: float = Field(1.0, gt=0, le=100)
+    record_interval_s: float = Field(1.0, gt=0, le=3600)
+    cycles: int = Field(1, ge=1, le=100_000)
+    gitt_current_ma_g: float = Field(10.0, gt=0, le=10_000)
+    gitt_pulse_s: float = Field(900.0, gt=0, le=86_400)
+    gitt_rest_s: float = Field(14_400.0, ge=0, le=864_000)
+    safety_margin_v: float = Field(0.05, ge=0.0, le=1.0, description="watchdog trips beyond cut-off + margin")
+
+    @model_validator(mode="after")
+    def _cutoffs_ordered(self):
+        if self.v_min >= self.v_max:
+            raise ValueError(f"v_min ({self.v_min} V) must be below v_max ({self.v_max} V)")
+        return self
+
+
+# --------------------------------------------------------------------------- sample
+
+
+class SampleConfig(Strict):
+    name: str = "LiNi0.88Mn0.05Co0.07O2 single crystal"
+    chemical_formula: str = "LiNi0.88Mn0.05Co0.07O2"
+    active_mass_mg: float = Field(1.0, gt=0, le=10_000)
+    notes: str = ""
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+class ParticleConfig(Strict):
+    x_um: float
+    y_um: float
+    diameter_um: float = Field(3.0, gt=0.1, le=50)
+    gamma: float = Field(0.0, ge=0.0, lt=1.0, description="rock-salt fraction of the perimeter")
+    eta: float = Field(1.0, ge=0.0, le=1.0, description="rock-salt / NMC flux ratio")
+    rsl_angle_deg: float = Field(0.0, ge=-360, le=360, description="centre of the rock-salt arc")
+    brightness: float = Field(1.0, gt=0, le=100, description="relative scattering strength")
+
+
+class FaultConfig(Strict):
+    device: Literal["camera", "stage", "led", "focus_laser", "focus_sensor", "potentiostat"]
+    kind: Literal["timeout", "incomplete_frame", "device_lost", "end_of_travel", "interlock_trip", "link_loss", "drop_frames"]
+    at_s: float = Field(ge=0, description="virtual time after start")
+    duration_s: float = Field(0.0, ge=0)
+    count: int = Field(1, ge=1)
+
+
+class SimulationConfig(Strict):
+    seed: int = 0
+    speed: float = Field(1.0, gt=0, le=10_000, description="virtual seconds per wall second")
+    field_um: tuple[float, float] = Field((66.6, 41.6), description="full sensor field (w, h) in um")
+    particles: list[ParticleConfig] = Field(
+        default_factory=lambda: [
+            ParticleConfig(x_um=3.0, y_um=3.0, diameter_um=3.0),
+            ParticleConfig(x_um=7.5, y_um=3.2, diameter_um=2.5, gamma=0.3, eta=0.2, rsl_angle_deg=30.0),
+            ParticleConfig(x_um=5.0, y_um=6.5, diameter_um=2.2, gamma=0.5, eta=0.1, rsl_angle_deg=200.0),
+        ]
+    )
+    fiducial_xy_um: tuple[float, float] = (1.2, 7.5)
+    fiducial_brightness: float = Field(3.0, gt=0, le=1000)
+    background_e: float = Field(20_000.0, ge=0, le=32_000, description="background e- per px at reference LED/exposure")
+    reference_led_current_a: float = Field(0.5, gt=0)
+    reference_exposure_ms: float = Field(2.5, gt=0)
+    read_noise_e: float = Field(7.0, ge=0)
+    full_well_e: float = Field(32_000.0, gt=0)
+    contrast_per_theta: float = Field(0.25, ge=0, le=10, description="dI/I per unit Li removed")
+    drift_xy_nm_s: tuple[float, float] = (0.5, -0.3)
+    drift_z_nm_s: float = Field(3.0, description="cover-glass interface thermal drift")
+    drift_noise_nm: float = Field(1.0, ge=0)
+    z_focus_nm: float = Field(0.0, description="stage z where the sample is in focus at t=0")
+    depth_of_field_nm: float = Field(300.0, gt=0)
+    focus_slope_px_per_nm: float = Field(0.02, description="focus-sensor line shift per nm of defocus")
+    focus_sensor_pixels: int = Field(256, ge=16, le=8192)
+    focus_sensor_noise: float = Field(0.02, ge=0, description="relative noise of the line profile")
+    cell_resistance_ohm: float = Field(50.0, ge=0)
+    initial_theta: float = Field(0.95, gt=0, le=1)
+    faults: list[FaultConfig] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- rig
+
+
+class RigConfig(Strict):
+    """The whole validated configuration."""
+
+    devices: DevicesConfig = DevicesConfig()
+    acquisition: AcquisitionConfig = AcquisitionConfig()
+    focus_lock: FocusLockConfig = FocusLockConfig()
+    electrochemistry: ElectrochemistryConfig = ElectrochemistryConfig()
+    sample: SampleConfig = SampleConfig()
+    simulation: SimulationConfig = SimulationConfig()
+
+    @property
+    def is_fully_simulated(self) -> bool:
+        return all(getattr(self.devices, r).driver == "simulated" for r in DevicesConfig.model_fields)
