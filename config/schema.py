@@ -222,6 +222,7 @@ class SimulationConfig(Strict):
     focus_sensor_noise: float = Field(0.02, ge=0, description="relative noise of the line profile")
     cell_resistance_ohm: float = Field(50.0, ge=0)
     initial_theta: float = Field(0.95, gt=0, le=1)
+    start_emulators: bool = Field(False, description="start the protocol emulators in-process around this world")
     faults: list[FaultConfig] = Field(default_factory=list)
 
 
