@@ -1,0 +1,167 @@
+"""Differential panel: live (I_i - I_1)/I_1 with a diverging colour map centred on 0 and the mask outline.
+
+Clicking picks the fiducial spot or places the particle region (see the "click picks" selector).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt5 import QtCore, QtWidgets
+
+from gui.display_math import symmetric_levels
+
+DIVERGING_COLORMAP = "CET-D1"
+PICK_NOTHING, PICK_FIDUCIAL, PICK_PARTICLE = "nothing", "fiducial", "particle"
+DEFAULT_PARTICLE_BOX_PX = 80
+
+
+class DifferentialPanel(QtWidgets.QWidget):
+    """Shows differential images (dimensionless dI/I, NaN or 0 outside the mask)."""
+
+    #: x_px, y_px of the picked fiducial in image pixels
+    fiducial_picked = QtCore.pyqtSignal(float, float)
+    #: x, y, width, height (px) of the particle region
+    particle_region_changed = QtCore.pyqtSignal(int, int, int, int)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.levels: tuple[float, float] = (-1e-3, 1e-3)
+        self.images_shown = 0
+        self.particle_region: tuple[int, int, int, int] | None = None
+        self.fiducial_xy_px: tuple[float, float] | None = None
+        self._mask_key: tuple | None = None
+        self._image: np.ndarray | None = None
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.view = self.graphics.addViewBox(lockAspect=True, invertY=True)
+        self.view.setMenuEnabled(False)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item.setColorMap(pg.colormap.get(DIVERGING_COLORMAP))
+        self.view.addItem(self.image_item)
+        self.colorbar = pg.ColorBarItem(values=self.levels, colorMap=pg.colormap.get(DIVERGING_COLORMAP),
+                                        interactive=False, label="dI/I")
+        self.colorbar.setImageItem(self.image_item)
+        self.graphics.addItem(self.colorbar)
+        self.mask_outline = pg.IsocurveItem(level=0.5, pen=pg.mkPen((40, 40, 40), width=1), axisOrder="row-major")
+        self.mask_outline.setParentItem(self.image_item)
+        self.fiducial_marker = pg.ScatterPlotItem(size=18, symbol="o", pen=pg.mkPen((0, 200, 0), width=2),
+                                                  brush=None)
+        self.view.addItem(self.fiducial_marker)
+        self.particle_roi: pg.RectROI | None = None
+
+        self.pick_choice = QtWidgets.QComboBox()
+        self.pick_choice.addItems([PICK_NOTHING, PICK_FIDUCIAL, PICK_PARTICLE])
+        self.auto_levels = QtWidgets.QCheckBox("symmetric auto levels")
+        self.auto_levels.setChecked(True)
+        self.fixed_level_percent = QtWidgets.QDoubleSpinBox()
+        self.fixed_level_percent.setRange(0.01, 100.0)
+        self.fixed_level_percent.setDecimals(2)
+        self.fixed_level_percent.setValue(5.0)
+        self.fixed_level_percent.setSuffix(" %")
+        self.fixed_level_percent.setToolTip("colour range ± this value of dI/I when auto levels are off")
+        self.info_label = QtWidgets.QLabel("waiting for the first binned frame (the reference)")
+
+        controls = QtWidgets.QHBoxLayout()
+        controls.addWidget(QtWidgets.QLabel("click picks:"))
+        controls.addWidget(self.pick_choice)
+        controls.addStretch(1)
+        controls.addWidget(self.auto_levels)
+        controls.addWidget(self.fixed_level_percent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.graphics, 1)
+        layout.addLayout(controls)
+        layout.addWidget(self.info_label)
+        self.graphics.scene().sigMouseClicked.connect(self._on_click)
+
+    # ------------------------------------------------------------------ updates
+
+    def show_differential(self, image: np.ndarray, mask: np.ndarray | None = None, bin_index: int | None = None) -> None:
+        """Display one differential frame; ``mask`` (bool, True = particle) draws the outline."""
+        data = np.asarray(image, dtype=np.float32)
+        if data.ndim != 2:
+            raise ValueError(f"a differential image must be 2-D, got shape {data.shape}")
+        finite = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+        if self.auto_levels.isChecked():
+            self.levels = symmetric_levels(finite)
+        else:
+            level = self.fixed_level_percent.value() / 100.0
+            self.levels = (-level, level)
+        self.image_item.setImage(finite, autoLevels=False, levels=self.levels)
+        self.colorbar.setLevels(self.levels)
+        if self._image is None or self._image.shape != data.shape:
+            self.view.autoRange(padding=0.0)
+        self._image = finite
+        if mask is not None:
+            self._set_mask(np.asarray(mask, dtype=bool))
+        self.images_shown += 1
+        self._update_info(bin_index)
+
+    def mean_in_particle_region(self) -> float | None:
+        """Mean dI/I inside the particle region (None if no region or no image)."""
+        if self._image is None or self.particle_region is None:
+            return None
+        x, y, w, h = self.particle_region
+        patch = self._image[max(y, 0): y + h, max(x, 0): x + w]
+        return float(patch.mean()) if patch.size else None
+
+    def pick_at(self, x_px: float, y_px: float) -> None:
+        """Act as a click at image pixel (x, y) in the current pick mode."""
+        mode = self.pick_choice.currentText()
+        if mode == PICK_FIDUCIAL:
+            self.fiducial_xy_px = (x_px, y_px)
+            self.fiducial_marker.setData([x_px], [y_px])
+            self.fiducial_picked.emit(float(x_px), float(y_px))
+        elif mode == PICK_PARTICLE:
+            half = DEFAULT_PARTICLE_BOX_PX / 2
+            self._place_particle_roi(x_px - half, y_px - half, DEFAULT_PARTICLE_BOX_PX, DEFAULT_PARTICLE_BOX_PX)
+
+    # ------------------------------------------------------------------ internals
+
+    def _set_mask(self, mask: np.ndarray) -> None:
+        key = (mask.shape, int(mask.sum()), hash(mask[:: max(1, mask.shape[0] // 16)].tobytes()))
+        if key == self._mask_key:
+            return
+        self._mask_key = key
+        self.mask_outline.setData(mask.astype(np.float32))
+
+    def _place_particle_roi(self, x: float, y: float, w: float, h: float) -> None:
+        if self.particle_roi is None:
+            self.particle_roi = pg.RectROI((x, y), (w, h), pen=pg.mkPen((255, 140, 0), width=2))
+            self.particle_roi.sigRegionChangeFinished.connect(self._on_roi_changed)
+            self.view.addItem(self.particle_roi)
+        else:
+            self.particle_roi.setPos((x, y), finish=False)
+            self.particle_roi.setSize((w, h), finish=False)
+        self._on_roi_changed()
+
+    def _on_roi_changed(self, *_args) -> None:
+        if self.particle_roi is None:
+            return
+        x, y = self.particle_roi.pos()
+        w, h = self.particle_roi.size()
+        self.particle_region = (int(round(x)), int(round(y)), int(round(w)), int(round(h)))
+        self.particle_region_changed.emit(*self.particle_region)
+        self._update_info(None)
+
+    def _on_click(self, event) -> None:
+        if self.pick_choice.currentText() == PICK_NOTHING or self._image is None:
+            return
+        if not self.view.sceneBoundingRect().contains(event.scenePos()):
+            return
+        point = self.view.mapSceneToView(event.scenePos())
+        height, width = self._image.shape
+        if 0 <= point.x() < width and 0 <= point.y() < height:
+            self.pick_at(point.x(), point.y())
+
+    def _update_info(self, bin_index: int | None) -> None:
+        parts = [f"levels ±{self.levels[1] * 100:.3g} % dI/I"]
+        if bin_index is not None:
+            parts.insert(0, f"bin {bin_index}")
+        if self.fiducial_xy_px is not None:
+            parts.append(f"fiducial ({self.fiducial_xy_px[0]:.1f}, {self.fiducial_xy_px[1]:.1f}) px")
+        mean = self.mean_in_particle_region()
+        if mean is not None:
+            parts.append(f"particle mean dI/I {mean * 100:+.3f} %")
+        self.info_label.setText(" · ".join(parts))

@@ -1,0 +1,143 @@
+"""Live panel: the newest raw camera frame with histogram/levels, crosshair, scale bar and rates."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt5 import QtCore, QtWidgets
+
+from gui.display_math import format_length_um, nice_scale_bar_um, robust_levels
+
+
+class _TimedImageItem(pg.ImageItem):
+    """An ImageItem that remembers when (wall clock, s) it last painted, to measure frame-to-screen latency."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_paint_wall_s: float | None = None
+
+    def paint(self, painter, *args) -> None:  # noqa: D102 - Qt override
+        super().paint(painter, *args)
+        self.last_paint_wall_s = time.monotonic()
+
+
+class LivePanel(QtWidgets.QWidget):
+    """Shows the newest camera frame (uint16 counts) and the camera's rates.
+
+    ``pixel_size_nm`` sets the scale bar. Call :meth:`show_frame` with the newest frame only.
+    """
+
+    def __init__(self, pixel_size_nm: float, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        if pixel_size_nm <= 0:
+            raise ValueError(f"pixel_size_nm must be > 0, got {pixel_size_nm}")
+        self.pixel_size_nm = pixel_size_nm
+        self.frames_shown = 0
+        self.last_frame_id: int | None = None
+        self.last_frame_shown_wall_s: float | None = None
+        self._shape: tuple[int, int] | None = None
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.view = self.graphics.addViewBox(lockAspect=True, invertY=True)
+        self.view.setMenuEnabled(False)
+        self.image_item = _TimedImageItem(axisOrder="row-major", autoDownsample=True)
+        self.view.addItem(self.image_item)
+        self.histogram = pg.HistogramLUTItem()
+        self.histogram.setImageItem(self.image_item)
+        self.graphics.addItem(self.histogram)
+
+        pen = pg.mkPen((255, 220, 0, 160), width=1)
+        self.crosshair_v = pg.InfiniteLine(angle=90, movable=True, pen=pen)
+        self.crosshair_h = pg.InfiniteLine(angle=0, movable=True, pen=pen)
+        for line in (self.crosshair_v, self.crosshair_h):
+            self.view.addItem(line, ignoreBounds=True)
+
+        self.scale_bar = pg.ScaleBar(size=100, width=6, brush=(255, 255, 255), suffix="")
+        self.scale_bar.setParentItem(self.view)
+        self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
+
+        self.auto_levels = QtWidgets.QCheckBox("auto levels")
+        self.auto_levels.setChecked(True)
+        self.crosshair_box = QtWidgets.QCheckBox("crosshair")
+        self.crosshair_box.setChecked(True)
+        self.crosshair_box.toggled.connect(self._set_crosshair_visible)
+        self.rates_label = QtWidgets.QLabel("no frames yet")
+        self.cursor_label = QtWidgets.QLabel("")
+
+        controls = QtWidgets.QHBoxLayout()
+        controls.addWidget(self.auto_levels)
+        controls.addWidget(self.crosshair_box)
+        controls.addStretch(1)
+        controls.addWidget(self.cursor_label)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.graphics, 1)
+        layout.addLayout(controls)
+        layout.addWidget(self.rates_label)
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._last_image: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ updates
+
+    def show_frame(self, pixels: np.ndarray, frame_id: int) -> None:
+        """Display ``pixels`` (2-D counts). Frames with the id already shown are ignored."""
+        if frame_id == self.last_frame_id:
+            return
+        image = np.asarray(pixels)
+        if image.ndim != 2:
+            raise ValueError(f"a camera frame must be 2-D, got shape {image.shape}")
+        first = self._shape != image.shape
+        if self.auto_levels.isChecked() or first:
+            levels = robust_levels(image)
+            self.image_item.setImage(image, autoLevels=False, levels=levels)
+            self.histogram.setLevels(*levels)
+        else:
+            self.image_item.setImage(image, autoLevels=False)
+        if first:
+            self._shape = image.shape
+            self._on_new_geometry(image.shape)
+        self._last_image = image
+        self.last_frame_id = frame_id
+        self.frames_shown += 1
+        self.last_frame_shown_wall_s = time.monotonic()
+
+    def set_rates(self, fps_in: float, fps_out: float, dropped: int) -> None:
+        """Camera rate (frames/s in), display rate (frames/s shown) and frames dropped by the camera path."""
+        self.rates_label.setText(
+            f"camera {fps_in:5.1f} fps in · display {fps_out:5.1f} fps out · dropped {dropped}"
+            f" · frame {self.last_frame_id if self.last_frame_id is not None else '-'}"
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    def _on_new_geometry(self, shape: tuple[int, int]) -> None:
+        height, width = shape
+        self.view.autoRange(padding=0.0)
+        self.crosshair_v.setValue(width / 2)
+        self.crosshair_h.setValue(height / 2)
+        width_um = width * self.pixel_size_nm / 1000.0
+        bar_um = nice_scale_bar_um(width_um)
+        self.scale_bar.size = bar_um * 1000.0 / self.pixel_size_nm
+        self.scale_bar.text.setText(format_length_um(bar_um))
+        self.scale_bar.updateBar()
+
+    def scale_bar_label(self) -> str:
+        """Text of the scale bar (e.g. '2 µm')."""
+        return self.scale_bar.text.toPlainText()
+
+    def _set_crosshair_visible(self, visible: bool) -> None:
+        self.crosshair_v.setVisible(visible)
+        self.crosshair_h.setVisible(visible)
+
+    def _on_mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
+        if self._last_image is None or not self.view.sceneBoundingRect().contains(scene_pos):
+            return
+        point = self.view.mapSceneToView(scene_pos)
+        col, row = int(point.x()), int(point.y())
+        height, width = self._last_image.shape
+        if 0 <= row < height and 0 <= col < width:
+            x_um = col * self.pixel_size_nm / 1000.0
+            y_um = row * self.pixel_size_nm / 1000.0
+            self.cursor_label.setText(f"({col}, {row}) px = ({x_um:.2f}, {y_um:.2f}) µm: {self._last_image[row, col]}")
