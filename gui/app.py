@@ -1,0 +1,98 @@
+"""Entry point of ``operascope gui``: build the window over the engine, optionally screenshot and quit."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from PyQt5 import QtCore, QtWidgets
+
+from config.schema import RigConfig
+
+DEFAULT_SCREENSHOT_DELAY_S = 5.0
+SETTINGS_ORGANISATION = "operascope"
+SETTINGS_APPLICATION = "operascope-gui"
+
+
+def make_settings(settings_file: str | Path | None = None) -> QtCore.QSettings:
+    """QSettings in an INI file at ``settings_file`` (tests use a temp dir), else the user's default place."""
+    if settings_file is not None:
+        return QtCore.QSettings(str(settings_file), QtCore.QSettings.IniFormat)
+    return QtCore.QSettings(QtCore.QSettings.IniFormat, QtCore.QSettings.UserScope,
+                            SETTINGS_ORGANISATION, SETTINGS_APPLICATION)
+
+
+def default_microscope_factory(config: RigConfig) -> Callable[[], Any]:
+    """A callable that builds (not yet opens) the engine for ``config``; called on the worker thread."""
+
+    def build() -> Any:
+        from acquisition.microscope import Microscope
+
+        return Microscope.from_config(config)
+
+    return build
+
+
+def build_window(config: RigConfig, settings: QtCore.QSettings,
+                 open_microscope: Callable[[], Any] | None = None, refresh_hz: float | None = None):
+    """Create the bridge and the main window, start opening the rig; returns the window (shown by caller)."""
+    from gui.engine_bridge import EngineBridge
+    from gui.main_window import DEFAULT_REFRESH_HZ, MainWindow
+
+    bridge = EngineBridge(open_microscope or default_microscope_factory(config))
+    window = MainWindow(bridge, config, settings, refresh_hz=refresh_hz or DEFAULT_REFRESH_HZ)
+    bridge.setParent(window)
+    bridge.open()
+    return window
+
+
+def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> bool:
+    """Render ``window`` into a PNG at ``path``; True on success."""
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    return bool(window.grab().save(str(target)))
+
+
+def main(config_path: str | None = None, screenshot: str | None = None, quit_after_s: float | None = None,
+         settings_file: str | None = None) -> int:
+    """Run the GUI. With ``screenshot`` save the window after ``quit_after_s`` (default 5 s) and exit.
+
+    Returns the process exit status: 0 ok, 1 screenshot failed, 2 bad configuration or arguments.
+    """
+    from config.loader import ConfigError, load_config
+
+    if quit_after_s is not None and not (quit_after_s >= 0):
+        print(f"operascope: error: --quit-after must be >= 0 seconds, got {quit_after_s}", file=sys.stderr)
+        return 2
+    if screenshot is not None and Path(screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        print(f"operascope: error: --screenshot must end in .png, .jpg or .bmp, got {screenshot!r}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(f"operascope: error: {exc}", file=sys.stderr)
+        return 2
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    window = build_window(config, make_settings(settings_file))
+    window.show()
+    status = {"code": 0}
+
+    if screenshot is not None or quit_after_s is not None:
+        delay_s = quit_after_s if quit_after_s is not None else DEFAULT_SCREENSHOT_DELAY_S
+
+        def finish() -> None:
+            if screenshot is not None:
+                if save_screenshot(window, screenshot):
+                    print(f"screenshot saved to {screenshot}", flush=True)
+                else:
+                    print(f"operascope: error: could not write screenshot {screenshot}", file=sys.stderr)
+                    status["code"] = 1
+            window.close_without_asking()
+
+        QtCore.QTimer.singleShot(int(delay_s * 1000), finish)
+
+    app.exec_()
+    return status["code"]

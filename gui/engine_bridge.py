@@ -1,0 +1,276 @@
+"""EngineBridge: the thread boundary between the Qt window and the Qt-free engine.
+
+- Every device command (open, start/stop, lock, move, LED...) runs on the command worker thread,
+  one at a time; errors come back as ``command_failed(what, message)`` and never raise in the GUI.
+- Slow device read-backs (stage position, LED and laser state) run on a separate monitor worker,
+  at most one in flight, so a hung device cannot queue up work or block commands.
+- Engine callbacks (events, focus samples) only append to deques; the GUI drains them.
+- :meth:`snapshot` is called by the window's QTimer on the GUI thread and only takes
+  already-available data (newest frame, newest differential, counters).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any, Callable
+
+import numpy as np
+from PyQt5 import QtCore, QtWidgets
+
+from gui.echem_panel import ProtocolRequest
+from gui.recording_panel import RecordingRequest
+from gui.snapshot import EventRow, FocusRow, GuiSnapshot
+from gui.worker import CommandWorker
+
+MONITOR_PERIOD_S = 0.25
+MAX_EVENTS_PER_SNAPSHOT = 200
+MAX_FOCUS_ROWS = 10_000
+
+
+class EngineBridge(QtCore.QObject):
+    """Owns the engine (a ``Microscope``) and the worker threads that talk to it."""
+
+    opened = QtCore.pyqtSignal()
+    open_failed = QtCore.pyqtSignal(str)
+    command_failed = QtCore.pyqtSignal(str, str)
+    command_finished = QtCore.pyqtSignal(str, object)
+
+    def __init__(self, open_microscope: Callable[[], Any], monitor_period_s: float = MONITOR_PERIOD_S,
+                 parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._open_microscope = open_microscope
+        self.microscope: Any | None = None
+        self.commands = CommandWorker("commands", self)
+        self.monitor = CommandWorker("monitor", self)
+        self.commands.finished.connect(self._on_finished)
+        self.commands.failed.connect(self._on_failed)
+        self.monitor.failed.connect(self._on_monitor_failed)
+        self._events: collections.deque[EventRow] = collections.deque(maxlen=5000)
+        self._focus_rows: collections.deque[FocusRow] = collections.deque(maxlen=MAX_FOCUS_ROWS)
+        self._readback_lock = threading.Lock()
+        self._readback: dict[str, Any] = {}
+        self._last_monitor_error: str | None = None
+        self._shut_down = False
+        self._recording = False
+        self._monitor_timer = QtCore.QTimer(self)
+        self._monitor_timer.setInterval(int(monitor_period_s * 1000))
+        self._monitor_timer.timeout.connect(self._poll_devices)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def open(self) -> None:
+        """Open the rig and start live view on the command thread; emits ``opened`` or ``open_failed``."""
+        self.commands.submit("open", self._open)
+
+    def _open(self) -> None:
+        microscope = self._open_microscope()
+        microscope.__enter__()
+        self.microscope = microscope
+        try:
+            self._subscribe(microscope)
+            microscope.start_live()
+        except Exception:
+            self.microscope = None
+            microscope.__exit__(None, None, None)
+            raise
+
+    def _subscribe(self, microscope: Any) -> None:
+        microscope.subscribe_events(self._on_engine_event)
+        microscope.subscribe_focus_samples(self._on_focus_sample)
+
+    def shutdown(self, timeout_s: float = 30.0, keep_responsive: bool = True) -> bool:
+        """Stop recording, protocol, focus lock and live view, close the rig; wait up to ``timeout_s``.
+
+        With ``keep_responsive`` the Qt event loop keeps running while waiting. True when done in time.
+        """
+        if self._shut_down:
+            return True
+        self._shut_down = True
+        self._monitor_timer.stop()
+        done = threading.Event()
+        self.commands.submit("shutdown", self._close_engine, done)
+        deadline = time.monotonic() + timeout_s
+        app = QtWidgets.QApplication.instance()
+        while not done.is_set() and time.monotonic() < deadline:
+            if keep_responsive and app is not None:
+                app.processEvents(QtCore.QEventLoop.AllEvents, 20)
+            done.wait(0.01)
+        self.monitor.wait(max(0.0, deadline - time.monotonic()))
+        return done.is_set()
+
+    def _close_engine(self, done: threading.Event) -> None:
+        microscope, self.microscope = self.microscope, None
+        try:
+            if microscope is not None:
+                microscope.__exit__(None, None, None)  # stops protocols -> focus -> camera -> writer -> devices
+        finally:
+            self._recording = False
+            done.set()
+
+    # ------------------------------------------------------------------ snapshot (GUI thread, non-blocking)
+
+    def snapshot(self) -> GuiSnapshot:
+        """Newest state for the window; takes only data the engine already holds."""
+        snap = GuiSnapshot()
+        microscope = self.microscope
+        if microscope is not None:
+            snap.opened = True
+            self._fill_from_engine(microscope, snap)
+        with self._readback_lock:
+            snap.stage_nm = self._readback.get("stage_nm")
+            snap.led = self._readback.get("led")
+            snap.laser = self._readback.get("laser")
+            snap.focus_profile = self._readback.get("focus_profile")
+        for _ in range(min(len(self._events), MAX_EVENTS_PER_SNAPSHOT)):
+            snap.events.append(self._events.popleft())
+        while self._focus_rows:
+            snap.focus_rows.append(self._focus_rows.popleft())
+        if snap.focus_rows and snap.focus_rows[-1].position_px is not None:
+            snap.focus_position_px = snap.focus_rows[-1].position_px
+        return snap
+
+    def _fill_from_engine(self, microscope: Any, snap: GuiSnapshot) -> None:
+        raise NotImplementedError("engine API not wired yet")
+
+    def echem_series(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None:
+        """(time s, voltage V, current A, capacity mAh/g) of the electrochemistry log so far, or None."""
+        return None
+
+    def is_recording(self) -> bool:
+        """True while a recording runs (as last known)."""
+        return self._recording
+
+    # ------------------------------------------------------------------ engine callbacks (engine threads)
+
+    def _on_engine_event(self, *args: Any) -> None:
+        self._events.append(_event_row(args))
+
+    def _on_focus_sample(self, sample: Any) -> None:
+        self._focus_rows.append(FocusRow(float(sample.time_s), float(sample.error_nm), float(sample.z_nm),
+                                         str(sample.state), _optional_float(getattr(sample, "position_px", None))))
+
+    # ------------------------------------------------------------------ commands (GUI thread -> command worker)
+
+    def _submit(self, what: str, job: Callable[..., Any], *args: Any) -> None:
+        if self._shut_down:
+            self.command_failed.emit(what, "the window is closing; command ignored")
+            return
+        self.commands.submit(what, self._with_microscope, what, job, *args)
+
+    def _with_microscope(self, what: str, job: Callable[..., Any], *args: Any) -> Any:
+        microscope = self.microscope
+        if microscope is None:
+            raise RuntimeError(f"{what}: the rig is not open")
+        return job(microscope, *args)
+
+    def start_recording(self, request: RecordingRequest) -> None:
+        self._submit("start_recording", lambda m: m.start_recording(str(request.path), bin_size=request.bin_size,
+                                                                     save_raw=request.save_raw))
+
+    def stop_recording(self) -> None:
+        self._submit("stop_recording", lambda m: m.stop_recording())
+
+    def start_protocol(self, request: ProtocolRequest) -> None:
+        self._submit("start_protocol", lambda m: m.start_protocol(request))
+
+    def stop_protocol(self) -> None:
+        self._submit("stop_protocol", lambda m: m.stop_protocol())
+
+    def focus_calibrate(self) -> None:
+        self._submit("focus_calibrate", lambda m: m.focus_lock.calibrate().to_dict())
+
+    def focus_lock(self) -> None:
+        self._submit("focus_lock", lambda m: m.focus_lock.lock())
+
+    def focus_unlock(self) -> None:
+        self._submit("focus_unlock", lambda m: m.focus_lock.unlock())
+
+    def focus_set_offset(self, offset_nm: float) -> None:
+        self._submit("focus_set_offset", lambda m: m.focus_lock.set_offset_nm(float(offset_nm)))
+
+    def stage_move(self, targets_nm: dict) -> None:
+        self._submit("stage_move", lambda m: m.stage.move_to(**{k: float(v) for k, v in targets_nm.items()}))
+
+    def stage_halt(self) -> None:
+        self._submit("stage_halt", lambda m: m.stage.halt())
+
+    def led_enable(self, on: bool) -> None:
+        self._submit("led_enable", lambda m: m.led.enable(bool(on)))
+
+    def led_set_current(self, current_a: float) -> None:
+        self._submit("led_set_current", lambda m: m.led.set_current(float(current_a)))
+
+    def laser_enable(self, on: bool) -> None:
+        self._submit("laser_enable", lambda m: m.laser.enable(bool(on)))
+
+    def laser_set_power(self, power_w: float) -> None:
+        self._submit("laser_set_power", lambda m: m.laser.set_power(float(power_w)))
+
+    def set_fiducial(self, x_px: float, y_px: float) -> None:
+        self._submit("set_fiducial", lambda m: m.set_fiducial(float(x_px), float(y_px)))
+
+    # ------------------------------------------------------------------ device read-backs (monitor worker)
+
+    def start_monitoring(self) -> None:
+        """Start periodic read-backs of stage, LED and laser (off the GUI thread)."""
+        self._monitor_timer.start()
+
+    def _poll_devices(self) -> None:
+        if self.microscope is None or self.monitor.pending > 0 or self._shut_down:
+            return
+        self.monitor.submit("monitor", self._read_devices, self.microscope)
+
+    def _read_devices(self, microscope: Any) -> None:
+        values = {
+            "stage_nm": microscope.stage.position_nm(),
+            "led": microscope.led.state(),
+            "laser": microscope.laser.state(),
+        }
+        with self._readback_lock:
+            self._readback.update(values)
+        self._last_monitor_error = None
+
+    # ------------------------------------------------------------------ results (GUI thread)
+
+    def _on_finished(self, what: str, result: object) -> None:
+        if what == "open":
+            self.start_monitoring()
+            self.opened.emit()
+            return
+        if what == "start_recording":
+            self._recording = True
+        elif what == "stop_recording":
+            self._recording = False
+        self.command_finished.emit(what, result)
+
+    def _on_failed(self, what: str, message: str) -> None:
+        if what == "open":
+            self.open_failed.emit(message)
+            return
+        self.command_failed.emit(what, message)
+
+    def _on_monitor_failed(self, _what: str, message: str) -> None:
+        if message != self._last_monitor_error:  # report each distinct read-back failure once
+            self._last_monitor_error = message
+            self.command_failed.emit("read-back", message)
+
+
+def _optional_float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _event_row(args: tuple) -> EventRow:
+    """Accept an event object (time_s, level, source, message attributes) or (level, message[, source])."""
+    if len(args) == 1:
+        event = args[0]
+        return EventRow(_optional_float(getattr(event, "time_s", None)), str(getattr(event, "level", "info")),
+                        str(getattr(event, "source", "engine")), str(getattr(event, "message", event)))
+    level, message = str(args[0]), str(args[1])
+    source = str(args[2]) if len(args) > 2 else "engine"
+    return EventRow(None, level, source, message)

@@ -1,0 +1,314 @@
+"""MainWindow: dockable panels over one EngineBridge, a status bar, remembered layout.
+
+A QTimer (default 25 Hz) takes one non-blocking snapshot from the bridge and updates the panels;
+every command goes through the bridge's worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from PyQt5 import QtCore, QtWidgets
+
+from config.schema import RigConfig
+from gui.differential_panel import DifferentialPanel
+from gui.display_math import RateMeter
+from gui.echem_panel import EchemPanel, ProtocolRequest
+from gui.engine_bridge import EngineBridge
+from gui.focus_panel import FocusPanel
+from gui.illumination_panel import IlluminationPanel
+from gui.live_panel import LivePanel
+from gui.recording_panel import RecordingPanel, RecordingRequest
+from gui.snapshot import GuiSnapshot
+from gui.stage_panel import SavedPosition, StagePanel
+
+DEFAULT_REFRESH_HZ = 25.0
+SLOW_REFRESH_EVERY = 5  # plots and disk space every N refreshes
+CLOSE_TIMEOUT_S = 30.0
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The operando microscope window."""
+
+    def __init__(self, bridge: EngineBridge, config: RigConfig, settings: QtCore.QSettings,
+                 refresh_hz: float = DEFAULT_REFRESH_HZ, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        if not 1.0 <= refresh_hz <= 200.0:
+            raise ValueError(f"refresh_hz must be in [1, 200] Hz, got {refresh_hz}")
+        self.bridge = bridge
+        self.config = config
+        self.settings = settings
+        self.last_snapshot = GuiSnapshot()
+        self.refresh_count = 0
+        self.fps_in = RateMeter(window_s=2.0)
+        self.fps_out = RateMeter(window_s=2.0)
+        self.write_rate = RateMeter(window_s=3.0)
+        self._closing = False
+        self._close_confirmed = False
+        self._differential_index_shown: int | None = None
+        self.setWindowTitle("operascope — operando scattering microscope")
+
+        acq = config.acquisition
+        echem = config.electrochemistry
+        self.live_panel = LivePanel(acq.pixel_size_nm)
+        self.differential_panel = DifferentialPanel()
+        self.focus_panel = FocusPanel()
+        self.stage_panel = StagePanel()
+        self.illumination_panel = IlluminationPanel(led_current_a=acq.led_current_a,
+                                                    laser_power_w=config.focus_lock.laser_power_w)
+        self.echem_panel = EchemPanel(ProtocolRequest(
+            "charge", c_rate=echem.c_rate, v_min=echem.v_min, v_max=echem.v_max, cycles=echem.cycles,
+            gitt_current_ma_g=echem.gitt_current_ma_g, gitt_pulse_s=echem.gitt_pulse_s,
+            gitt_rest_s=echem.gitt_rest_s))
+        self.recording_panel = RecordingPanel(bin_size=acq.bin_size, save_raw=acq.save_raw)
+
+        self.setDockOptions(QtWidgets.QMainWindow.AllowTabbedDocks | QtWidgets.QMainWindow.AnimatedDocks)
+        self.docks: dict[str, QtWidgets.QDockWidget] = {}
+        left, right, bottom = QtCore.Qt.LeftDockWidgetArea, QtCore.Qt.RightDockWidgetArea, QtCore.Qt.BottomDockWidgetArea
+        self._add_dock("live", "Live", self.live_panel, left)
+        self._add_dock("differential", "Differential", self.differential_panel, left)
+        self._add_dock("focus", "Focus", self.focus_panel, right)
+        self._add_dock("stage", "Stage", self.stage_panel, right)
+        self._add_dock("illumination", "Illumination", self.illumination_panel, right)
+        self._add_dock("echem", "Electrochemistry", self.echem_panel, bottom)
+        self._add_dock("recording", "Recording", self.recording_panel, bottom)
+        self.splitDockWidget(self.docks["live"], self.docks["differential"], QtCore.Qt.Horizontal)
+        self.tabifyDockWidget(self.docks["stage"], self.docks["illumination"])
+        self.docks["stage"].raise_()
+        self.setCentralWidget(None)
+
+        self.status_state = QtWidgets.QLabel("opening devices…")
+        self.status_focus = QtWidgets.QLabel("focus: off")
+        self.status_echem = QtWidgets.QLabel("")
+        self.status_error = QtWidgets.QLabel("")
+        self.status_error.setStyleSheet("color:#e53935; font-weight:bold;")
+        bar = self.statusBar()
+        bar.addWidget(self.status_state)
+        bar.addWidget(self.status_focus)
+        bar.addWidget(self.status_echem)
+        bar.addPermanentWidget(self.status_error, 1)
+        self._build_menu()
+        self._connect()
+
+        self.resize(1600, 1000)
+        self._restore_layout()
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(int(round(1000.0 / refresh_hz)))
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+
+    # ------------------------------------------------------------------ construction helpers
+
+    def _add_dock(self, key: str, title: str, widget: QtWidgets.QWidget, area) -> None:
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(f"dock_{key}")  # needed by saveState/restoreState
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.docks[key] = dock
+
+    def _build_menu(self) -> None:
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+        settings_menu = self.menuBar().addMenu("&Settings")
+        show_config = settings_menu.addAction("Show configuration")
+        show_config.triggered.connect(self._show_config)
+
+    def _connect(self) -> None:
+        b = self.bridge
+        b.opened.connect(self._on_opened)
+        b.open_failed.connect(lambda message: self.report_error("engine", f"could not open the rig: {message}"))
+        b.command_failed.connect(lambda what, message: self.report_error(what, message))
+        b.command_finished.connect(self._on_command_finished)
+        f = self.focus_panel
+        f.calibrate_requested.connect(b.focus_calibrate)
+        f.lock_requested.connect(b.focus_lock)
+        f.unlock_requested.connect(b.focus_unlock)
+        f.offset_requested.connect(b.focus_set_offset)
+        s = self.stage_panel
+        s.move_requested.connect(b.stage_move)
+        s.halt_requested.connect(b.stage_halt)
+        i = self.illumination_panel
+        i.led_enable_requested.connect(b.led_enable)
+        i.led_current_requested.connect(b.led_set_current)
+        i.laser_enable_requested.connect(b.laser_enable)
+        i.laser_power_requested.connect(b.laser_set_power)
+        self.echem_panel.start_requested.connect(b.start_protocol)
+        self.echem_panel.stop_requested.connect(b.stop_protocol)
+        self.recording_panel.start_requested.connect(self.start_recording)
+        self.recording_panel.stop_requested.connect(b.stop_recording)
+        self.differential_panel.fiducial_picked.connect(b.set_fiducial)
+        self.differential_panel.particle_region_changed.connect(
+            lambda x, y, w, h: self.log_event("gui", "info", f"particle region x={x} y={y} w={w} h={h} px"))
+
+    # ------------------------------------------------------------------ commands from panels
+
+    def start_recording(self, request: RecordingRequest) -> None:
+        """Start a recording (the protocol set up in the Electrochemistry panel runs only if started there)."""
+        try:
+            Path(request.path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.report_error("recording", f"cannot create the folder of {request.path}: {exc}")
+            return
+        if Path(request.path).exists():
+            self.report_error("recording", f"{request.path} exists; choose a new file name")
+            return
+        self.bridge.start_recording(request)
+
+    # ------------------------------------------------------------------ periodic refresh
+
+    def refresh(self) -> None:
+        """One GUI refresh: take the newest snapshot and update every panel (never blocks)."""
+        self.refresh_count += 1
+        try:
+            snap = self.bridge.snapshot()
+        except Exception as exc:  # the window must survive a broken snapshot
+            self.report_error("engine", f"status unavailable: {exc}")
+            return
+        self.last_snapshot = snap
+        now = time.monotonic()
+        for event in snap.events:
+            self.recording_panel.events.add_event(event.time_s, event.level, event.source, event.message)
+            if event.level == "error":
+                self.status_error.setText(f"{event.source}: {event.message}")
+        if snap.frame is not None and snap.frame_id is not None:
+            self.live_panel.show_frame(snap.frame, snap.frame_id)
+        if snap.differential is not None and snap.differential_index != self._differential_index_shown:
+            self.differential_panel.show_differential(snap.differential, snap.mask, snap.differential_index)
+            self._differential_index_shown = snap.differential_index
+        self.fps_in.add(now, snap.frames_in)
+        self.fps_out.add(now, self.live_panel.frames_shown)
+        self.live_panel.set_rates(self.fps_in.rate_per_s(), self.fps_out.rate_per_s(), snap.frames_dropped)
+
+        if snap.focus_state != self.focus_panel.state:
+            self.focus_panel.show_state(snap.focus_state)
+        if snap.focus_rows:
+            self.focus_panel.add_samples([r.time_s for r in snap.focus_rows], [r.error_nm for r in snap.focus_rows],
+                                         [r.z_nm for r in snap.focus_rows])
+        if snap.focus_profile is not None:
+            self.focus_panel.show_profile(snap.focus_profile, snap.focus_position_px)
+        self.status_focus.setText(f"focus: {snap.focus_state}")
+
+        if snap.stage_nm is not None:
+            self.stage_panel.show_position(snap.stage_nm)
+        if snap.led is not None:
+            self.illumination_panel.show_led(snap.led.enabled, snap.led.current_setpoint_a, snap.led.measured_current_a)
+        if snap.laser is not None:
+            self.illumination_panel.show_laser(snap.laser.enabled, snap.laser.power_setpoint_w, snap.laser.power_w,
+                                               snap.laser.interlock_ok)
+
+        self.recording_panel.show_recording(snap.recording)
+        self.echem_panel.show_running(snap.echem_running, snap.echem_text)
+        if snap.voltage_v is not None:
+            current = f", {snap.current_a * 1e6:+.1f} µA" if snap.current_a is not None else ""
+            self.status_echem.setText(f"cell {snap.voltage_v:.3f} V{current}")
+        if snap.bytes_written is not None:
+            self.write_rate.add(now, snap.bytes_written)
+        state = "recording" if snap.recording else ("live" if snap.live else ("ready" if snap.opened else "opening…"))
+        self.status_state.setText(f"{state} · {snap.frames_in} frames · {snap.frames_dropped} dropped")
+
+        if self.refresh_count % SLOW_REFRESH_EVERY == 0:
+            self._slow_refresh(snap)
+
+    def _slow_refresh(self, snap: GuiSnapshot) -> None:
+        self.focus_panel.refresh()
+        self.focus_panel.show_calibration(snap.focus_calibration)
+        series = self.bridge.echem_series()
+        if series is not None:
+            self.echem_panel.show_points(*series)
+        rate = self.write_rate.rate_per_s() if snap.bytes_written is not None else None
+        self.recording_panel.show_counters(snap.frames_recorded, snap.bins_written, snap.raw_written,
+                                           snap.writer_queue_depth, rate, snap.recording)
+        if self.refresh_count % (SLOW_REFRESH_EVERY * 10) == 0 or self.refresh_count == SLOW_REFRESH_EVERY:
+            self.recording_panel.show_free_disk()
+
+    # ------------------------------------------------------------------ reporting
+
+    def report_error(self, source: str, message: str) -> None:
+        """Show a device or command error in the status bar and the events log (never raise)."""
+        self.status_error.setText(f"{source}: {message}")
+        self.recording_panel.events.add_event(self.last_snapshot.clock_now_s, "error", source, message)
+
+    def log_event(self, source: str, level: str, message: str) -> None:
+        """Add a GUI-side event to the log."""
+        self.recording_panel.events.add_event(self.last_snapshot.clock_now_s, level, source, message)
+
+    def _on_opened(self) -> None:
+        self.status_state.setText("ready")
+        self.log_event("gui", "info", "rig opened; live view started")
+
+    def _on_command_finished(self, what: str, result: object) -> None:
+        if what == "stop_recording":
+            self.recording_panel.next_default_path()
+        if what == "focus_calibrate" and isinstance(result, dict):
+            self.focus_panel.show_calibration(result)
+        self.log_event("gui", "debug", f"{what} done")
+
+    def _show_config(self) -> None:
+        from config.loader import to_toml
+
+        box = QtWidgets.QMessageBox(self)
+        box.setWindowTitle("Configuration")
+        box.setText("The validated configuration in use (edit the TOML file and restart to change it):")
+        box.setDetailedText(to_toml(self.config))
+        box.show()
+
+    # ------------------------------------------------------------------ layout memory
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("main_window/geometry")
+        state = self.settings.value("main_window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        saved = self.settings.value("stage/saved_positions")
+        if saved:
+            try:
+                self.stage_panel.set_saved_positions([SavedPosition.from_list(row) for row in json.loads(saved)])
+            except (ValueError, TypeError) as exc:
+                self.log_event("gui", "warning", f"ignored unreadable saved stage positions: {exc}")
+
+    def save_layout(self) -> None:
+        """Remember window geometry, dock layout and saved stage positions (QSettings)."""
+        self.settings.setValue("main_window/geometry", self.saveGeometry())
+        self.settings.setValue("main_window/state", self.saveState())
+        self.settings.setValue("stage/saved_positions",
+                               json.dumps([p.to_list() for p in self.stage_panel.saved_positions()]))
+        self.settings.sync()
+
+    # ------------------------------------------------------------------ closing
+
+    def confirm_stop_recording(self) -> bool:
+        """Ask whether to stop the running recording and quit (tests replace this)."""
+        answer = QtWidgets.QMessageBox.question(
+            self, "Recording in progress",
+            "A recording is running. Stop it (the file is closed cleanly) and quit?",
+            QtWidgets.QMessageBox.Yes | QtWidgets.QMessageBox.No, QtWidgets.QMessageBox.No)
+        return answer == QtWidgets.QMessageBox.Yes
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Ask when recording; then stop everything in order and leave a valid file."""
+        if self._closing:
+            event.accept()
+            return
+        if self.bridge.is_recording() and not self._close_confirmed:
+            if not self.confirm_stop_recording():
+                event.ignore()
+                return
+        self._closing = True
+        self.timer.stop()
+        self.save_layout()
+        self.status_state.setText("stopping…")
+        ok = self.bridge.shutdown(timeout_s=CLOSE_TIMEOUT_S, keep_responsive=True)
+        if not ok:
+            print("operascope gui: engine did not stop within "
+                  f"{CLOSE_TIMEOUT_S:.0f} s; some threads may still be running", flush=True)
+        event.accept()
+
+    def close_without_asking(self) -> bool:
+        """Close as if the user confirmed stopping a recording (used by --quit-after)."""
+        self._close_confirmed = True
+        return self.close()
