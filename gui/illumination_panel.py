@@ -49,9 +49,9 @@ class IlluminationPanel(QtWidgets.QWidget):
         self.interlock_label = QtWidgets.QLabel("interlock: unknown")
         self.interlock_label.setAlignment(QtCore.Qt.AlignCenter)
 
-        self.led_on.toggled.connect(self.led_enable_requested)
+        self.led_on.clicked.connect(self.led_enable_requested)
         self.led_apply.clicked.connect(lambda: self.led_current_requested.emit(self.led_current_ma.value() / 1000.0))
-        self.laser_on.toggled.connect(self.laser_enable_requested)
+        self.laser_on.clicked.connect(self.laser_enable_requested)
         self.laser_apply.clicked.connect(lambda: self.laser_power_requested.emit(self.laser_power_mw.value() / 1000.0))
 
         grid = QtWidgets.QGridLayout(self)
