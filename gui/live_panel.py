@@ -57,6 +57,7 @@ class LivePanel(QtWidgets.QWidget):
         self.scale_bar = pg.ScaleBar(size=100, width=6, brush=(255, 255, 255), suffix="")
         self.scale_bar.setParentItem(self.view)
         self.scale_bar.anchor((1, 1), (1, 1), offset=(-20, -20))
+        self.scale_bar.setVisible(False)  # until the first frame gives the geometry
 
         self.auto_levels = QtWidgets.QCheckBox("auto levels")
         self.auto_levels.setChecked(True)
@@ -122,6 +123,7 @@ class LivePanel(QtWidgets.QWidget):
         self.scale_bar.size = bar_um * 1000.0 / self.pixel_size_nm
         self.scale_bar.text.setText(format_length_um(bar_um))
         self.scale_bar.updateBar()
+        self.scale_bar.setVisible(True)
 
     def scale_bar_label(self) -> str:
         """Text of the scale bar (e.g. '2 µm')."""

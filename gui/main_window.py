@@ -70,11 +70,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._add_dock("live", "Live", self.live_panel, left)
         self._add_dock("differential", "Differential", self.differential_panel, left)
         self._add_dock("focus", "Focus", self.focus_panel, right)
-        self._add_dock("stage", "Stage", self.stage_panel, right)
-        self._add_dock("illumination", "Illumination", self.illumination_panel, right)
         self._add_dock("echem", "Electrochemistry", self.echem_panel, bottom)
         self._add_dock("recording", "Recording", self.recording_panel, bottom)
+        self._add_dock("stage", "Stage", self.stage_panel, bottom)
+        self._add_dock("illumination", "Illumination", self.illumination_panel, bottom)
         self.splitDockWidget(self.docks["live"], self.docks["differential"], QtCore.Qt.Horizontal)
+        self.splitDockWidget(self.docks["echem"], self.docks["recording"], QtCore.Qt.Horizontal)
+        self.splitDockWidget(self.docks["recording"], self.docks["stage"], QtCore.Qt.Horizontal)
         self.tabifyDockWidget(self.docks["stage"], self.docks["illumination"])
         self.docks["stage"].raise_()
         self.setCentralWidget(None)
@@ -92,7 +94,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_menu()
         self._connect()
 
-        self.resize(1600, 1000)
+        self.resize(1800, 1000)
         self._restore_layout()
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(int(round(1000.0 / refresh_hz)))
@@ -107,6 +109,12 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         self.docks[key] = dock
+
+    def _default_dock_sizes(self) -> None:
+        docks = self.docks
+        self.resizeDocks([docks["live"], docks["differential"], docks["focus"]], [620, 620, 560], QtCore.Qt.Horizontal)
+        self.resizeDocks([docks["echem"], docks["recording"], docks["stage"]], [760, 560, 480], QtCore.Qt.Horizontal)
+        self.resizeDocks([docks["live"], docks["echem"]], [620, 330], QtCore.Qt.Vertical)
 
     def _build_menu(self) -> None:
         view_menu = self.menuBar().addMenu("&View")
@@ -264,6 +272,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
+        else:
+            QtCore.QTimer.singleShot(0, self._default_dock_sizes)  # once the window has its real size
         saved = self.settings.value("stage/saved_positions")
         if saved:
             try:
