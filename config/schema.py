@@ -122,22 +122,46 @@ class AcquisitionConfig(Strict):
 
 
 class FocusLockConfig(Strict):
+    """The 980 nm line-reflection focus lock (see acquisition/focus_lock.py)."""
+
     enabled: bool = False
-    rate_hz: float = Field(50.0, ge=1.0, le=1000.0)
-    gain: float = Field(0.5, gt=0.0, lt=2.0)
+    rate_hz: float = Field(50.0, ge=1.0, le=1000.0, description="loop rate on the rig clock")
+    gain: float = Field(0.5, gt=0.0, lt=2.0, description="integral gain g; stable iff 0 < (true/assumed slope)*g < 2")
     deadband_nm: float = Field(2.0, ge=0.0, le=1000.0)
-    max_step_nm: float = Field(300.0, gt=0.0, le=5000.0)
-    window_nm: float = Field(5000.0, gt=0.0, le=100_000.0)
+    max_step_nm: float = Field(300.0, gt=0.0, le=5000.0, description="per-update clamp of |dz|")
+    window_nm: float = Field(5000.0, gt=0.0, le=100_000.0, description="travel window +/- around the lock origin")
+    soft_limit_margin_nm: float = Field(100.0, ge=0.0, le=1_000_000.0, description="keep this far inside the stage soft limits")
     locked_tolerance_nm: float = Field(20.0, gt=0.0, le=10_000.0)
-    locked_samples: int = Field(5, ge=1, le=1000)
-    lost_after_bad: int = Field(5, ge=1, le=1000)
-    calibration_range_nm: float = Field(1500.0, gt=0, le=50_000)
+    locked_samples: int = Field(5, ge=1, le=1000, description="consecutive in-tolerance samples to call it locked")
+    lost_after_bad: int = Field(5, ge=1, le=1000, description="bad samples among the last bad_history that mean lost")
+    bad_history: int = Field(10, ge=1, le=1000)
+    reacquire_after_good: int = Field(3, ge=1, le=1000, description="consecutive good samples that end 'lost'")
+    profiles_per_update: int = Field(1, ge=1, le=100, description="profiles averaged per loop update")
+    sensor_timeout_s: float = Field(0.5, gt=0, le=60)
+    estimator: Literal["centroid", "gaussian", "phasor"] = "gaussian"
+    min_snr: float = Field(8.0, gt=0, le=1e6, description="peak / per-pixel noise")
+    width_tolerance: float = Field(0.3, gt=0, le=10, description="allowed relative change of line width vs calibration")
+    min_intensity_fraction: float = Field(0.2, gt=0, le=1, description="of the calibration intensity")
+    saturation_counts: float | None = Field(None, gt=0, description="profile counts treated as saturated; None = flat-top test only")
+    calibration_range_nm: float = Field(1500.0, gt=0, le=50_000, description="scan +/- this around the current z")
     calibration_step_nm: float = Field(50.0, gt=0, le=5000)
     calibration_settle_s: float = Field(0.05, ge=0, le=60)
-    calibration_reads: int = Field(10, ge=1, le=1000)
+    calibration_reads: int = Field(10, ge=1, le=1000, description="profiles per scan step")
+    calibration_min_r2: float = Field(0.98, gt=0, le=1)
+    calibration_max_residual_fraction: float = Field(0.5, gt=0, le=10, description="max RMS residual as a fraction of the step")
     calibration_file: str | None = None
     laser_power_w: float = Field(0.005, ge=0, le=1.0)
-    min_intensity_fraction: float = Field(0.2, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _scan_has_steps(self):
+        if self.calibration_step_nm * 3 > 2 * self.calibration_range_nm:
+            raise ValueError(
+                f"calibration_step_nm ({self.calibration_step_nm}) gives fewer than 4 steps over "
+                f"+/-{self.calibration_range_nm} nm; use a smaller step or a larger range"
+            )
+        if self.lost_after_bad > self.bad_history:
+            raise ValueError(f"lost_after_bad ({self.lost_after_bad}) cannot exceed bad_history ({self.bad_history})")
+        return self
 
 
 # --------------------------------------------------------------------------- electrochemistry
