@@ -7,13 +7,13 @@ content by a given amount, so a frame is corrected with ``shift_image(frame, -dx
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import ndimage
 
-from analysis.fiducial import SpotFit, crlb_of_fit, fit_spot
+from analysis.fiducial import SpotFit, crlb_of_fit, find_brightest_spot, fit_spot
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -71,63 +71,90 @@ def _fill(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def measure_drift(
-    frames: Iterable[np.ndarray] | np.ndarray,
+    frames: Sequence[np.ndarray] | np.ndarray,
     guess_xy: tuple[float, float] | None = None,
     box_px: int = 21,
     sigma_px: float | None = None,
     reference_index: int = 0,
     max_jump_px: float = 5.0,
     progress: ProgressCallback | None = None,
-    n_frames: int | None = None,
 ) -> DriftTrace:
-    """Fit the fiducial in every frame and return its displacement from the reference frame.
+    """Fit the fiducial in every frame of ``frames`` ((n, h, w) array or sequence of 2-D frames).
 
-    ``frames`` is an (n, h, w) array or any iterable of 2-D frames (pass ``n_frames`` for progress).
-    The fit box follows the spot from frame to frame (starting at ``guess_xy``, or the brightest spot
-    of the first frame). Fits that fail quality checks, or jump more than ``max_jump_px`` from the
-    last accepted position, are rejected (NaN). ``progress(done, total, label)`` is called per frame.
+    See :func:`track_fiducial`; this is the in-memory form.
     """
+    if len(frames) == 0:
+        raise ValueError("measure_drift needs at least one frame")
+    shape = np.shape(frames[0])
+    if len(shape) != 2:
+        raise ValueError(f"frames must be 2-D images, got a frame of shape {shape}")
+
+    def read_region(k: int, rows: slice, cols: slice) -> np.ndarray:
+        return np.asarray(frames[k])[rows, cols]
+
+    return track_fiducial(read_region, len(frames), (int(shape[0]), int(shape[1])), guess_xy, box_px,
+                          sigma_px, reference_index, max_jump_px, progress)
+
+
+def track_fiducial(
+    read_region: Callable[[int, slice, slice], np.ndarray],
+    n_frames: int,
+    frame_shape: tuple[int, int],
+    guess_xy: tuple[float, float] | None = None,
+    box_px: int = 21,
+    sigma_px: float | None = None,
+    reference_index: int = 0,
+    max_jump_px: float = 5.0,
+    progress: ProgressCallback | None = None,
+) -> DriftTrace:
+    """Fit the fiducial in frames 0..n-1 and return its displacement from the reference frame.
+
+    ``read_region(k, rows, cols)`` returns that region of frame k, so only a small window around
+    the spot is read per frame. The window follows the spot from frame to frame (starting at
+    ``guess_xy``, or the brightest spot of frame 0). Fits that fail the quality checks of
+    :func:`analysis.fiducial.fit_spot`, or jump more than ``max_jump_px`` from the last accepted
+    position, are rejected (NaN). ``progress(done, total, label)`` is called per frame.
+    """
+    if n_frames < 1:
+        raise ValueError("measure_drift needs at least one frame")
     if max_jump_px <= 0:
         raise ValueError(f"max_jump_px must be > 0, got {max_jump_px}")
-    total = n_frames if n_frames is not None else (len(frames) if hasattr(frames, "__len__") else 0)
+    height, width = frame_shape
+    if guess_xy is None:
+        guess_xy = find_brightest_spot(read_region(0, slice(None), slice(None)))
+    half = box_px // 2 + int(np.ceil(max_jump_px)) + 2
     fits: list[SpotFit] = []
-    last_xy = guess_xy
-    for k, frame in enumerate(frames):
-        fit = fit_spot(frame, last_xy, box_px=box_px, sigma_px=sigma_px)
-        if fit.ok and last_xy is not None and k > 0:
+    last_xy = (float(guess_xy[0]), float(guess_xy[1]))
+    for k in range(n_frames):
+        r0 = int(min(max(round(last_xy[1]) - half, 0), max(height - 2 * half - 1, 0)))
+        c0 = int(min(max(round(last_xy[0]) - half, 0), max(width - 2 * half - 1, 0)))
+        region = read_region(k, slice(r0, r0 + 2 * half + 1), slice(c0, c0 + 2 * half + 1))
+        local = fit_spot(region, (last_xy[0] - c0, last_xy[1] - r0), box_px=box_px, sigma_px=sigma_px)
+        fit = replace(local, x_px=local.x_px + c0, y_px=local.y_px + r0)
+        if fit.ok and k > 0 and fits and any(f.ok for f in fits):
             jump = float(np.hypot(fit.x_px - last_xy[0], fit.y_px - last_xy[1]))
             if jump > max_jump_px:
-                fit = _rejected(fit, f"jump of {jump:.1f} px from previous position")
+                fit = replace(fit, ok=False, reason=f"jump of {jump:.1f} px from previous position")
         if fit.ok:
             last_xy = (fit.x_px, fit.y_px)
         fits.append(fit)
         if progress is not None:
-            progress(k + 1, total, "fiducial fits")
-    if not fits:
-        raise ValueError("measure_drift needs at least one frame")
+            progress(k + 1, n_frames, "fiducial fits")
     if not (0 <= reference_index < len(fits)):
         raise ValueError(f"reference_index {reference_index} outside 0..{len(fits) - 1}")
     x = np.array([f.x_px for f in fits])
     y = np.array([f.y_px for f in fits])
     ok = np.array([f.ok for f in fits])
-    ref = fits[reference_index]
-    if not ref.ok:
-        # Fall back to the first accepted frame as the reference.
+    if not ok[reference_index]:
         accepted = np.nonzero(ok)[0]
         if accepted.size == 0:
-            raise ValueError(f"no frame gave an acceptable fiducial fit (first verdict: {fits[0].reason})")
+            raise ValueError(f"no frame gave an acceptable fiducial fit (frame 0: {fits[0].reason})")
         reference_index = int(accepted[0])
-        ref = fits[reference_index]
+    ref = fits[reference_index]
     dx = np.where(ok, x - ref.x_px, np.nan)
     dy = np.where(ok, y - ref.y_px, np.nan)
     crlb = np.array([crlb_of_fit(f, box_px)[0] if f.ok else np.nan for f in fits])
     return DriftTrace(dx, dy, ok, tuple(f.reason for f in fits), tuple(fits), reference_index, crlb)
-
-
-def _rejected(fit: SpotFit, reason: str) -> SpotFit:
-    from dataclasses import replace
-
-    return replace(fit, ok=False, reason=reason)
 
 
 def correct_frames(

@@ -364,3 +364,40 @@ def crlb_of_fit(fit: SpotFit, box_px: int = 21, fit_sigma: bool = True) -> tuple
     if not (np.isfinite(photons) and photons > 0):
         return float("nan"), float("nan")
     return crlb_xy(photons, max(background, 1e-9), fit.sigma_px, box_px, fit_sigma=fit_sigma)
+
+
+def locate_fiducial(image: np.ndarray, sigma_px: float = 3.2, max_area_px: int = 400) -> tuple[float, float]:
+    """Find a bright, isolated, diffraction-limited spot: (x, y) in px.
+
+    Candidates are the strongest maxima of the scale-normalised Laplacian-of-Gaussian at the PSF
+    width (favouring spots over large particles); the first whose above-half-maximum blob has at
+    most ``max_area_px`` pixels wins. Falls back to the strongest LoG response.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim != 2:
+        raise ValueError(f"image must be 2-D, got shape {img.shape}")
+    response = -ndimage.gaussian_laplace(img, sigma_px) * sigma_px**2
+    peaks = (response == ndimage.maximum_filter(response, size=int(4 * sigma_px) | 1)) & (response > 0)
+    rows, cols = np.nonzero(peaks)
+    if rows.size == 0:
+        return find_brightest_spot(img, sigma_px)
+    order = np.argsort(response[rows, cols])[::-1][:20]
+    background = float(np.median(img))
+    for k in order:
+        r, c = int(rows[k]), int(cols[k])
+        half = int(6 * sigma_px)
+        r0, c0 = max(r - half, 0), max(c - half, 0)
+        window = img[r0:r + half + 1, c0:c + half + 1]
+        level = background + 0.5 * (float(img[r, c]) - background)
+        if img[r, c] <= background:
+            continue
+        labels, _ = ndimage.label(window > level)
+        blob = labels[r - r0, c - c0]
+        if blob and np.count_nonzero(labels == blob) <= max_area_px and not _touches_edge(labels == blob):
+            return float(c), float(r)
+    k = order[0]
+    return float(cols[k]), float(rows[k])
+
+
+def _touches_edge(region: np.ndarray) -> bool:
+    return bool(region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any())

@@ -1,0 +1,338 @@
+"""`operascope analyze`: a run file in, numbers (summary.json, CSV) and PNG figures out.
+
+Pipeline (physics reference section 1): fiducial drift on every binned frame -> drift-corrected
+first frame -> mask + particle segmentation -> per particle and frame: drift-corrected
+differential image and the reaction-front COM distance -> CSV, JSON and figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import tomllib
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from analysis import figures
+from analysis.cycling import capacity_per_cycle
+from analysis.differential import differential
+from analysis.drift import DriftTrace, shift_image, track_fiducial
+from analysis.errors import RunFileError
+from analysis.fiducial import locate_fiducial
+from analysis.masking import Particle, label_image, label_particles, make_mask, otsu_threshold
+from analysis.materials import SPECIFIC_CAPACITY_MAH_G
+from analysis.reaction_front import com_distance_px, unreacted_region
+from analysis.runfile import Run, open_run
+
+ProgressCallback = Callable[[int, int, str], None]
+DEFAULT_PIXEL_SIZE_NM = 34.7
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _configured_fiducial(run: Run) -> tuple[float, float] | None:
+    """acquisition.fiducial_xy_px from the run's stored configuration, if set."""
+    ds = run._h5.get("/entry/config")  # noqa: SLF001 - the reader owns the handle
+    if ds is None:
+        return None
+    try:
+        raw = ds[()]
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        value = tomllib.loads(text).get("acquisition", {}).get("fiducial_xy_px")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+        return None
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return float(value[0]), float(value[1])
+    return None
+
+
+def _capacity_and_soc(run: Run, nominal_mAh_g: float) -> tuple[np.ndarray, np.ndarray]:
+    """Capacity (mAh/g) at every binned frame, from the binned log or the echem log; SOC = capacity / nominal."""
+    n = run.n_frames
+    capacity = run.binned.capacity_mAh_g
+    if capacity is None and run.echem is not None and run.echem.capacity_mAh_g is not None:
+        capacity = np.interp(run.binned.time_s, run.echem.time_s, run.echem.capacity_mAh_g)
+    if capacity is None:
+        capacity = np.full(n, np.nan)
+    return capacity, capacity / nominal_mAh_g
+
+
+def _truth_comparison(run: Run, time_s: np.ndarray, dx_nm: np.ndarray, dy_nm: np.ndarray,
+                      ref: int) -> tuple[dict[str, Any] | None, tuple[np.ndarray, np.ndarray] | None]:
+    truth = run.truth
+    if truth is None or truth.drift_x_nm is None or truth.drift_y_nm is None or truth.time_s.size < 2:
+        return None, None
+    good = np.isfinite(truth.time_s) & np.isfinite(truth.drift_x_nm) & np.isfinite(truth.drift_y_nm)
+    if good.sum() < 2:
+        return None, None
+    tt = truth.time_s[good]
+    tx = np.interp(time_s, tt, truth.drift_x_nm[good])
+    ty = np.interp(time_s, tt, truth.drift_y_nm[good])
+    tx, ty = tx - tx[ref], ty - ty[ref]
+    ok = np.isfinite(dx_nm) & np.isfinite(dy_nm)
+    err = np.hypot(dx_nm - tx, dy_nm - ty)[ok]
+    flipped = np.hypot(dx_nm + tx, dy_nm + ty)[ok]
+    result = {
+        "rms_error_nm": float(np.sqrt(np.mean(err**2))) if err.size else float("nan"),
+        "max_error_nm": float(err.max()) if err.size else float("nan"),
+        "rms_error_if_sign_flipped_nm": float(np.sqrt(np.mean(flipped**2))) if flipped.size else float("nan"),
+        "truth_range_nm": float(max(np.ptp(tx), np.ptp(ty))),
+    }
+    return result, (tx, ty)
+
+
+def _particle_at(labels: np.ndarray, x: float, y: float, radius_px: int = 4) -> set[int]:
+    """Labels within ``radius_px`` of (x, y)."""
+    r, c = int(round(y)), int(round(x))
+    window = labels[max(r - radius_px, 0):r + radius_px + 1, max(c - radius_px, 0):c + radius_px + 1]
+    return set(int(v) for v in np.unique(window) if v)
+
+
+def _frame_labels(run: Run, k: int, capacity: np.ndarray, soc: np.ndarray) -> str:
+    if np.isfinite(capacity[k]):
+        return f"t={run.binned.time_s[k]:.0f} s, {capacity[k]:.1f} mAh/g"
+    return f"t={run.binned.time_s[k]:.0f} s"
+
+
+def analyze_run(
+    run_path: str | Path,
+    out_dir: str | Path,
+    progress: ProgressCallback | None = None,
+    unreacted_threshold: float = 0.05,
+    fiducial_xy_px: tuple[float, float] | None = None,
+    box_px: int = 21,
+    mask_threshold: float | None = None,
+    min_area_px: int = 30,
+    nominal_capacity_mAh_g: float = SPECIFIC_CAPACITY_MAH_G,
+    montage_frames: int = 8,
+) -> dict[str, Any]:
+    """Analyse a run file and write summary.json, drift.csv, com.csv and PNG figures to ``out_dir``.
+
+    ``progress(done, total, label)`` reports the fiducial fits and the per-frame particle analysis.
+    Returns the summary dictionary. Raises :class:`RunFileError` for unusable files.
+    """
+    if not math.isfinite(unreacted_threshold):
+        raise ValueError(f"unreacted_threshold must be finite, got {unreacted_threshold}")
+    if nominal_capacity_mAh_g <= 0:
+        raise ValueError(f"nominal_capacity_mAh_g must be > 0, got {nominal_capacity_mAh_g}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    warnings: list[str] = []
+    with open_run(run_path) as run:
+        run.require_frames()
+        n = run.n_frames
+        shape = run.frame_shape
+        pixel_nm = run.pixel_size_nm
+        if pixel_nm is None or not pixel_nm > 0:
+            warnings.append(f"no pixel size in the file; assumed {DEFAULT_PIXEL_SIZE_NM} nm/px")
+            pixel_nm = DEFAULT_PIXEL_SIZE_NM
+        first = run.frame(0)
+        if not np.isfinite(first).any():
+            raise RunFileError(f"{run.path}: the first binned frame holds no finite pixels")
+
+        # ---------------------------------------------------------------- drift
+        guess = fiducial_xy_px or _configured_fiducial(run) or locate_fiducial(first)
+        trace: DriftTrace | None
+        try:
+            trace = track_fiducial(run.frame_region, n, shape, guess, box_px, progress=progress)
+        except ValueError as exc:
+            trace = None
+            warnings.append(f"drift correction off: {exc}")
+        if trace is not None:
+            dx_px, dy_px = trace.filled()
+            ok = trace.ok
+            ref_index = trace.reference_index
+        else:
+            dx_px, dy_px, ok, ref_index = np.zeros(n), np.zeros(n), np.zeros(n, bool), 0
+        dx_nm, dy_nm = dx_px * pixel_nm, dy_px * pixel_nm
+        time_s = run.binned.time_s
+        truth_stats, truth_xy = _truth_comparison(run, time_s, np.where(ok, dx_nm, np.nan),
+                                                  np.where(ok, dy_nm, np.nan), ref_index)
+        if truth_stats and truth_stats["rms_error_if_sign_flipped_nm"] < 0.5 * truth_stats["rms_error_nm"]:
+            warnings.append("recovered drift matches the simulation truth only with the opposite sign: check the "
+                            "simulator's drift sign convention (analysis: +x = image content moves to higher column)")
+
+        # ---------------------------------------------------------------- mask and particles
+        reference = shift_image(first, -dx_px[0], -dy_px[0])
+        threshold = otsu_threshold(reference) if mask_threshold is None else float(mask_threshold)
+        mask = make_mask(reference, threshold)
+        labels, _count = label_image(mask)
+        particles = label_particles(mask, min_area_px=min_area_px)
+        excluded: dict[int, str] = {}
+        if trace is not None:
+            fid = trace.fits[ref_index]
+            # The reference frame's fit is in reference (= corrected) coordinates.
+            for lab in _particle_at(labels, fid.x_px, fid.y_px):
+                excluded[lab] = "fiducial"
+        border = int(math.ceil(np.nanmax(np.abs(np.concatenate([dx_px, dy_px]))) if n else 0)) + 3
+        for p in particles:
+            r0, r1, c0, c1 = p.bbox
+            if r0 < border or c0 < border or r1 > shape[0] - border or c1 > shape[1] - border:
+                excluded.setdefault(p.label, "within the drift border of the frame edge")
+        kept = [p for p in particles if p.label not in excluded]
+        for lab, why in excluded.items():
+            warnings.append(f"mask region {lab} not analysed: {why}")
+        if not kept:
+            warnings.append("no particle found in the mask (check mask_threshold and min_area_px)")
+
+        # ---------------------------------------------------------------- per-particle time series
+        margin = border + 2
+        com_nm = np.full((len(kept), n), np.nan)
+        mean_diff = np.full((len(kept), n), np.nan)
+        unreacted_fraction = np.full((len(kept), n), np.nan)
+        regions = [p.slices(margin, shape) for p in kept]
+        particle_masks = [labels[rs, cs] == p.label for p, (rs, cs) in zip(kept, regions)]
+        for k in range(n):
+            for j, (p, (rs, cs), pmask) in enumerate(zip(kept, regions, particle_masks)):
+                corrected = shift_image(run.frame_region(k, rs, cs), -dx_px[k], -dy_px[k])
+                diff = differential(corrected, reference[rs, cs], pmask)
+                com_nm[j, k] = com_distance_px(diff, pmask, unreacted_threshold) * pixel_nm
+                mean_diff[j, k] = float(np.nanmean(diff[pmask])) if pmask.any() else np.nan
+                unreacted_fraction[j, k] = unreacted_region(diff, pmask, unreacted_threshold).sum() / max(p.area_px, 1)
+            if progress is not None:
+                progress(k + 1, n, "particles")
+
+        capacity, soc = _capacity_and_soc(run, nominal_capacity_mAh_g)
+
+        # ---------------------------------------------------------------- files
+        with open(out / "drift.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["time_s", "dx_nm", "dy_nm", "fit_ok"])
+            for k in range(n):
+                w.writerow([f"{time_s[k]:.6g}", f"{dx_nm[k]:.4f}", f"{dy_nm[k]:.4f}", int(ok[k])])
+        with open(out / "com.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["particle", "time_s", "capacity_mAh_g", "soc", "com_distance_nm", "mean_differential",
+                        "unreacted_fraction"])
+            for j, p in enumerate(kept):
+                for k in range(n):
+                    w.writerow([p.label, f"{time_s[k]:.6g}", f"{capacity[k]:.6g}", f"{soc[k]:.6g}",
+                                f"{com_nm[j, k]:.4f}", f"{mean_diff[j, k]:.6g}", f"{unreacted_fraction[j, k]:.6g}"])
+
+        written = [out / "drift.csv", out / "com.csv"]
+        written.append(figures.plot_drift(out / "drift.png", time_s, dx_nm, dy_nm, truth_xy))
+        montage_indices = sorted(set(np.linspace(0, n - 1, min(montage_frames, n)).round().astype(int).tolist()))
+        if kept:
+            r0 = max(min(p.bbox[0] for p in kept) - 5, 0)
+            r1 = min(max(p.bbox[1] for p in kept) + 5, shape[0])
+            c0 = max(min(p.bbox[2] for p in kept) - 5, 0)
+            c1 = min(max(p.bbox[3] for p in kept) + 5, shape[1])
+            keep_mask = np.isin(labels, [p.label for p in kept])
+        else:
+            r0, r1, c0, c1 = 0, shape[0], 0, shape[1]
+            keep_mask = mask
+        montage = []
+        for k in montage_indices:
+            corrected = shift_image(run.frame(k), -dx_px[k], -dy_px[k])
+            montage.append(differential(corrected, reference, keep_mask)[r0:r1, c0:c1])
+        written.append(figures.plot_differential_montage(
+            out / "differential_montage.png", montage, [_frame_labels(run, k, capacity, soc) for k in montage_indices],
+            pixel_nm))
+        written.append(figures.plot_com_vs_soc(
+            out / "com_vs_soc.png", {f"particle {p.label}": (soc, com_nm[j]) for j, p in enumerate(kept)}))
+        echem_summary = _echem_summary(run, out, written, warnings)
+        if run.focus_lock is not None and run.focus_lock.time_s.size:
+            fl = run.focus_lock
+            written.append(figures.plot_focus_lock(out / "focus_lock.png", fl.time_s, fl.error_nm, fl.z_nm))
+
+        summary = _summary(run, n, shape, pixel_nm, guess, trace, dx_nm, dy_nm, ok, truth_stats, threshold, kept,
+                           com_nm, mean_diff, capacity, unreacted_threshold, echem_summary, warnings, written)
+    with open(out / "summary.json", "w") as fh:
+        json.dump(_clean(summary), fh, indent=2)
+    return _clean(summary)
+
+
+def _echem_summary(run: Run, out: Path, written: list[Path], warnings: list[str]) -> dict[str, Any] | None:
+    ec = run.echem
+    if ec is None or ec.time_s.size < 2:
+        if run.binned.voltage_v is not None and run.binned.capacity_mAh_g is not None:
+            written.append(figures.plot_voltage_capacity(out / "voltage_capacity.png", run.binned.capacity_mAh_g,
+                                                         run.binned.voltage_v))
+        return None
+    capacity = ec.capacity_mAh_g
+    mass = run.active_mass_mg
+    if capacity is None and mass:
+        from analysis.gitt import cumulative_charge_c
+
+        capacity = cumulative_charge_c(ec.time_s, ec.current_a) / 3.6 / (mass * 1e-3)
+    if capacity is not None:
+        written.append(figures.plot_voltage_capacity(out / "voltage_capacity.png", capacity, ec.voltage_v))
+    result: dict[str, Any] = {"n_samples": int(ec.time_s.size), "voltage_range_v": [float(ec.voltage_v.min()),
+                                                                                  float(ec.voltage_v.max())]}
+    if mass and mass > 0:
+        cycles = capacity_per_cycle(ec.time_s, ec.current_a, mass, ec.cycle)
+        result["cycles"] = [{"cycle": c.cycle, "charge_mAh_g": c.charge_mAh_g, "discharge_mAh_g": c.discharge_mAh_g,
+                             "charge_current_mA_g": c.charge_current_mA_g,
+                             "discharge_current_mA_g": c.discharge_current_mA_g} for c in cycles]
+        if len(cycles) > 1:
+            written.append(figures.plot_cycling(out / "cycling.png", np.array([c.cycle for c in cycles]),
+                                                np.array([c.charge_mAh_g for c in cycles]),
+                                                np.array([c.discharge_mAh_g for c in cycles])))
+    else:
+        warnings.append("no active mass in the file: capacity per cycle not computed")
+    return result
+
+
+def _summary(run: Run, n: int, shape: tuple[int, int], pixel_nm: float, guess: tuple[float, float],
+             trace: DriftTrace | None, dx_nm: np.ndarray, dy_nm: np.ndarray, ok: np.ndarray,
+             truth_stats: dict[str, Any] | None, threshold: float, kept: list[Particle], com_nm: np.ndarray,
+             mean_diff: np.ndarray, capacity: np.ndarray, unreacted_threshold: float,
+             echem: dict[str, Any] | None, warnings: list[str], written: list[Path]) -> dict[str, Any]:
+    drift: dict[str, Any] = {"n_fits_ok": int(ok.sum()), "n_rejected": int(n - ok.sum())}
+    if trace is not None:
+        sx, sy = trace.scatter_px()
+        bound = float(np.nanmedian(trace.crlb_px)) if np.isfinite(trace.crlb_px).any() else float("nan")
+        drift.update({
+            "fiducial_start_xy_px": list(guess),
+            "reference_frame": trace.reference_index,
+            "rejection_reasons": dict(Counter(r for r, g in zip(trace.reasons, trace.ok) if not g)),
+            "max_abs_drift_nm": float(np.nanmax(np.abs(np.concatenate([dx_nm, dy_nm])))),
+            "scatter_nm": [sx * pixel_nm, sy * pixel_nm],
+            "crlb_nm": bound * pixel_nm,
+            "scatter_to_crlb": [sx / bound if bound else float("nan"), sy / bound if bound else float("nan")],
+            "note": "scatter = std of frame-to-frame differences / sqrt(2); includes any real drift jitter",
+        })
+    if truth_stats is not None:
+        drift["versus_simulation_truth"] = truth_stats
+    particles = []
+    for j, p in enumerate(kept):
+        finite = np.isfinite(com_nm[j])
+        particles.append({
+            "label": p.label, "area_px": p.area_px, "area_um2": p.area_px * (pixel_nm / 1000.0) ** 2,
+            "centroid_xy_px": list(p.centroid_xy_px),
+            "com_distance_nm_max": float(com_nm[j][finite].max()) if finite.any() else float("nan"),
+            "com_distance_nm_mean": float(com_nm[j][finite].mean()) if finite.any() else float("nan"),
+            "mean_differential_last": float(mean_diff[j, -1]),
+        })
+    return {
+        "run": str(run.path), "n_frames": n, "frame_shape": list(shape), "pixel_size_nm": pixel_nm,
+        "time_range_s": [float(np.nanmin(run.binned.time_s)), float(np.nanmax(run.binned.time_s))],
+        "capacity_range_mAh_g": [float(np.nanmin(capacity)), float(np.nanmax(capacity))]
+        if np.isfinite(capacity).any() else None,
+        "drift": drift,
+        "mask": {"threshold": threshold, "n_particles": len(kept)},
+        "unreacted_threshold": unreacted_threshold,
+        "particles": particles,
+        "electrochemistry": echem,
+        "figures": [p.name for p in written if p.suffix == ".png"],
+        "warnings": warnings,
+    }
