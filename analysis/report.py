@@ -23,6 +23,7 @@ from analysis.differential import differential
 from analysis.drift import DriftTrace, shift_image, track_fiducial
 from analysis.errors import RunFileError
 from analysis.fiducial import locate_fiducial
+from analysis.json_safe import json_safe
 from analysis.masking import Particle, label_image, label_particles, make_mask, otsu_threshold
 from analysis.materials import SPECIFIC_CAPACITY_MAH_G
 from analysis.reaction_front import com_distance_px, unreacted_region
@@ -30,23 +31,6 @@ from analysis.runfile import Run, open_run
 
 ProgressCallback = Callable[[int, int, str], None]
 DEFAULT_PIXEL_SIZE_NM = 34.7
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def _configured_fiducial(run: Run) -> tuple[float, float] | None:
@@ -257,8 +241,8 @@ def analyze_run(
         summary = _summary(run, n, shape, pixel_nm, guess, trace, dx_nm, dy_nm, ok, truth_stats, threshold, kept,
                            com_nm, mean_diff, capacity, unreacted_threshold, echem_summary, warnings, written)
     with open(out / "summary.json", "w") as fh:
-        json.dump(_clean(summary), fh, indent=2)
-    return _clean(summary)
+        json.dump(json_safe(summary), fh, indent=2)
+    return json_safe(summary)
 
 
 def _echem_summary(run: Run, out: Path, written: list[Path], warnings: list[str]) -> dict[str, Any] | None:
