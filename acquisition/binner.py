@@ -1,0 +1,100 @@
+"""Binner: averages consecutive camera frames into float32 binned frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from devices.base import Frame
+
+
+@dataclass(frozen=True)
+class BinnedFrame:
+    """Mean of ``n_frames`` camera frames.
+
+    Times are rig-clock seconds (host time of the frames); ``mid_time_s`` is the mean of the
+    first and last frame times. ``partial`` marks a last bin with fewer than ``bin_size`` frames.
+    ``dropped_in_bin`` counts frame ids missing inside the bin (gaps before its frames).
+    """
+
+    index: int
+    pixels: np.ndarray
+    n_frames: int
+    first_frame_id: int
+    last_frame_id: int
+    first_time_s: float
+    last_time_s: float
+    partial: bool
+    dropped_in_bin: int
+
+    @property
+    def mid_time_s(self) -> float:
+        return 0.5 * (self.first_time_s + self.last_time_s)
+
+
+class Binner:
+    """Sum frames in float64 and emit the mean every ``bin_size`` frames.
+
+    Also counts frame-id gaps between consecutive frames given to it (dropped frames).
+    """
+
+    def __init__(self, bin_size: int) -> None:
+        if isinstance(bin_size, bool) or not isinstance(bin_size, (int, np.integer)) or bin_size < 1:
+            raise ValueError(f"bin size must be an integer >= 1 frame, got {bin_size!r}")
+        self.bin_size = int(bin_size)
+        self.frames_in = 0
+        self.frames_dropped = 0
+        self.bins_out = 0
+        self._last_id: int | None = None
+        self._reset_bin()
+
+    def _reset_bin(self) -> None:
+        self._sum: np.ndarray | None = None
+        self._count = 0
+        self._first_id = self._last_bin_id = 0
+        self._first_time = self._last_time = 0.0
+        self._dropped_in_bin = 0
+
+    def add(self, frame: Frame) -> BinnedFrame | None:
+        """Add one frame; return the finished bin when it is complete, else None."""
+        pixels = frame.pixels
+        if self._sum is not None and pixels.shape != self._sum.shape:
+            raise ValueError(f"frame {frame.frame_id} has shape {pixels.shape}; this bin holds {self._sum.shape}")
+        if self._last_id is not None and frame.frame_id > self._last_id + 1:
+            gap = frame.frame_id - self._last_id - 1
+            self.frames_dropped += gap
+            self._dropped_in_bin += gap
+        self._last_id = frame.frame_id
+        self.frames_in += 1
+        if self._sum is None:
+            self._sum = np.zeros(pixels.shape, dtype=np.float64)
+            self._first_id = frame.frame_id
+            self._first_time = frame.host_time_s
+        np.add(self._sum, pixels, out=self._sum)
+        self._count += 1
+        self._last_bin_id = frame.frame_id
+        self._last_time = frame.host_time_s
+        if self._count >= self.bin_size:
+            return self._emit(partial=False)
+        return None
+
+    def flush(self) -> BinnedFrame | None:
+        """The partial last bin (marked ``partial``), or None if no frame is pending."""
+        if self._count == 0:
+            return None
+        return self._emit(partial=True)
+
+    @property
+    def pending(self) -> int:
+        """Frames in the unfinished bin."""
+        return self._count
+
+    def _emit(self, partial: bool) -> BinnedFrame:
+        assert self._sum is not None
+        mean = (self._sum / self._count).astype(np.float32)
+        out = BinnedFrame(self.bins_out, mean, self._count, self._first_id, self._last_bin_id,
+                          self._first_time, self._last_time, partial, self._dropped_in_bin)
+        self.bins_out += 1
+        self._reset_bin()
+        return out

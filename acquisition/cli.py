@@ -1,0 +1,329 @@
+"""``operascope`` command line: devices, acquire, analyze, gitt, model, gui.
+
+User errors (bad flags, bad config, impossible settings, missing or foreign input files) print one
+line ``operascope: error: ...`` on stderr and exit with status 2, before any device moves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PROTOCOLS = ("ocv", "charge", "discharge", "cycle", "gitt")
+# Defaults of `operascope gitt` for LiNi0.88Mn0.05Co0.07O2 (physics reference, section 0).
+GITT_DEFAULTS = {"bet_m2_g": 0.6, "molar_mass_g_mol": 97.46, "molar_volume_cm3_mol": 20.39}
+
+
+class UsageError(Exception):
+    """A bad flag or flag value: reported on one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line and exit status 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _positive_float(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{name} must be > 0, got {text}")
+        return value
+    return parse
+
+
+def _bin_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--bin must be a whole number of frames >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--bin must be a whole number of frames >= 1, got {text}")
+    return value
+
+
+def _finite_float(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="operascope", description="Operando optical scattering microscope: acquisition and analysis.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    dev = sub.add_parser("devices", help="open each configured device and say whether it answers")
+    dev.add_argument("--config", help="rig TOML (default: the simulated rig)")
+
+    acq = sub.add_parser("acquire", help="record a run (imaging + electrochemistry) to an HDF5 file")
+    acq.add_argument("--config", help="rig TOML (default: the simulated rig)")
+    acq.add_argument("--out", required=True, help="run file to write (.h5)")
+    acq.add_argument("--duration", type=_positive_float("--duration"), help="seconds of rig time to record")
+    acq.add_argument("--bin", type=_bin_size, help="camera frames per binned frame (>= 1)")
+    acq.add_argument("--exposure", type=_positive_float("--exposure"), help="exposure time in ms")
+    acq.add_argument("--fps", type=_positive_float("--fps"), help="camera frame rate in Hz")
+    acq.add_argument("--protocol", choices=PROTOCOLS, help="electrochemistry protocol")
+    acq.add_argument("--c-rate", type=_positive_float("--c-rate"), help="C-rate n (I = n x 200 mAh/g x mass)")
+    acq.add_argument("--v-min", type=_finite_float("--v-min"), help="lower voltage cut-off (V)")
+    acq.add_argument("--v-max", type=_finite_float("--v-max"), help="upper voltage cut-off (V)")
+    acq.add_argument("--cycles", type=_bin_size, help="number of charge/discharge cycles (protocol cycle)")
+    acq.add_argument("--focus-lock", action=argparse.BooleanOptionalAction, default=None,
+                     help="calibrate (or load) and lock the focus during the run")
+    acq.add_argument("--save-raw", action="store_true", default=None, help="also store every raw frame")
+    acq.add_argument("--speed", type=_positive_float("--speed"), help="simulation only: rig seconds per wall second")
+    acq.add_argument("--seed", type=int, help="simulation only: random seed")
+
+    ana = sub.add_parser("analyze", help="figures (PNG) + summary.json from a run file")
+    ana.add_argument("run", help="run file (.h5)")
+    ana.add_argument("--out", help="output folder (default: <run>_report next to the run)")
+
+    gitt = sub.add_parser("gitt", help="GITT: D(x) table + plot from a run file or CSV",
+                          description="Defaults are for LiNi0.88Mn0.05Co0.07O2: BET 0.6 m2/g, M 97.46 g/mol, "
+                                      "V_m 20.39 cm3/mol; active mass from the run file, else 1 mg.")
+    gitt.add_argument("data", help="run file (.h5) or CSV (time_s, voltage_v, current_a[, step])")
+    gitt.add_argument("--out", help="output folder (default: <data>_gitt)")
+    gitt.add_argument("--active-mass-mg", type=_positive_float("--active-mass-mg"),
+                      help="active mass in mg (default: from the run file, else 1 mg)")
+    gitt.add_argument("--bet-m2-g", type=_positive_float("--bet-m2-g"), default=GITT_DEFAULTS["bet_m2_g"],
+                      help="BET specific surface area in m2/g (default 0.6)")
+    gitt.add_argument("--molar-mass-g-mol", type=_positive_float("--molar-mass-g-mol"),
+                      default=GITT_DEFAULTS["molar_mass_g_mol"], help="molar mass in g/mol (default 97.46)")
+    gitt.add_argument("--molar-volume-cm3-mol", type=_positive_float("--molar-volume-cm3-mol"),
+                      default=GITT_DEFAULTS["molar_volume_cm3_mol"], help="molar volume in cm3/mol (default 20.39)")
+
+    model = sub.add_parser("model", help="single-particle diffusion model run")
+    model.add_argument("--c-rate", type=_positive_float("--c-rate"), default=1.0, help="C-rate (default 1)")
+    model.add_argument("--eta", type=_finite_float("--eta"), default=1.0, help="rock-salt/NMC flux ratio (0..1)")
+    model.add_argument("--gamma", type=_finite_float("--gamma"), default=0.0, help="rock-salt perimeter fraction")
+    model.add_argument("--diameter-um", type=_positive_float("--diameter-um"), default=3.0, help="particle diameter")
+    model.add_argument("--out", default="model_out", help="output folder (default model_out)")
+    model.add_argument("--sweep", action="store_true", help="sweep eta and gamma")
+
+    gui = sub.add_parser("gui", help="the microscope window")
+    gui.add_argument("--config", help="rig TOML (default: the simulated rig)")
+    gui.add_argument("--screenshot", metavar="PATH", help="save a screenshot of the window and quit")
+    gui.add_argument("--quit-after", type=float, metavar="S", help="quit after S seconds")
+    return parser
+
+
+def _say(message: str) -> None:
+    print(f"operascope: error: {message}", file=sys.stderr)
+
+
+def _progress_lines(label: str) -> Callable[[int, int, str], None]:
+    """progress(done, total, what) for analysis functions: a line every ~10 %."""
+    state = {"last": -1}
+
+    def progress(done: int, total: int, what: str = "") -> None:
+        step = int(10 * done / total) if total else 10
+        if step != state["last"]:
+            state["last"] = step
+            print(f"{label}: {what} {done}/{total}", file=sys.stderr, flush=True)
+    return progress
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from acquisition.rig import ROLES, build_rig, describe_device
+    from config.loader import load_config
+
+    config = load_config(args.config)
+    rig = build_rig(config)
+    rows = []
+    try:
+        for role in ROLES:
+            rows.append(describe_device(role, rig.devices[role], getattr(config.devices, role).driver))
+    finally:
+        if rig.stop_emulators is not None:
+            rig.stop_emulators()
+    header = ("role", "driver", "model / serial", "status")
+    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(4)]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return EXIT_OK if all(r[3] == "answering" for r in rows) else EXIT_FAILED
+
+
+# --------------------------------------------------------------------------- acquire
+
+
+def acquire_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config overrides (nested) given by the acquire flags."""
+    acq: dict[str, Any] = {}
+    ec: dict[str, Any] = {}
+    sim: dict[str, Any] = {}
+    for flag, section, key in (("exposure", acq, "exposure_ms"), ("fps", acq, "frame_rate_hz"), ("bin", acq, "bin_size"),
+                               ("save_raw", acq, "save_raw"), ("c_rate", ec, "c_rate"), ("v_min", ec, "v_min"),
+                               ("v_max", ec, "v_max"), ("cycles", ec, "cycles"), ("speed", sim, "speed"),
+                               ("seed", sim, "seed")):
+        value = getattr(args, flag)
+        if value is not None:
+            section[key] = value
+    out: dict[str, Any] = {}
+    for name, section in (("acquisition", acq), ("electrochemistry", ec), ("simulation", sim)):
+        if section:
+            out[name] = section
+    if args.focus_lock is not None:
+        out["focus_lock"] = {"enabled": bool(args.focus_lock)}
+    return out
+
+
+def check_acquire_settings(args: argparse.Namespace, config: Any) -> None:
+    """Impossible combinations that the schema alone does not catch (ValueError, one line)."""
+    if args.duration is None and args.protocol is None:
+        raise ValueError("give --duration S, --protocol, or both (otherwise the run would never end)")
+    if args.protocol == "ocv" and args.duration is None:
+        raise ValueError("--protocol ocv needs --duration S (an OCV rest has no cut-off)")
+    acq = config.acquisition
+    if acq.exposure_ms > 1000.0 / acq.frame_rate_hz:
+        raise ValueError(f"exposure {acq.exposure_ms:g} ms does not fit in a frame period at {acq.frame_rate_hz:g} Hz "
+                         f"({1000.0 / acq.frame_rate_hz:.3g} ms); lower --exposure or --fps")
+    if (args.speed is not None or args.seed is not None) and not config.is_fully_simulated:
+        raise ValueError("--speed and --seed apply only to a fully simulated rig (every driver = \"simulated\")")
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'run.h5'}")
+
+
+def cmd_acquire(args: argparse.Namespace) -> int:
+    from acquisition.microscope import Microscope
+    from acquisition.progress import ProgressPrinter
+    from config.loader import load_config
+
+    config = load_config(args.config, acquire_overrides(args))
+    check_acquire_settings(args, config)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    printer = ProgressPrinter(sys.stderr)
+    scope = Microscope(config)
+    previous = {}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        scope.request_stop(f"stopped by {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, on_signal)
+    try:
+        with scope:
+            summary = scope.record(out, duration_s=args.duration, protocol=args.protocol, progress=printer,
+                                   focus_lock=config.focus_lock.enabled)
+    finally:
+        printer.finish()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(f"{summary.path}: {summary.bins} binned frames ({summary.partial_bins} partial) from {summary.frames_in} "
+          f"frames, {summary.frames_dropped} dropped, {summary.raw_frames} raw; {summary.duration_s:.1f} s; "
+          f"stopped: {summary.stop_reason}")
+    for error in summary.errors:
+        _say(error)
+    return EXIT_FAILED if summary.errors or summary.stop_reason.startswith("error") else EXIT_OK
+
+
+# --------------------------------------------------------------------------- analysis commands
+
+
+def _existing_input(path: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: file does not exist")
+    return p
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from analysis.report import analyze_run
+
+    run = _existing_input(args.run)
+    out = Path(args.out) if args.out else run.with_name(run.stem + "_report")
+    summary = analyze_run(run, out, progress=_progress_lines("analyze"))
+    print(f"report written to {out} ({len(summary)} summary entries)")
+    return EXIT_OK
+
+
+def cmd_gitt(args: argparse.Namespace) -> int:
+    from analysis.gitt_report import gitt_from_file
+
+    data = _existing_input(args.data)
+    out = Path(args.out) if args.out else data.with_name(data.stem + "_gitt")
+    kwargs = dict(bet_m2_g=args.bet_m2_g, molar_mass_g_mol=args.molar_mass_g_mol,
+                  molar_volume_cm3_mol=args.molar_volume_cm3_mol, progress=_progress_lines("gitt"))
+    if args.active_mass_mg is not None:
+        kwargs["active_mass_mg"] = args.active_mass_mg
+    rows = gitt_from_file(data, out, **kwargs)
+    print(f"GITT: {len(rows)} steps analysed; table and plot in {out}")
+    return EXIT_OK
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from analysis.particle_model_cli import run_model
+
+    result = run_model(args.c_rate, args.eta, args.gamma, args.diameter_um, args.out, sweep=args.sweep,
+                       progress=_progress_lines("model"))
+    print(f"model written to {args.out} ({len(result)} result entries)")
+    return EXIT_OK
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from gui.app import main as gui_main
+    except ImportError as exc:
+        _say(f"the GUI cannot start: {exc} (install PyQt5 and pyqtgraph)")
+        return EXIT_FAILED
+    return int(gui_main(args.config, args.screenshot, args.quit_after) or 0)
+
+
+COMMANDS = {"devices": cmd_devices, "acquire": cmd_acquire, "analyze": cmd_analyze, "gitt": cmd_gitt,
+            "model": cmd_model, "gui": cmd_gui}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 1 failed, 2 usage/config error)."""
+    from config.loader import ConfigError
+
+    try:
+        from analysis.errors import RunFileError
+    except ImportError:  # pragma: no cover
+        RunFileError = ValueError  # type: ignore[misc,assignment]
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, RunFileError, ValueError, FileNotFoundError) as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    except ImportError as exc:
+        _say(f"{args.command} is not available: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - devices fail in many ways; one line, no traceback
+        _say(f"{type(exc).__name__}: {exc}")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Engine events (faults, state changes, operator notes) and their subscribers."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+EventCallback = Callable[["Event"], None]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event: rig-clock time (s), level (debug/info/warning/error), source, message."""
+
+    time_s: float
+    level: str
+    source: str
+    message: str
+
+
+class EventBus:
+    """Thread-safe event log: keeps the last ``keep`` events and calls every subscriber.
+
+    A subscriber that raises is removed from nothing and never stops the engine; the error
+    is swallowed (subscribers must be quick and must not block).
+    """
+
+    def __init__(self, now_s: Callable[[], float], keep: int = 10_000) -> None:
+        self._now_s = now_s
+        self._lock = threading.Lock()
+        self._history: collections.deque[Event] = collections.deque(maxlen=keep)
+        self._subscribers: list[EventCallback] = []
+
+    def subscribe(self, callback: EventCallback) -> Callable[[], None]:
+        """Call ``callback(event)`` for every new event; returns an unsubscribe function."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def emit(self, level: str, source: str, message: str, time_s: float | None = None) -> Event:
+        """Record an event and hand it to every subscriber."""
+        event = Event(self._now_s() if time_s is None else float(time_s), level, source, message)
+        with self._lock:
+            self._history.append(event)
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(event)
+            except Exception:  # noqa: BLE001 - a broken subscriber must not stop acquisition
+                pass
+        return event
+
+    def history(self) -> list[Event]:
+        """Every kept event, oldest first."""
+        with self._lock:
+            return list(self._history)

@@ -1,0 +1,101 @@
+"""Live differential imaging: (I_i - I_1)/I_1 inside a frozen mask, with live drift correction.
+
+The reference I_1 is the first binned frame given after :meth:`LiveDifferential.reset`. Drift is
+measured by the shared fiducial fit (``analysis.fiducial.fit_spot``) and undone with
+``analysis.drift.shift_image``; the mask comes from ``analysis.masking.make_mask``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DifferentialFrame:
+    """One live differential image (float32, NaN outside the mask) and its drift (px)."""
+
+    index: int
+    time_s: float
+    pixels: np.ndarray
+    drift_x_px: float
+    drift_y_px: float
+    fit_ok: bool
+
+
+class LiveDifferential:
+    """Turns binned frames into differential images.
+
+    ``mask_threshold`` None = Otsu on the reference. ``fiducial_xy_px`` None = the brightest spot
+    of the reference. With ``drift_correction`` False frames are used as they are.
+    """
+
+    def __init__(self, mask_threshold: float | None = None, drift_correction: bool = True,
+                 fiducial_xy_px: tuple[float, float] | None = None, fiducial_box_px: int = 21) -> None:
+        self.mask_threshold = mask_threshold
+        self.drift_correction = drift_correction
+        self.fiducial_xy_px = fiducial_xy_px
+        self.fiducial_box_px = int(fiducial_box_px)
+        self.warnings: list[str] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the reference; the next frame becomes I_1."""
+        self.reference: np.ndarray | None = None
+        self.mask: np.ndarray | None = None
+        self._ref_xy: tuple[float, float] | None = None
+        self._last_xy: tuple[float, float] | None = None
+        self._count = 0
+
+    def set_fiducial(self, x_px: float, y_px: float) -> None:
+        """Use the spot near (x_px, y_px) as the fiducial from the next reset on."""
+        self.fiducial_xy_px = (float(x_px), float(y_px))
+
+    def _fit(self, image: np.ndarray, guess: tuple[float, float] | None):
+        from analysis.fiducial import fit_spot
+
+        box = self.fiducial_box_px
+        if image.shape[0] < box or image.shape[1] < box:
+            return None
+        try:
+            return fit_spot(image, guess_xy=guess, box_px=box)
+        except ValueError:
+            return None
+
+    def process(self, pixels: np.ndarray, time_s: float) -> DifferentialFrame:
+        """Differential image of one binned frame (the first one becomes the reference)."""
+        from analysis.differential import differential
+        from analysis.drift import shift_image
+        from analysis.masking import make_mask
+
+        image = np.asarray(pixels, dtype=np.float32)
+        if self.reference is None:
+            self.reference = image
+            if self.drift_correction:
+                fit = self._fit(image, self.fiducial_xy_px)
+                if fit is not None and fit.ok:
+                    self._ref_xy = self._last_xy = (fit.x_px, fit.y_px)
+                else:
+                    self.warnings.append("fiducial fit failed on the reference: live drift correction is off")
+            try:
+                self.mask = make_mask(image, self.mask_threshold)
+            except ValueError as exc:
+                self.warnings.append(f"mask not made ({exc}); every pixel is used")
+                self.mask = np.ones(image.shape, dtype=bool)
+        dx = dy = 0.0
+        ok = False
+        if self.drift_correction and self._ref_xy is not None and self._count > 0:
+            fit = self._fit(image, self._last_xy)
+            if fit is not None and fit.ok:
+                ok = True
+                self._last_xy = (fit.x_px, fit.y_px)
+                dx, dy = fit.x_px - self._ref_xy[0], fit.y_px - self._ref_xy[1]
+                if abs(dx) > 0.01 or abs(dy) > 0.01:
+                    image = shift_image(image, -dx, -dy)
+        elif self._count == 0:
+            ok = self._ref_xy is not None
+        out = DifferentialFrame(self._count, float(time_s), differential(image, self.reference, self.mask),
+                                float(dx), float(dy), ok)
+        self._count += 1
+        return out

@@ -1,0 +1,42 @@
+"""Run settings: a validated RigConfig plus flat keyword overrides (``speed=100``, ``bin_size=5``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from config.loader import ConfigError, load_config, merge, parse_config
+from config.schema import RigConfig
+
+#: Config sections whose fields may be overridden by bare name.
+OVERRIDABLE_SECTIONS = ("acquisition", "focus_lock", "electrochemistry", "sample", "simulation")
+
+
+def overrides_to_nested(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Map flat field names (and whole-section dicts) to the nested config layout.
+
+    Raises ConfigError for a name that is no field of any overridable section.
+    """
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key in RigConfig.model_fields and isinstance(value, dict):
+            nested = merge(nested, {key: value})
+            continue
+        owners = [s for s in OVERRIDABLE_SECTIONS if key in RigConfig.model_fields[s].annotation.model_fields]
+        if not owners:
+            raise ConfigError(f"unknown setting '{key}'; allowed: fields of the sections "
+                              f"{', '.join(OVERRIDABLE_SECTIONS)} (e.g. speed, seed, bin_size, roi, exposure_ms)")
+        nested = merge(nested, {owners[0]: {key: list(value) if isinstance(value, tuple) else value}})
+    return nested
+
+
+def config_with_overrides(config_or_path: RigConfig | str | Path | None, overrides: dict[str, Any] | None = None
+                          ) -> RigConfig:
+    """Load (None = the simulated rig) or take ``config_or_path`` and apply ``overrides``; validated."""
+    nested = overrides_to_nested(overrides or {})
+    if isinstance(config_or_path, RigConfig):
+        if not nested:
+            return config_or_path
+        data = merge(config_or_path.model_dump(mode="json", exclude_none=True), nested)
+        return parse_config(data, "<overrides>")
+    return load_config(config_or_path, nested or None)
