@@ -200,27 +200,47 @@ class SampleConfig(Strict):
 
 
 class ParticleConfig(Strict):
-    x_um: float
-    y_um: float
+    """One simulated particle (sample coordinates = full-sensor image coordinates at stage 0, µm)."""
+
+    x_um: float = Field(ge=-100_000, le=100_000)
+    y_um: float = Field(ge=-100_000, le=100_000)
     diameter_um: float = Field(3.0, gt=0.1, le=50)
     gamma: float = Field(0.0, ge=0.0, lt=1.0, description="rock-salt fraction of the perimeter")
     eta: float = Field(1.0, ge=0.0, le=1.0, description="rock-salt / NMC flux ratio")
     rsl_angle_deg: float = Field(0.0, ge=-360, le=360, description="centre of the rock-salt arc")
-    brightness: float = Field(1.0, gt=0, le=100, description="relative scattering strength")
+    brightness: float = Field(1.0, gt=0, le=100, description="multiplies simulation.particle_contrast")
 
 
 class FaultConfig(Strict):
+    """A fault injected at virtual time ``at_s`` (see simulators/faults.py for what each kind does)."""
+
     device: Literal["camera", "stage", "led", "focus_laser", "focus_sensor", "potentiostat"]
     kind: Literal["timeout", "incomplete_frame", "device_lost", "end_of_travel", "interlock_trip", "link_loss", "drop_frames"]
-    at_s: float = Field(ge=0, description="virtual time after start")
-    duration_s: float = Field(0.0, ge=0)
-    count: int = Field(1, ge=1)
+    at_s: float = Field(ge=0, description="virtual time after the world was created")
+    duration_s: float = Field(0.0, ge=0, le=1e7, description="> 0: every call in the window fails; 0: the next `count` events fail")
+    count: int = Field(1, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _kind_fits_device(self):
+        allowed = {
+            "camera": ("timeout", "incomplete_frame", "drop_frames", "device_lost"),
+            "stage": ("timeout", "end_of_travel", "link_loss", "device_lost"),
+            "led": ("timeout", "interlock_trip", "device_lost"),
+            "focus_laser": ("timeout", "interlock_trip", "device_lost"),
+            "focus_sensor": ("timeout", "device_lost"),
+            "potentiostat": ("timeout", "link_loss", "device_lost"),
+        }[self.device]
+        if self.kind not in allowed:
+            raise ValueError(f"fault kind {self.kind!r} does not apply to {self.device}; allowed: {', '.join(allowed)}")
+        return self
 
 
 class SimulationConfig(Strict):
-    seed: int = 0
+    """The virtual world (simulators/): sample, optics, sensor, stage, sources, cell, faults."""
+
+    seed: int = Field(0, ge=0, le=2**63 - 1)
     speed: float = Field(1.0, gt=0, le=10_000, description="virtual seconds per wall second")
-    field_um: tuple[float, float] = Field((66.6, 41.6), description="full sensor field (w, h) in um")
+    # sample and optics
     particles: list[ParticleConfig] = Field(
         default_factory=lambda: [
             ParticleConfig(x_um=3.0, y_um=3.0, diameter_um=3.0),
@@ -228,26 +248,59 @@ class SimulationConfig(Strict):
             ParticleConfig(x_um=5.0, y_um=6.5, diameter_um=2.2, gamma=0.5, eta=0.1, rsl_angle_deg=200.0),
         ]
     )
+    particle_contrast: float = Field(0.15, ge=0, le=5, description="particle scattering relative to the background at theta0")
     fiducial_xy_um: tuple[float, float] = (1.2, 7.5)
-    fiducial_brightness: float = Field(3.0, gt=0, le=1000)
-    background_e: float = Field(20_000.0, ge=0, le=32_000, description="background e- per px at reference LED/exposure")
-    reference_led_current_a: float = Field(0.5, gt=0)
-    reference_exposure_ms: float = Field(2.5, gt=0)
-    read_noise_e: float = Field(7.0, ge=0)
-    full_well_e: float = Field(32_000.0, gt=0)
+    fiducial_brightness: float = Field(0.5, gt=0, le=10, description="fiducial peak contrast relative to the background, in focus")
+    illumination_falloff: float = Field(0.1, ge=0, lt=1, description="relative illumination loss in the sensor corners")
     contrast_per_theta: float = Field(0.25, ge=0, le=10, description="dI/I per unit Li removed")
-    drift_xy_nm_s: tuple[float, float] = (0.5, -0.3)
-    drift_z_nm_s: float = Field(3.0, description="cover-glass interface thermal drift")
-    drift_noise_nm: float = Field(1.0, ge=0)
-    z_focus_nm: float = Field(0.0, description="stage z where the sample is in focus at t=0")
-    depth_of_field_nm: float = Field(300.0, gt=0)
-    focus_slope_px_per_nm: float = Field(0.02, description="focus-sensor line shift per nm of defocus")
-    focus_sensor_pixels: int = Field(256, ge=16, le=8192)
-    focus_sensor_noise: float = Field(0.02, ge=0, description="relative noise of the line profile")
-    cell_resistance_ohm: float = Field(50.0, ge=0)
     initial_theta: float = Field(0.95, gt=0, le=1)
+    particle_step_s: float = Field(1.0, gt=0, le=3600, description="virtual s between particle-model updates")
+    # camera
+    background_e: float = Field(20_000.0, ge=0, le=32_000, description="background e- per px at reference LED/exposure")
+    reference_led_current_a: float = Field(0.5, gt=0, le=10)
+    reference_exposure_ms: float = Field(2.5, gt=0, le=10_000)
+    read_noise_e: float = Field(7.0, ge=0, le=1000)
+    full_well_e: float = Field(32_000.0, gt=0, le=1e7)
+    camera_buffer_frames: int = Field(20, ge=1, le=10_000, description="frames buffered before the oldest are overwritten")
+    # drift and focus
+    drift_xy_nm_s: tuple[float, float] = (0.5, -0.3)
+    drift_z_nm_s: float = Field(3.0, ge=-1000, le=1000, description="cover-glass interface thermal drift")
+    drift_noise_nm: float = Field(1.0, ge=0, le=1000)
+    drift_noise_step_s: float = Field(0.5, gt=0, le=3600, description="correlation step of the drift noise")
+    z_focus_nm: float = Field(0.0, ge=-1e7, le=1e7, description="stage z where the sample is in focus at t=0")
+    depth_of_field_nm: float = Field(300.0, gt=0, le=100_000)
+    # stage
+    stage_speed_nm_s: float = Field(500_000.0, gt=0, le=1e8)
+    stage_settle_s: float = Field(0.005, ge=0, le=10)
+    stage_noise_nm: float = Field(1.0, ge=0, le=1000, description="closed-loop position jitter (rms)")
+    stage_limits_nm: tuple[float, float] = (-12_500_000.0, 12_500_000.0)
+    # light sources
+    led_max_current_a: float = Field(1.0, gt=0, le=10)
+    laser_max_power_w: float = Field(0.05, gt=0, le=1)
+    # focus sensor
+    focus_slope_px_per_nm: float = Field(0.02, ge=-10, le=10, description="focus-sensor line shift per nm of defocus")
+    focus_sensor_pixels: int = Field(256, ge=16, le=8192)
+    focus_sensor_rate_hz: float = Field(200.0, gt=0, le=100_000)
+    focus_line_sigma_px: float = Field(4.0, gt=0.3, le=1000)
+    focus_line_peak_counts: float = Field(2000.0, gt=0, le=1e7, description="line peak at the reference laser power")
+    focus_reference_power_w: float = Field(0.005, gt=0, le=1)
+    focus_dark_counts: float = Field(20.0, ge=0, le=1e6)
+    focus_sensor_noise: float = Field(0.02, ge=0, le=10, description="per-pixel noise relative to the reference line peak")
+    # potentiostat / cell
+    cell_resistance_ohm: float = Field(50.0, ge=0, le=1e6)
+    cell_particle_radius_um: float = Field(1.0, gt=0, le=100, description="radius of the diffusion sphere of the cell model")
+    cell_shells: int = Field(40, ge=3, le=2000)
+    cell_max_step_s: float = Field(1.0, gt=0, le=600)
+    potentiostat_max_current_a: float = Field(0.1, gt=0, le=10)
     start_emulators: bool = Field(False, description="start the protocol emulators in-process around this world")
     faults: list[FaultConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _limits_ordered(self):
+        low, high = self.stage_limits_nm
+        if not low < high:
+            raise ValueError(f"stage_limits_nm: low ({low}) must be below high ({high})")
+        return self
 
 
 # --------------------------------------------------------------------------- rig
