@@ -118,7 +118,7 @@ def segment_gitt(
             runs.append((kind, a, b))
     else:
         state = np.where(magnitude > 0.5 * i_set, 1, np.where(magnitude < 0.01 * i_set, 0, -1))
-        runs = _runs(state)
+        runs = [r for r in _runs(state) if r[0] != -1]  # transition samples belong to neither
     segments = []
     for k in range(1, len(runs) - 1):
         kind, a, b = runs[k]
