@@ -5,11 +5,11 @@ The SDK module is imported lazily in :meth:`FlirCamera.open` by name (config fie
 emulator), so a missing SDK is a :class:`MissingVendorLibrary` error, not an ImportError
 at start-up. Call order, node names and error codes follow ``reference/devices.md`` §1.
 
-Pixels are returned as 12-bit ADC counts (0..4095) in a uint16 array whatever the pixel
-format: FLIR's Mono16 is MSB-aligned (counts x 16) and is shifted down by 4 bits, Mono12
-packed formats are converted to Mono16 with ``ImageProcessor().Convert`` first, Mono8 is
-shifted up by 4 bits. (That Convert also MSB-aligns is unconfirmed on hardware: a saturated
-pixel must read 4095.)
+Pixels are returned in a uint16 array as 12-bit ADC counts (0..4095) for Mono16 and the
+Mono12 formats, and as 8-bit values (0..255) for Mono8, the same convention as the
+simulated camera. FLIR's Mono16 is MSB-aligned (counts x 16) and is shifted down by 4 bits;
+Mono12 packed formats are converted to Mono16 with ``ImageProcessor().Convert`` first (that
+Convert also MSB-aligns is unconfirmed on hardware: a saturated pixel must read 4095).
 
 Frame IDs: ``Frame.frame_id`` continues across ``stop``/``start`` and reconnects. Within a
 stream it follows the camera's block ID, so gaps are dropped frames; after a reconnect it
@@ -587,7 +587,7 @@ class FlirCamera(Camera):
                 pass  # unplugged while streaming: nothing left to stop
 
     def read(self, timeout_s: float = 1.0) -> Frame:
-        """Next frame (pixels in 12-bit counts). Every image is released, incomplete ones too.
+        """Next frame (12-bit counts; Mono8: 8-bit). Every image is released, incomplete ones too.
 
         Raises DeviceTimeout (no frame in ``timeout_s``), DeviceLost (unplugged, or
         ``consecutive_timeouts_lost`` timeouts in a row), IncompleteFrame (counted, discarded).
@@ -649,7 +649,7 @@ class FlirCamera(Camera):
         return Frame(pixels=pixels, frame_id=frame_id, camera_time_ns=timestamp_ns, host_time_s=self._last_frame_host_s)
 
     def _pixels(self, image: Any) -> np.ndarray:
-        """Copy the SDK buffer into a uint16 array of 12-bit counts."""
+        """Copy the SDK buffer into a uint16 array (12-bit counts; Mono8 keeps its 8-bit values)."""
         spin = self._spin
         pixel_format = image.GetPixelFormat()
         height, width = int(image.GetHeight()), int(image.GetWidth())
@@ -660,7 +660,7 @@ class FlirCamera(Camera):
         elif pixel_format == spin.PixelFormat_Mono16:
             data = np.asarray(image.GetNDArray(), dtype=np.uint16) >> MONO16_SHIFT_BITS
         elif pixel_format == spin.PixelFormat_Mono8:
-            data = np.asarray(image.GetNDArray(), dtype=np.uint8).astype(np.uint16) << MONO16_SHIFT_BITS
+            data = np.asarray(image.GetNDArray(), dtype=np.uint8).astype(np.uint16)
         else:
             raise DeviceError(self.name, f"unsupported pixel format {image.GetPixelFormatName()}; use one of {', '.join(PIXEL_FORMATS)}")
         return np.ascontiguousarray(data.reshape(height, width))

@@ -13,7 +13,7 @@ uint16 array`` of 12-bit counts (for example ``World.render``), a
 :class:`LineFrameSource` around any :class:`devices.base.FocusSensor`.
 
 The real SDK keeps one process-global ``System``; so does this module (the bus below).
-Test hooks (not part of PySpin): :func:`attach_camera`, :func:`unplug`, :func:`replug`,
+Test hooks (not part of PySpin): :func:`attach_camera`, :func:`attach_world`, :func:`unplug`, :func:`replug`,
 :func:`stall`, :func:`inject_incomplete`, :func:`drop_frames`, :func:`set_in_use`,
 :func:`write_log`, :func:`stream_stats`, :func:`reset`.
 
@@ -202,26 +202,37 @@ class CameraFrameSource:
 
 
 class LineFrameSource:
-    """Frame source that turns a :class:`devices.base.FocusSensor` profile into an image.
+    """Frame source that turns a focus-sensor profile into an image of the reflected line.
 
-    The profile runs along ``profile_axis`` (1 = across columns, as in
-    ``FlirLineSensorConfig``); each pixel along the other axis gets ``profile / n`` so that
-    summing the ROI along the line gives the profile back (within 12-bit rounding).
-    Sensor pixel ``i`` of the profile maps to sensor column (or row) ``i``; pixels beyond
-    the profile are 0. Exposure and gain are ignored (the backend has its own).
+    ``profile_source`` is a :class:`devices.base.FocusSensor` or a callable returning the
+    profile now (e.g. ``world.focus_profile``). The profile runs along ``profile_axis``
+    (1 = across columns, as in ``FlirLineSensorConfig``); each pixel along the other axis
+    gets ``profile / n`` so that summing the ROI along the line gives the profile back
+    (within 12-bit rounding; negative values clip to 0). Profile pixel ``i`` maps to sensor
+    column (or row) ``i``; sensor pixels beyond the profile are 0. Exposure and gain are
+    ignored (the profile source has its own).
     """
 
-    def __init__(self, sensor: FocusSensor, profile_axis: int = 1, read_timeout_s: float = 2.0) -> None:
+    def __init__(self, profile_source: FocusSensor | Callable[[], np.ndarray], profile_axis: int = 1,
+                 read_timeout_s: float = 2.0) -> None:
         if profile_axis not in (0, 1):
             raise ValueError(f"profile_axis must be 0 or 1, got {profile_axis!r}")
-        self.sensor = sensor
+        if not isinstance(profile_source, FocusSensor) and not callable(profile_source):
+            raise TypeError(f"profile_source must be a FocusSensor or a callable, got {type(profile_source).__name__}")
+        self.profile_source = profile_source
         self.profile_axis = profile_axis
         self.read_timeout_s = read_timeout_s
 
+    def _profile(self) -> np.ndarray:
+        source = self.profile_source
+        if isinstance(source, FocusSensor):
+            if not source.is_open:
+                source.open()
+            return np.asarray(source.read_profile(self.read_timeout_s).values, dtype=float)
+        return np.asarray(source(), dtype=float)
+
     def __call__(self, roi: Roi, exposure_ms: float, gain_db: float) -> np.ndarray:
-        if not self.sensor.is_open:
-            self.sensor.open()
-        profile = np.asarray(self.sensor.read_profile(self.read_timeout_s).values, dtype=float)
+        profile = self._profile()
         if self.profile_axis == 1:
             start, length, n_along = roi.x, roi.width, roi.height
         else:
@@ -1170,6 +1181,18 @@ def attach_camera(
             raise ValueError(f"a fake camera with serial {serial!r} is already attached")
         _bus.devices[str(serial)] = _FakeDevice(str(serial), source, clock or WallClock(), model,
                                                 tuple(sensor_shape), frame_rate_nodes, firmware)
+
+
+def attach_world(world: Any, camera_serial: str = "EMU-CAM-0", focus_serial: str = "EMU-FOCUS-1",
+                 focus_profile_axis: int = 1) -> None:
+    """Attach the simulated world's two cameras, both timed by ``world.clock``.
+
+    Index 0 / ``camera_serial`` renders the sample (``world.render``); index 1 /
+    ``focus_serial`` shows the reflected focus-laser line (``world.focus_profile``, along
+    ``focus_profile_axis``), for ``FlirCamera`` and ``FlirLineSensor`` respectively.
+    """
+    attach_camera(camera_serial, world.render, clock=world.clock)
+    attach_camera(focus_serial, LineFrameSource(world.focus_profile, focus_profile_axis), clock=world.clock)
 
 
 def _notify(serial: str, arrival: bool) -> None:

@@ -149,13 +149,14 @@ def test_twelve_bit_formats_give_exact_counts(fake, pixel_format):
     np.testing.assert_array_equal(frame.pixels, expected)
 
 
-def test_mono8_keeps_the_top_eight_bits(fake):
+def test_mono8_gives_the_top_eight_bits_as_eight_bit_values(fake):
     attach()
     with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
         cam.configure(1.0, 200.0, ROI, "Mono8")
         cam.start()
         frame = cam.read(1.0)
-    np.testing.assert_array_equal(frame.pixels, (PatternRenderer.pattern(ROI) >> 4) << 4)
+    np.testing.assert_array_equal(frame.pixels, PatternRenderer.pattern(ROI) >> 4)
+    assert frame.pixels.dtype == np.uint16
 
 
 def test_fake_packs_mono12_in_the_vendor_byte_layouts():
@@ -539,3 +540,24 @@ def test_fake_camera_can_be_fed_by_any_camera_backend(fake):
     assert backend.settings().roi == ROI and backend.settings().exposure_ms == 3.0
     assert first.pixels.shape == (32, 64)
     assert int(first.pixels[0, 0]) == 301 and int(second.pixels[0, 0]) == 302
+
+
+def test_fake_camera_fed_by_the_simulated_world_sees_the_led(fake):
+    from config.loader import load_config
+    from simulators.world import World
+
+    world = World(load_config(None))
+    spin.attach_world(world)
+    roi = Roi(64, 64, 128, 96)
+    with FlirCamera(index=0, sdk_module=FAKE, clock=world.clock) as cam:
+        cam.configure(2.5, 10.0, roi, "Mono12Packed")
+        cam.start()
+        world.set_led(enabled=False)
+        dark = cam.read(2.0)
+        world.set_led(enabled=True, current_a=0.5)
+        lit = cam.read(2.0)
+        assert cam.info().serial == "EMU-CAM-0"
+    assert lit.pixels.shape == (96, 128) and lit.pixels.max() <= 4095
+    assert lit.frame_id == dark.frame_id + 1
+    assert lit.pixels.mean() > 20 * max(dark.pixels.mean(), 1.0)  # the world's LED lights the frame
+    assert_sdk_clean()
