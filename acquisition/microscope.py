@@ -101,8 +101,10 @@ class _Session:
 class Microscope:
     """The whole rig as one object. Use as a context manager."""
 
-    def __init__(self, config: RigConfig) -> None:
+    def __init__(self, config: RigConfig, rig_factory: Callable[[RigConfig], Rig] | None = None) -> None:
+        """``rig_factory(config) -> Rig`` (unopened) replaces :func:`acquisition.rig.build_rig` (tests)."""
         self.config = config
+        self._rig_factory = rig_factory or build_rig
         self.rig: Rig | None = None
         self.events: EventBus = EventBus(self._now_s)
         self._focus_subscribers: list[Callable[[Any], None]] = []
@@ -153,7 +155,7 @@ class Microscope:
         else changes), then switch the LED on at the configured current."""
         if self.rig is not None:
             return
-        rig = build_rig(self.config)
+        rig = self._rig_factory(self.config)
         rig.open()
         self.rig = rig
         try:
@@ -454,12 +456,12 @@ class Microscope:
             return None
         self._stop_housekeeping()
         session.stop_reason = reason
+        self.events.emit("info", "engine", f"recording stopped: {reason}")
         if self._binner_thread is not None and self._binner_thread.is_alive():
             self._binner_queue.put(("end", session))  # type: ignore[union-attr]
             session.ended.wait(60.0)
         else:
             self._finish_session_bins(session)
-        self.events.emit("info", "engine", f"recording stopped: {reason}")
         self._session = None
         writer = session.writer
         writer.close(reason, binned_frames_in(session), session.binner.frames_dropped)

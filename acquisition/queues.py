@@ -50,19 +50,24 @@ class MustNotDropQueue(Generic[T]):
         """Append ``item``, waiting while the queue is full. False (and counted) if dropped on stop."""
         with self._lock:
             self._in += 1
+        try:
+            self._queue.put_nowait(item)
+            if self._behind and self._queue.qsize() < self.capacity // 2:
+                self._behind = False
+            return True
+        except queue.Full:
+            pass
+        if not self._behind:
+            self._behind = True
+            with self._lock:
+                self._alarms += 1
+            if self._on_alarm is not None:
+                self._on_alarm(f"{self.name} queue full ({self.capacity} items): consumer is falling behind")
         while True:
             try:
                 self._queue.put(item, timeout=poll_s)
-                if self._behind and self._queue.qsize() < self.capacity // 2:
-                    self._behind = False
                 return True
             except queue.Full:
-                if not self._behind:
-                    self._behind = True
-                    with self._lock:
-                        self._alarms += 1
-                    if self._on_alarm is not None:
-                        self._on_alarm(f"{self.name} queue full ({self.capacity} items): consumer is falling behind")
                 if stop is not None and stop.is_set():
                     with self._lock:
                         self._dropped += 1

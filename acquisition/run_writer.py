@@ -176,7 +176,7 @@ class RunWriter:
                     break
                 if item is not None and self.error is None:
                     kind, payload = item
-                    getattr(self, f"_on_{kind}")(*payload)
+                    getattr(self, f"_w_{kind}")(*payload)
                     if kind == "binned":
                         self._flush()
                         last_flush = time.monotonic()
@@ -344,7 +344,7 @@ class RunWriter:
         if s.particle_geometry is not None:
             self._create_simulation(f, s.particle_geometry)
         if s.focus_calibration is not None:
-            self._on_calibration(s.t0_s, s.focus_calibration)
+            self._w_calibration(s.t0_s, s.focus_calibration)
         f.swmr_mode = True
         f.flush()
 
@@ -392,7 +392,7 @@ class RunWriter:
         ds.resize(n + 1, axis=0)
         ds[n] = value
 
-    def _on_binned(self, b: BinnedFrame, voltage_v: float, current_a: float, capacity: float) -> None:
+    def _w_binned(self, b: BinnedFrame, voltage_v: float, current_a: float, capacity: float) -> None:
         self._append("binned/frames", b.pixels)
         for key, value in (("time", self._rel(b.mid_time_s)), ("n_frames_in_bin", b.n_frames),
                            ("first_frame_id", b.first_frame_id), ("last_frame_id", b.last_frame_id),
@@ -401,7 +401,7 @@ class RunWriter:
             self._append(f"binned/{key}", value)
         self.bins_written += 1
 
-    def _on_diff(self, d: DifferentialFrame, mask: np.ndarray | None) -> None:
+    def _w_diff(self, d: DifferentialFrame, mask: np.ndarray | None) -> None:
         if mask is not None:
             self._ds["differential/mask"][...] = np.asarray(mask, dtype=np.uint8)
         self._append("differential/frames", d.pixels)
@@ -410,26 +410,26 @@ class RunWriter:
             self._append(f"differential/{key}", value)
         self.differentials_written += 1
 
-    def _on_raw(self, frame: Frame) -> None:
+    def _w_raw(self, frame: Frame) -> None:
         self._append("raw/frames", frame.pixels)
         self._append("raw/frame_id", frame.frame_id)
         self._append("raw/camera_time_ns", frame.camera_time_ns)
         self._append("raw/host_time", self._rel(frame.host_time_s))
         self.raw_written += 1
 
-    def _on_echem(self, s: EchemSample) -> None:
+    def _w_echem(self, s: EchemSample) -> None:
         for key, value in (("time", self._rel(s.time_s)), ("voltage", s.voltage_v), ("current", s.current_a),
                            ("capacity_mAh_g", s.capacity_mAh_g), ("step", s.step), ("cycle", s.cycle)):
             self._append(f"echem/{key}", value)
 
-    def _on_technique(self, step: ProtocolStep, start_s: float) -> None:
+    def _w_technique(self, step: ProtocolStep, start_s: float) -> None:
         self._append("tech/step", step.index)
         self._append("tech/cycle", step.cycle)
         self._append("tech/kind", _fixed(step.kind, _STR["kind"]))
         self._append("tech/start_time", self._rel(start_s))
         self._append("tech/parameters", _fixed(step.parameters_json(), _STR["parameters"]))
 
-    def _on_focus(self, sample: Any) -> None:
+    def _w_focus(self, sample: Any) -> None:
         state = str(getattr(sample, "state", "off"))
         state_index = L.FOCUS_STATES.index(state) if state in L.FOCUS_STATES else -1
         self._append("focus/time", self._rel(sample.time_s))
@@ -439,20 +439,20 @@ class RunWriter:
         self._append("focus/position_px", _float(getattr(sample, "position_px", None)))
         self._append("focus/intensity", _float(getattr(sample, "intensity", None)))
 
-    def _on_calibration(self, time_s: float, cal: dict[str, Any]) -> None:
+    def _w_calibration(self, time_s: float, cal: dict[str, Any]) -> None:
         self._append("cal/time", self._rel(time_s))
         self._append("cal/slope_px_per_nm", _float(cal.get("slope_px_per_nm")))
         self._append("cal/offset_px", _float(cal.get("offset_px")))
         self._append("cal/residual_nm", _float(cal.get("residual_nm")))
         self._append("cal/json", _fixed(json.dumps(cal, default=_jsonable), _STR["json"]))
 
-    def _on_event(self, event: Event) -> None:
+    def _w_event(self, event: Event) -> None:
         self._append("events/time", self._rel(event.time_s))
         self._append("events/level", _fixed(event.level, _STR["level"]))
         self._append("events/source", _fixed(event.source, _STR["source"]))
         self._append("events/message", _fixed(event.message, _STR["message"]))
 
-    def _on_truth(self, truth: dict[str, Any]) -> None:
+    def _w_truth(self, truth: dict[str, Any]) -> None:
         if "sim/time" not in self._ds:
             return
         self._append("sim/time", self._rel(float(truth.get("time_s", float("nan")))))
@@ -463,7 +463,7 @@ class RunWriter:
         theta[: min(values.size, theta.size)] = values[: theta.size]
         self._append("sim/particle_theta", theta)
 
-    def _on_devices(self, time_s: float, stage_nm: dict | None, led: Any, laser: Any) -> None:
+    def _w_devices(self, time_s: float, stage_nm: dict | None, led: Any, laser: Any) -> None:
         t = self._rel(time_s)
         if stage_nm is not None:
             self._append("stage/time", t)

@@ -1,0 +1,97 @@
+"""Protocol recipes and the protocol runner (against the fake cell)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from acquisition.echem_history import EchemHistory
+from acquisition.protocol_runner import ProtocolRunner
+from acquisition.protocols import ProtocolSpec, StepOutcome, protocol_steps
+from devices.base import OCV, ConstantCurrent, EchemPoint
+from tests.test_acq_fakes import FakeCell, FastClock
+
+
+def test_c_rate_current_follows_200_mAh_per_g_times_mass():
+    assert ProtocolSpec("charge", active_mass_mg=1.0, c_rate=1.0).c_rate_current_a == pytest.approx(200e-6)
+    assert ProtocolSpec("charge", active_mass_mg=2.5, c_rate=2.0).c_rate_current_a == pytest.approx(1e-3)
+    assert ProtocolSpec("gitt", active_mass_mg=1.0).gitt_current_a == pytest.approx(10e-6)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"kind": "charge", "v_min": 4.3, "v_max": 3.0}, "cut-offs reversed"),
+    ({"kind": "boil"}, "not known"),
+    ({"kind": "ocv", "duration_s": -1.0}, "duration"),
+    ({"kind": "cycle", "cycles": 0}, "cycles"),
+])
+def test_impossible_protocols_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ProtocolSpec(**kwargs)
+
+
+def test_gitt_steps_alternate_and_stop_when_a_pulse_reaches_the_cut_off():
+    spec = ProtocolSpec("gitt", gitt_pulse_s=60.0, gitt_rest_s=300.0, v_max=4.3)
+    gen = protocol_steps(spec)
+    steps = [next(gen)]
+    voltages = [4.0, 4.0, 4.1, 4.1, 4.31, 4.31]
+    try:
+        for v in voltages:
+            steps.append(gen.send(StepOutcome("duration", v)))
+    except StopIteration:
+        pass
+    assert [s.kind for s in steps] == ["pulse", "rest", "pulse", "rest", "pulse", "rest"]
+    assert [s.index for s in steps] == [0, 1, 2, 3, 4, 5]
+    assert isinstance(steps[0].technique, ConstantCurrent) and steps[0].technique.duration_s == 60.0
+    assert isinstance(steps[1].technique, OCV) and steps[1].technique.duration_s == 300.0
+    assert json.loads(steps[0].parameters_json())["technique"] == "ConstantCurrent"
+
+
+def test_history_integrates_capacity_and_interpolates_at_mid_times():
+    history = EchemHistory(active_mass_mg=1.0)
+    for k in range(4):
+        history.add(EchemPoint(10.0 * k, 3.7 + 0.1 * k, 2e-4, step=0))
+    # 2e-4 A for 30 s on 1 mg = 6e-3 As / 3.6e-3 = 1.667 mAh/g
+    assert history.latest().capacity_mAh_g == pytest.approx(30 * 2e-4 / 3.6e-3)
+    v, i, q = history.at(15.0)
+    assert v == pytest.approx(3.85) and i == pytest.approx(2e-4) and q == pytest.approx(15 * 2e-4 / 3.6e-3)
+    assert history.at(99.0)[0] == pytest.approx(4.0)
+
+
+def _run(spec, speed):
+    clock = FastClock(speed)
+    cell = FakeCell(clock, spec.active_mass_mg)
+    history = EchemHistory(spec.active_mass_mg)
+    steps = []
+    runner = ProtocolRunner(cell, clock, spec, history, on_step=lambda s, t: steps.append((s, t)), poll_wall_s=0.005)
+    runner.start()
+    assert runner.done.wait(20.0)
+    runner.stop()
+    return runner, cell, history, steps
+
+
+def test_charge_stops_at_the_upper_cut_off():
+    spec = ProtocolSpec("charge", c_rate=2.0, v_max=4.1, record_interval_s=5.0)
+    runner, cell, history, _ = _run(spec, speed=20_000.0)
+    samples = history.samples()
+    assert runner.end_reason == "cut-off"
+    assert samples[-1].voltage_v >= 4.1 > samples[-2].voltage_v
+    assert all(s.current_a == pytest.approx(4e-4) for s in samples)
+    assert samples[-1].capacity_mAh_g > 50
+
+
+def test_gitt_alternates_pulse_and_rest_with_the_configured_durations():
+    spec = ProtocolSpec("gitt", gitt_current_ma_g=400.0, gitt_pulse_s=120.0, gitt_rest_s=240.0, v_max=4.0,
+                        record_interval_s=10.0)
+    runner, cell, history, steps = _run(spec, speed=5_000.0)
+    kinds = [s.kind for s, _ in steps]
+    assert kinds[:4] == ["pulse", "rest", "pulse", "rest"] and runner.end_reason in ("cut-off", "complete")
+    starts = [t for _, t in steps]
+    for k in range(len(steps) - 2):   # every completed step lasted its configured time (points every 10 s)
+        expected = 120.0 if kinds[k] == "pulse" else 240.0
+        assert starts[k + 1] - starts[k] == pytest.approx(expected, abs=30.0)
+    samples = history.samples()
+    pulse_points = [s for s in samples if s.step % 2 == 0]
+    rest_points = [s for s in samples if s.step % 2 == 1]
+    assert all(s.current_a > 0 for s in pulse_points) and all(s.current_a == 0 for s in rest_points)
+    assert max(s.voltage_v for s in samples) >= 4.0
