@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 from typing import Any, Callable
@@ -54,6 +55,11 @@ class EngineBridge(QtCore.QObject):
         self._last_monitor_error: str | None = None
         self._shut_down = False
         self._recording = False
+        self._calibration: dict | None = None
+        self._echem_len = 0
+        self._echem_rows: list[tuple[float, float, float, float]] = []
+        self._echem_arrays: tuple[np.ndarray, ...] | None = None
+        self._profile_error: str | None = None
         self._monitor_timer = QtCore.QTimer(self)
         self._monitor_timer.setInterval(int(monitor_period_s * 1000))
         self._monitor_timer.timeout.connect(self._poll_devices)
@@ -66,10 +72,10 @@ class EngineBridge(QtCore.QObject):
 
     def _open(self) -> None:
         microscope = self._open_microscope()
+        self._subscribe(microscope)  # before opening, so the "rig opened" event is seen too
         microscope.__enter__()
         self.microscope = microscope
         try:
-            self._subscribe(microscope)
             microscope.start_live()
         except Exception:
             self.microscope = None
@@ -132,11 +138,60 @@ class EngineBridge(QtCore.QObject):
         return snap
 
     def _fill_from_engine(self, microscope: Any, snap: GuiSnapshot) -> None:
-        raise NotImplementedError("engine API not wired yet")
+        status = microscope.status()
+        snap.clock_now_s = status.clock_s
+        snap.live = status.state in ("live", "recording")
+        snap.recording = status.state == "recording"
+        self._recording = snap.recording
+        snap.frames_in = status.frames_in
+        snap.frames_dropped = status.frames_dropped
+        snap.record_path = status.recording_path
+        snap.frames_recorded = status.frames_recorded
+        snap.bins_written = status.bins_written
+        snap.raw_written = status.raw_written
+        snap.writer_queue_depth = status.writer_queue_depth
+        snap.focus_state = status.focus_state
+        snap.voltage_v = _optional_float(status.voltage_v)
+        snap.current_a = _optional_float(status.current_a)
+        snap.echem_running = status.protocol_running
+        if status.protocol is not None:
+            step = f", step {status.protocol_step}" if status.protocol_step is not None else ""
+            capacity = _optional_float(status.capacity_mAh_g)
+            cap_text = f", {capacity:.1f} mAh/g" if capacity is not None else ""
+            snap.echem_text = f"{status.protocol} {'running' if status.protocol_running else 'ended'}{step}{cap_text}"
+        frame = microscope.latest_frame()
+        if frame is not None:
+            snap.frame, snap.frame_id, snap.frame_host_time_s = frame.pixels, frame.frame_id, frame.host_time_s
+        diff = microscope.latest_differential()
+        if diff is not None:
+            snap.differential, snap.differential_index = diff.pixels, diff.index
+            snap.mask = microscope.live_mask
+        snap.focus_calibration = self._calibration
+        with self._readback_lock:
+            snap.bytes_written = self._readback.get("bytes_written") if snap.recording else None
 
-    def echem_series(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None:
+    def clock(self) -> tuple[Callable[[], float], float] | None:
+        """(now_s, speed) of the rig clock once open, else None."""
+        microscope = self.microscope
+        if microscope is None or microscope.rig is None:
+            return None
+        clock = microscope.rig.clock
+        return clock.now_s, float(clock.speed)
+
+    def echem_series(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """(time s, voltage V, current A, capacity mAh/g) of the electrochemistry log so far, or None."""
-        return None
+        microscope = self.microscope
+        if microscope is None:
+            return None
+        history = microscope.echem
+        if len(history) != self._echem_len:
+            for sample in history.samples()[self._echem_len:]:
+                self._echem_rows.append((sample.time_s, sample.voltage_v, sample.current_a, sample.capacity_mAh_g))
+            self._echem_len = len(self._echem_rows)
+            self._echem_arrays = tuple(np.asarray(column, dtype=np.float64) for column in zip(*self._echem_rows))
+        if self._echem_arrays is None:
+            return None
+        return self._echem_arrays  # type: ignore[return-value]
 
     def is_recording(self) -> bool:
         """True while a recording runs (as last known)."""
@@ -170,7 +225,7 @@ class EngineBridge(QtCore.QObject):
                                                                      save_raw=request.save_raw))
 
     def stop_recording(self) -> None:
-        self._submit("stop_recording", lambda m: m.stop_recording())
+        self._submit("stop_recording", lambda m: m.stop_recording("stopped from the GUI"))
 
     def start_protocol(self, request: ProtocolRequest) -> None:
         self._submit("start_protocol", lambda m: m.start_protocol(request))
@@ -179,10 +234,25 @@ class EngineBridge(QtCore.QObject):
         self._submit("stop_protocol", lambda m: m.stop_protocol())
 
     def focus_calibrate(self) -> None:
-        self._submit("focus_calibrate", lambda m: m.focus_lock.calibrate().to_dict())
+        self._submit("focus_calibrate", lambda m: self._laser_on_for_focus(m) or m.focus_lock.calibrate().to_dict())
 
     def focus_lock(self) -> None:
-        self._submit("focus_lock", lambda m: m.focus_lock.lock())
+        self._submit("focus_lock", self._lock_focus)
+
+    def _laser_on_for_focus(self, microscope: Any) -> None:
+        """The focus lock needs the 980 nm line: switch the laser on at the configured power if it is off."""
+        laser = microscope.laser
+        if not laser.state().enabled:
+            laser.set_power(microscope.config.focus_lock.laser_power_w)
+            laser.enable(True)
+            microscope.events.emit("info", "gui", "focus laser switched on for the focus lock")
+
+    def _lock_focus(self, microscope: Any) -> dict | None:
+        self._laser_on_for_focus(microscope)
+        lock = microscope.focus_lock
+        lock.lock()  # calibrates first when there is no calibration
+        calibration = lock.calibration
+        return calibration.to_dict() if calibration is not None else None
 
     def focus_unlock(self) -> None:
         self._submit("focus_unlock", lambda m: m.focus_lock.unlock())
@@ -218,19 +288,47 @@ class EngineBridge(QtCore.QObject):
         self._monitor_timer.start()
 
     def _poll_devices(self) -> None:
-        if self.microscope is None or self.monitor.pending > 0 or self._shut_down:
+        microscope = self.microscope
+        if microscope is None or self._shut_down:
             return
-        self.monitor.submit("monitor", self._read_devices, self.microscope)
+        if self.monitor.pending == 0:
+            self.monitor.submit("monitor", self._read_devices, microscope)
+        if self.commands.pending == 0:
+            # the focus sensor is read on the command thread, so it never races a calibration or lock()
+            self.commands.submit("focus_profile", self._read_focus_profile, microscope)
 
     def _read_devices(self, microscope: Any) -> None:
-        values = {
+        values: dict[str, Any] = {
             "stage_nm": microscope.stage.position_nm(),
             "led": microscope.led.state(),
             "laser": microscope.laser.state(),
         }
+        path = microscope.status().recording_path
+        if path is not None:
+            try:
+                values["bytes_written"] = os.path.getsize(path)
+            except OSError:
+                pass
         with self._readback_lock:
             self._readback.update(values)
         self._last_monitor_error = None
+
+    def _read_focus_profile(self, microscope: Any) -> None:
+        """One focus-sensor profile while the lock loop is not running (it owns the sensor then)."""
+        lock = microscope.focus_lock
+        if lock.is_running or microscope.rig is None:
+            return
+        try:
+            profile = microscope.rig.focus_sensor.read_profile(1.0)
+        except Exception as exc:  # noqa: BLE001 - shown once, never raised
+            message = f"focus sensor: {exc}"
+            if message != self._profile_error:
+                self._profile_error = message
+                microscope.events.emit("warning", "gui", message)
+            return
+        self._profile_error = None
+        with self._readback_lock:
+            self._readback["focus_profile"] = np.asarray(profile.values, dtype=np.float64)
 
     # ------------------------------------------------------------------ results (GUI thread)
 
@@ -239,6 +337,10 @@ class EngineBridge(QtCore.QObject):
             self.start_monitoring()
             self.opened.emit()
             return
+        if what == "focus_profile":
+            return
+        if what in ("focus_calibrate", "focus_lock") and isinstance(result, dict):
+            self._calibration = result
         if what == "start_recording":
             self._recording = True
         elif what == "stop_recording":

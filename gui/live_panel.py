@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections import deque
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -12,15 +14,16 @@ from gui.display_math import format_length_um, nice_scale_bar_um, robust_levels
 
 
 class _TimedImageItem(pg.ImageItem):
-    """An ImageItem that remembers when (wall clock, s) it last painted, to measure frame-to-screen latency."""
+    """An ImageItem that calls ``on_painted()`` after each paint (to measure frame-to-screen latency)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.last_paint_wall_s: float | None = None
+        self.on_painted: Callable[[], None] | None = None
 
     def paint(self, painter, *args) -> None:  # noqa: D102 - Qt override
         super().paint(painter, *args)
-        self.last_paint_wall_s = time.monotonic()
+        if self.on_painted is not None:
+            self.on_painted()
 
 
 class LivePanel(QtWidgets.QWidget):
@@ -38,11 +41,17 @@ class LivePanel(QtWidgets.QWidget):
         self.last_frame_id: int | None = None
         self.last_frame_shown_wall_s: float | None = None
         self._shape: tuple[int, int] | None = None
+        self._clock_now_s: Callable[[], float] | None = None
+        self._clock_speed = 1.0
+        self._unpainted_frame_time_s: float | None = None
+        #: frame-to-screen latencies (wall s) of recently painted frames; needs :meth:`set_clock`
+        self.latencies_s: deque[float] = deque(maxlen=1000)
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.view = self.graphics.addViewBox(lockAspect=True, invertY=True)
         self.view.setMenuEnabled(False)
         self.image_item = _TimedImageItem(axisOrder="row-major", autoDownsample=True)
+        self.image_item.on_painted = self._on_painted
         self.view.addItem(self.image_item)
         self.histogram = pg.HistogramLUTItem()
         self.histogram.setImageItem(self.image_item)
@@ -82,8 +91,17 @@ class LivePanel(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ updates
 
-    def show_frame(self, pixels: np.ndarray, frame_id: int) -> None:
-        """Display ``pixels`` (2-D counts). Frames with the id already shown are ignored."""
+    def set_clock(self, now_s: Callable[[], float], speed: float = 1.0) -> None:
+        """The rig clock (s) that stamps frames and its speed (clock s per wall s), for latency."""
+        if speed <= 0:
+            raise ValueError(f"clock speed must be > 0, got {speed}")
+        self._clock_now_s = now_s
+        self._clock_speed = speed
+
+    def show_frame(self, pixels: np.ndarray, frame_id: int, frame_time_s: float | None = None) -> None:
+        """Display ``pixels`` (2-D counts) stamped at ``frame_time_s`` on the rig clock.
+
+        Frames with the id already shown are ignored."""
         if frame_id == self.last_frame_id:
             return
         image = np.asarray(pixels)
@@ -103,13 +121,22 @@ class LivePanel(QtWidgets.QWidget):
         self.last_frame_id = frame_id
         self.frames_shown += 1
         self.last_frame_shown_wall_s = time.monotonic()
+        self._unpainted_frame_time_s = frame_time_s
 
     def set_rates(self, fps_in: float, fps_out: float, dropped: int) -> None:
         """Camera rate (frames/s in), display rate (frames/s shown) and frames dropped by the camera path."""
+        latency = f" · latency {self.latencies_s[-1] * 1000:.0f} ms" if self.latencies_s else ""
         self.rates_label.setText(
             f"camera {fps_in:5.1f} fps in · display {fps_out:5.1f} fps out · dropped {dropped}"
-            f" · frame {self.last_frame_id if self.last_frame_id is not None else '-'}"
+            f" · frame {self.last_frame_id if self.last_frame_id is not None else '-'}{latency}"
         )
+
+    def _on_painted(self) -> None:
+        if self._unpainted_frame_time_s is None or self._clock_now_s is None:
+            return
+        latency_s = (self._clock_now_s() - self._unpainted_frame_time_s) / self._clock_speed
+        self._unpainted_frame_time_s = None
+        self.latencies_s.append(latency_s)
 
     # ------------------------------------------------------------------ internals
 

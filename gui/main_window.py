@@ -182,7 +182,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if event.level == "error":
                 self.status_error.setText(f"{event.source}: {event.message}")
         if snap.frame is not None and snap.frame_id is not None:
-            self.live_panel.show_frame(snap.frame, snap.frame_id)
+            self.live_panel.show_frame(snap.frame, snap.frame_id, snap.frame_host_time_s)
         if snap.differential is not None and snap.differential_index != self._differential_index_shown:
             self.differential_panel.show_differential(snap.differential, snap.mask, snap.differential_index)
             self._differential_index_shown = snap.differential_index
@@ -245,6 +245,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_opened(self) -> None:
         self.status_state.setText("ready")
+        clock = self.bridge.clock()
+        if clock is not None:
+            self.live_panel.set_clock(*clock)
         self.log_event("gui", "info", "rig opened; live view started")
 
     def _on_command_finished(self, what: str, result: object) -> None:
