@@ -14,7 +14,7 @@ uint16 array`` of 12-bit counts (for example ``World.render``), a
 
 The real SDK keeps one process-global ``System``; so does this module (the bus below).
 Test hooks (not part of PySpin): :func:`attach_camera`, :func:`attach_world`, :func:`unplug`, :func:`replug`,
-:func:`stall`, :func:`inject_incomplete`, :func:`drop_frames`, :func:`set_in_use`,
+:func:`stall`, :func:`inject_incomplete`, :func:`drop_frames`, :func:`inject_error`, :func:`set_in_use`,
 :func:`write_log`, :func:`stream_stats`, :func:`reset`.
 
 Model of the camera (values marked "fake" are this emulator's choices, not FLIR's):
@@ -667,6 +667,7 @@ class _FakeDevice:
         self.pending_incomplete = 0
         self.pending_drops = 0
         self.stall_until_s = -math.inf
+        self.pending_errors: deque[int] = deque()
         self.produced = 0
         self.dropped = 0
         self.delivered = 0
@@ -1016,6 +1017,9 @@ class CameraPtr:
                 raise SpinnakerException("Camera is not started", SPINNAKER_ERR_ERROR)
             infinite = grabTimeout is None or grabTimeout >= EVENT_TIMEOUT_INFINITE
             deadline_s = math.inf if infinite else device.clock.now_s() + grabTimeout / 1000.0
+            if device.pending_errors:
+                code = device.pending_errors.popleft()
+                raise SpinnakerException(f"Injected grab error {code}", code)
             while True:
                 self._handle.check_present()
                 if not device.streaming:
@@ -1228,27 +1232,47 @@ def replug(serial: str) -> None:
 
 
 def stall(serial: str, duration_s: float) -> None:
-    """No frame arrives for ``duration_s`` (camera clock) from now: exposures are lost, IDs jump."""
+    """The stream stalls at once for ``duration_s`` (camera clock): frames waiting in the
+    host queue and every exposure of the interval are lost, so IDs jump."""
     device = _device(serial)
     with device.cond:
         device.advance()
+        device.dropped += len(device.queue)
+        device.queue.clear()
         device.stall_until_s = device.clock.now_s() + duration_s
 
 
 def inject_incomplete(serial: str, count: int = 1) -> None:
-    """The next ``count`` exposures arrive incomplete (missing packets)."""
+    """The next ``count`` frames handed to the application are incomplete (missing packets):
+    frames already queued first, then new exposures."""
     device = _device(serial)
     with device.cond:
         device.advance()
-        device.pending_incomplete += int(count)
+        marked = min(int(count), len(device.queue))
+        for i in range(marked):
+            index, time_s, _ = device.queue[i]
+            device.queue[i] = (index, time_s, SPINNAKER_IMAGE_STATUS_MISSING_PACKETS)
+        device.pending_incomplete += int(count) - marked
 
 
 def drop_frames(serial: str, count: int = 1) -> None:
-    """The next ``count`` exposures are lost in transport (the frame ID jumps)."""
+    """The next ``count`` frames are lost in transport (the frame ID jumps): frames already
+    queued first, then new exposures."""
     device = _device(serial)
     with device.cond:
         device.advance()
-        device.pending_drops += int(count)
+        removed = min(int(count), len(device.queue))
+        for _ in range(removed):
+            device.queue.popleft()
+        device.dropped += removed
+        device.pending_drops += int(count) - removed
+
+
+def inject_error(serial: str, errorcode: int, count: int = 1) -> None:
+    """The next ``count`` ``GetNextImage`` calls raise SpinnakerException(``errorcode``)."""
+    device = _device(serial)
+    with device.cond:
+        device.pending_errors.extend([int(errorcode)] * int(count))
 
 
 def set_in_use(serial: str, in_use: bool = True) -> None:

@@ -561,3 +561,34 @@ def test_fake_camera_fed_by_the_simulated_world_sees_the_led(fake):
     assert lit.frame_id == dark.frame_id + 1
     assert lit.pixels.mean() > 20 * max(dark.pixels.mean(), 1.0)  # the world's LED lights the frame
     assert_sdk_clean()
+
+
+def test_sdk_error_replies_are_typed_and_an_io_error_recovers_by_reconnect(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        cam.configure(1.0, 200.0, ROI, "Mono16")
+        cam.start()
+        cam.read(1.0)
+        spin.inject_error(SERIAL, spin.SPINNAKER_ERR_INVALID_BUFFER)
+        with pytest.raises(DeviceError, match=r"\[-1013\]") as err:
+            cam.read(1.0)
+        assert not isinstance(err.value, (DeviceTimeout, DeviceLost))
+        cam.read(1.0)  # a one-off error reply does not end the stream
+        spin.inject_error(SERIAL, spin.SPINNAKER_ERR_IO)
+        with pytest.raises(DeviceLost):
+            cam.read(1.0)
+        cam.reconnect()  # the camera is still there: recovery works at once
+        assert cam.is_streaming and cam.read(1.0).pixels.shape == (32, 64)
+    assert_sdk_clean()
+
+
+def test_drops_in_transport_show_as_frame_id_gaps(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        cam.configure(1.0, 200.0, ROI, "Mono8")
+        cam.start()
+        first = cam.read(1.0)
+        spin.drop_frames(SERIAL, 3)
+        second = cam.read(1.0)
+    assert second.frame_id == first.frame_id + 4
+    assert cam.stats.dropped_frames == 3

@@ -100,7 +100,7 @@ def test_line_frame_source_round_trips_a_focus_sensor_backend(fake):
 
 def test_incomplete_frames_are_skipped_within_the_timeout(fake):
     spin.attach_camera(SERIAL, PatternRenderer())
-    with sensor() as line:
+    with sensor(frame_rate_hz=20.0) as line:  # slow enough that no newer frame overwrites a marked one
         line.read_profile(1.0)
         spin.inject_incomplete(SERIAL, 2)
         profile = line.read_profile(1.0)
