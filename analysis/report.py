@@ -225,9 +225,13 @@ def analyze_run(
             r0, r1, c0, c1 = 0, shape[0], 0, shape[1]
             keep_mask = mask
         montage = []
+        # Shift only the montage window (plus the drift margin), not the whole frame.
+        wr = slice(max(r0 - margin, 0), min(r1 + margin, shape[0]))
+        wc = slice(max(c0 - margin, 0), min(c1 + margin, shape[1]))
+        inner = (slice(r0 - wr.start, r1 - wr.start), slice(c0 - wc.start, c1 - wc.start))
         for k in montage_indices:
-            corrected = shift_image(run.frame(k), -dx_px[k], -dy_px[k])
-            montage.append(differential(corrected, reference, keep_mask)[r0:r1, c0:c1])
+            corrected = shift_image(run.frame_region(k, wr, wc), -dx_px[k], -dy_px[k])
+            montage.append(differential(corrected, reference[wr, wc], keep_mask[wr, wc])[inner])
         written.append(figures.plot_differential_montage(
             out / "differential_montage.png", montage, [_frame_labels(run, k, capacity, soc) for k in montage_indices],
             pixel_nm))
