@@ -194,12 +194,13 @@ def estimate_gaussian(q: np.ndarray, sigma_guess_px: float | None = None, iterat
 def estimate_phasor(q: np.ndarray, window_px: int | None = None, sigma_px: float | None = None) -> float:
     """First-harmonic phasor position (px) on an N-pixel window centred on the peak.
 
-    x0 = start + (N/2π)·[(−arg Σ q_n e^{−2πin/N}) mod 2π]. N defaults to ~8σ (at least 9 px).
+    x0 = start + (N/2π)·[(−arg Σ q_n e^{−2πin/N}) mod 2π]. N defaults to 5σ (at least 9 px),
+    which minimised the error for the simulated line (benchmarks/bench_focus_lock.py).
     """
     peak_index = int(np.argmax(q))
     if window_px is None:
         sigma = sigma_px if sigma_px and np.isfinite(sigma_px) else half_max_sigma(q, peak_index)
-        window_px = int(max(9, round(8.0 * sigma)))
+        window_px = int(max(9, round(5.0 * sigma)))
     n_window = int(min(window_px, q.size))
     start = int(min(max(peak_index - n_window // 2, 0), q.size - n_window))
     segment = q[start : start + n_window]
