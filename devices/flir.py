@@ -269,13 +269,27 @@ class FlirCamera(Camera):
         raise error
 
     def _guarded(self, action: str, fn: Callable[[], Any]) -> Any:
-        """Like :meth:`_call` for a block of driver code that makes several SDK calls."""
+        """Like :meth:`_call` for a block of driver code that makes several SDK calls.
+
+        A node that vanished because the camera did is reported as DeviceLost.
+        """
         try:
             return fn()
         except self._spin.SpinnakerException as ex:
             error = self._translate(ex, action)
+        except DeviceError as ex:
+            if isinstance(ex, (DeviceLost, OutOfRange)) or self._cam is None or self._camera_valid():
+                raise
+            self._lost = True
+            error = DeviceLost(self.name, f"{action} failed: {ex.detail}; the camera is gone: check the USB3 cable, then reconnect()")
         del fn
         raise error
+
+    def _camera_valid(self) -> bool:
+        try:
+            return bool(self._cam.IsValid())
+        except self._spin.SpinnakerException:
+            return False
 
     def _check_not_lost(self) -> None:
         self._require_open()

@@ -592,3 +592,17 @@ def test_drops_in_transport_show_as_frame_id_gaps(fake):
         second = cam.read(1.0)
     assert second.frame_id == first.frame_id + 4
     assert cam.stats.dropped_frames == 3
+
+
+def test_unplugged_before_configure_is_reported_as_lost(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        spin.unplug(SERIAL)
+        with pytest.raises(DeviceLost):
+            cam.configure(1.0, 10.0, ROI, "Mono16")
+        with pytest.raises(DeviceLost):
+            cam.settings()
+        with pytest.raises(DeviceLost):
+            cam.start()
+        cam.stop()  # idempotent, never raises
+    assert_sdk_clean()
