@@ -100,7 +100,6 @@ class FaultBoard:
                 and fault.kind == kind
                 and fault.duration_s == 0
                 and fault.remaining_count > 0
-                and fault.start_s <= t_s
             ):
                 fault.remaining_count -= 1
                 self._prune(t_s)
