@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
-from gui.display_math import symmetric_levels
+from gui.display_math import mask_outline, symmetric_levels
 
 DIVERGING_COLORMAP = "CET-D1"
 PICK_NOTHING, PICK_FIDUCIAL, PICK_PARTICLE = "nothing", "fiducial", "particle"
@@ -31,20 +31,23 @@ class DifferentialPanel(QtWidgets.QWidget):
         self.particle_region: tuple[int, int, int, int] | None = None
         self.fiducial_xy_px: tuple[float, float] | None = None
         self._mask_key: tuple | None = None
+        self.mask_pixels = 0
         self._image: np.ndarray | None = None
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.view = self.graphics.addViewBox(lockAspect=True, invertY=True)
         self.view.setMenuEnabled(False)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
         self.image_item.setColorMap(pg.colormap.get(DIVERGING_COLORMAP))
         self.view.addItem(self.image_item)
         self.colorbar = pg.ColorBarItem(values=self.levels, colorMap=pg.colormap.get(DIVERGING_COLORMAP),
                                         interactive=False, label="dI/I")
         self.colorbar.setImageItem(self.image_item)
         self.graphics.addItem(self.colorbar)
-        self.mask_outline = pg.IsocurveItem(level=0.5, pen=pg.mkPen((40, 40, 40), width=1), axisOrder="row-major")
-        self.mask_outline.setParentItem(self.image_item)
+        # the outline is an RGBA overlay image (an isocurve of a full-frame mask is far too slow)
+        self.mask_outline = pg.ImageItem(axisOrder="row-major")
+        self.mask_outline.setZValue(5)
+        self.view.addItem(self.mask_outline)
         self.fiducial_marker = pg.ScatterPlotItem(size=18, symbol="o", pen=pg.mkPen((0, 200, 0), width=2),
                                                   brush=None)
         self.view.addItem(self.fiducial_marker)
@@ -124,7 +127,11 @@ class DifferentialPanel(QtWidgets.QWidget):
         if key == self._mask_key:
             return
         self._mask_key = key
-        self.mask_outline.setData(mask.astype(np.float32))
+        outline = mask_outline(mask)
+        rgba = np.zeros(mask.shape + (4,), dtype=np.uint8)
+        rgba[outline] = (20, 20, 20, 255)
+        self.mask_outline.setImage(rgba, autoLevels=False)
+        self.mask_pixels = int(mask.sum())
 
     def _place_particle_roi(self, x: float, y: float, w: float, h: float) -> None:
         if self.particle_roi is None:

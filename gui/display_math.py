@@ -20,7 +20,11 @@ def symmetric_levels(image: np.ndarray, percentile: float = 99.5, floor: float =
     """
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile must be in (0, 100], got {percentile}")
-    values = np.abs(np.asarray(image, dtype=np.float64))
+    data = np.asarray(image)
+    if data.ndim == 2:
+        step = _subsample_step(data.size)
+        data = data[::step, ::step]
+    values = np.abs(data.astype(np.float64))
     values = values[np.isfinite(values) & (values > 0)]
     if values.size == 0:
         return -floor, floor
@@ -31,7 +35,7 @@ def symmetric_levels(image: np.ndarray, percentile: float = 99.5, floor: float =
 def robust_levels(image: np.ndarray, low_percentile: float = 0.5, high_percentile: float = 99.8) -> tuple[float, float]:
     """Display levels (low, high) in counts from percentiles of a (sub-sampled) raw image."""
     data = np.asarray(image)
-    step = max(1, int(math.sqrt(data.size / 65_536)))  # look at <= ~64k pixels
+    step = _subsample_step(data.size)
     sample = data[::step, ::step].astype(np.float64, copy=False)
     sample = sample[np.isfinite(sample)]
     if sample.size == 0:
@@ -40,6 +44,21 @@ def robust_levels(image: np.ndarray, low_percentile: float = 0.5, high_percentil
     if high <= low:
         high = low + 1.0
     return float(low), float(high)
+
+
+def _subsample_step(n_pixels: int, target: int = 65_536) -> int:
+    """Stride that leaves about ``target`` pixels of a 2-D image (levels need no more)."""
+    return max(1, int(math.sqrt(n_pixels / target)))
+
+
+def mask_outline(mask: np.ndarray) -> np.ndarray:
+    """Boolean image of the mask's boundary pixels (inside pixels with a 4-neighbour outside)."""
+    inside = np.asarray(mask, dtype=bool)
+    if inside.ndim != 2:
+        raise ValueError(f"a mask must be 2-D, got shape {inside.shape}")
+    padded = np.pad(inside, 1, constant_values=False)
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return inside & ~interior
 
 
 def nice_scale_bar_um(field_width_um: float, fraction: float = 0.2) -> float:
