@@ -34,7 +34,7 @@ CSV_COLUMNS = ("time_s", "voltage_V", "current_A")
 
 
 def read_gitt_csv(path: Path) -> dict[str, np.ndarray]:
-    """Columns time_s, voltage_V, current_A (and optional step) of a CSV file, as float arrays."""
+    """Columns time_s, voltage_V, current_A (and optional step; names case-insensitive) of a CSV file."""
     try:
         with open(path, newline="") as fh:
             sample = fh.read(4096)
@@ -42,11 +42,12 @@ def read_gitt_csv(path: Path) -> dict[str, np.ndarray]:
             if not sample.strip():
                 raise RunFileError(f"{path}: CSV file is empty; expected columns {', '.join(CSV_COLUMNS)} [, step]")
             reader = csv.DictReader(fh)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            missing = [c for c in CSV_COLUMNS if c not in header]
+            header = [h.strip() for h in (reader.fieldnames or []) if h is not None]
+            lower = {h.lower(): h for h in header}  # column names match case-insensitively
+            missing = [c for c in CSV_COLUMNS if c.lower() not in lower]
             if missing:
                 raise RunFileError(f"{path}: CSV lacks column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}")
-            rows = [{(k or "").strip(): v for k, v in row.items()} for row in reader]
+            rows = [{(k or "").strip().lower(): v for k, v in row.items()} for row in reader]
     except UnicodeDecodeError as exc:
         raise RunFileError(f"{path}: not a text CSV file ({exc})") from exc
     if len(rows) < 3:
@@ -55,7 +56,7 @@ def read_gitt_csv(path: Path) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for name in columns:
         try:
-            out[name] = np.array([float(r[name]) for r in rows])
+            out[name] = np.array([float(r[name.lower()]) for r in rows])
         except (TypeError, ValueError) as exc:
             raise RunFileError(f"{path}: column {name} holds a non-numeric value ({exc})") from exc
     return out

@@ -103,7 +103,7 @@ def test_gitt_report_from_csv_states_bias(simulated, tmp_path):
     d_true, sim, noisy = simulated
     path = tmp_path / "gitt.csv"
     with open(path, "w") as fh:
-        fh.write("time_s,voltage_V,current_A\n")
+        fh.write("time_s,voltage_v,current_a\n")  # case-insensitive names
         for row in zip(sim.time_s, noisy, sim.current_a):
             fh.write("%.3f,%.7f,%.4e\n" % row)
     seen = []
