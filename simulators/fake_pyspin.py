@@ -8,9 +8,11 @@ it: ``System.GetInstance`` / ``GetCameras`` / ``CameraList`` / ``CameraPtr`` wit
 and ``SpinnakerException`` with ``errorcode``.
 
 Pixels come from a *frame source*: any callable ``render(roi, exposure_ms, gain_db) ->
-uint16 array`` of 12-bit counts (for example ``World.render``), a
-:class:`CameraFrameSource` around any :class:`devices.base.Camera`, or a
-:class:`LineFrameSource` around any :class:`devices.base.FocusSensor`.
+uint16 array`` of 12-bit counts, a :class:`WorldFrameSource` (renders a simulated ``World``
+at each frame's exposure start), a :class:`CameraFrameSource` around any
+:class:`devices.base.Camera`, or a :class:`LineFrameSource` around a focus-sensor profile.
+:func:`attach_world` plugs in the simulated world's imaging and focus cameras, with the
+world's injected faults acting on them (:class:`WorldFaults`).
 
 The real SDK keeps one process-global ``System``; so does this module (the bus below).
 Test hooks (not part of PySpin): :func:`attach_camera`, :func:`attach_world`, :func:`unplug`, :func:`replug`,
@@ -21,8 +23,8 @@ Model of the camera (values marked "fake" are this emulator's choices, not FLIR'
 the frame period is ``1 / AcquisitionFrameRate`` when the GEN2 frame-rate nodes enable it,
 otherwise the maximum rate for the pixel format and ROI (sensor row time and the USB3
 throughput cap of section 1.2). Frames are produced lazily on the camera's clock when the
-application asks for one; frames that find no free buffer are dropped (so the frame ID
-jumps). Mono16 is MSB-aligned (12-bit counts x 16) as on FLIR cameras; Mono8 is the top
+application asks for one; a frame is ready when its exposure ends; frames that find no free
+buffer are dropped (so the frame ID jumps). Mono16 is MSB-aligned (12-bit counts x 16) as on FLIR cameras; Mono8 is the top
 8 bits.
 """
 
@@ -244,6 +246,52 @@ class LineFrameSource:
         if self.profile_axis == 1:
             return np.broadcast_to(per_pixel[None, :], (roi.height, roi.width)).copy()
         return np.broadcast_to(per_pixel[:, None], (roi.height, roi.width)).copy()
+
+
+class WorldFrameSource:
+    """Frame source rendering a simulated ``World`` at each frame's exposure start.
+
+    ``render_at(time_s, roi, exposure_ms, gain_db, frame_key)`` is used by the fake camera
+    (``time_s`` on the camera clock, which must be ``world.clock``); calling the object
+    renders now.
+    """
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+
+    def __call__(self, roi: Roi, exposure_ms: float, gain_db: float) -> np.ndarray:
+        return self.world.render(roi, exposure_ms, gain_db)
+
+    def render_at(self, time_s: float, roi: Roi, exposure_ms: float, gain_db: float, frame_key: int) -> np.ndarray:
+        return self.world.render_at(time_s, roi, exposure_ms, gain_db, frame_key=frame_key)
+
+
+class WorldFaults:
+    """Feeds a simulated ``World``'s injected faults of one role into a fake camera.
+
+    Per exposure: ``timeout`` and ``drop_frames`` faults make the frame never arrive,
+    ``incomplete_frame`` marks it incomplete. ``device_lost`` unplugs the camera (seen by
+    ``GetNextImage`` and ``IsValid``); it comes back in ``GetCameras``/``UpdateCameras``
+    once the world lets the role reconnect.
+    """
+
+    EXPOSURE_KINDS = ("timeout", "drop_frames", "incomplete_frame")
+
+    def __init__(self, world: Any, role: str) -> None:
+        self.world = world
+        self.role = role
+
+    def exposure_fault(self, time_s: float) -> str | None:
+        for kind in self.EXPOSURE_KINDS:
+            if self.world.consume_fault(self.role, kind, time_s):
+                return kind
+        return None
+
+    def is_lost(self) -> bool:
+        return bool(self.world.is_lost(self.role))
+
+    def try_reconnect(self) -> bool:
+        return bool(self.world.try_reconnect(self.role))
 
 
 # --------------------------------------------------------------------------- node model
@@ -627,7 +675,8 @@ class _FakeDevice:
     """State of one attached camera: nodes, streaming and its buffer pool."""
 
     def __init__(self, serial: str, source: FrameSource, clock: Clock, model: str,
-                 sensor_shape: tuple[int, int], frame_rate_nodes: str, firmware: str) -> None:
+                 sensor_shape: tuple[int, int], frame_rate_nodes: str, firmware: str,
+                 faults: "WorldFaults | None" = None) -> None:
         if frame_rate_nodes not in ("GEN2", "SFNC"):
             raise ValueError(f"frame_rate_nodes must be 'GEN2' or 'SFNC', got {frame_rate_nodes!r}")
         self.serial = serial
@@ -641,6 +690,9 @@ class _FakeDevice:
         self.present = True
         self.generation = 0
         self.in_use_elsewhere = False
+        self.faults = faults
+        self.lost_by_world = False
+        self.render_key = 0
         self.log: list[tuple[str, Any]] = []
         self.power_on()
 
@@ -736,8 +788,8 @@ class _FakeDevice:
         if not self.streaming:
             return
         period_s = 1.0 / self.frame_rate_hz()
-        now_s = self.clock.now_s()
-        due = math.floor((now_s - self.anchor_s) / period_s) + 1 - (self.next_index - self.anchor_index)
+        ready_s = self.clock.now_s() - self.v["ExposureTime"] / 1e6  # a frame arrives when its exposure ends
+        due = math.floor((ready_s - self.anchor_s) / period_s) + 1 - (self.next_index - self.anchor_index)
         if due <= 0:
             return
         overwrite = self.v["StreamBufferHandlingMode"] != "OldestFirst"
@@ -756,13 +808,14 @@ class _FakeDevice:
             time_s = self.anchor_s + (index - self.anchor_index) * period_s
             self.next_index += 1
             self.produced += 1
-            if self.pending_drops > 0 or time_s < self.stall_until_s:
+            world_fault = self.faults.exposure_fault(time_s) if self.faults is not None else None
+            if self.pending_drops > 0 or time_s < self.stall_until_s or world_fault in ("timeout", "drop_frames"):
                 self.pending_drops = max(0, self.pending_drops - 1)
                 self.dropped += 1
                 continue
             status = SPINNAKER_IMAGE_STATUS_NO_ERROR
-            if self.pending_incomplete > 0:
-                self.pending_incomplete -= 1
+            if self.pending_incomplete > 0 or world_fault == "incomplete_frame":
+                self.pending_incomplete = max(0, self.pending_incomplete - 1)
                 status = SPINNAKER_IMAGE_STATUS_MISSING_PACKETS
             self._store(index, time_s, status)
 
@@ -780,12 +833,13 @@ class _FakeDevice:
             change()
             return
         self.advance()
-        next_s = self.next_frame_time_s()
+        next_s = self.anchor_s + (self.next_index - self.anchor_index) / self.frame_rate_hz()
         change()
         self.anchor_s, self.anchor_index = next_s, self.next_index
 
     def next_frame_time_s(self) -> float:
-        return self.anchor_s + (self.next_index - self.anchor_index) / self.frame_rate_hz()
+        """When the next exposure ends (camera clock, s)."""
+        return self.anchor_s + (self.next_index - self.anchor_index) / self.frame_rate_hz() + self.v["ExposureTime"] / 1e6
 
     def take(self) -> tuple[int, float, int]:
         if self.v["StreamBufferHandlingMode"] == "NewestFirst":
@@ -794,7 +848,13 @@ class _FakeDevice:
 
     def render(self, index: int, time_s: float, status: int, handle_pixfmt: str) -> ImagePtr:
         roi = Roi(self.v["OffsetX"], self.v["OffsetY"], self.v["Width"], self.v["Height"])
-        counts = np.asarray(self.source(roi, self.v["ExposureTime"] / 1000.0, self.v["Gain"]))
+        exposure_ms, gain_db = self.v["ExposureTime"] / 1000.0, self.v["Gain"]
+        render_at = getattr(self.source, "render_at", None)
+        if render_at is not None:
+            self.render_key += 1
+            counts = np.asarray(render_at(time_s, roi, exposure_ms, gain_db, self.render_key))
+        else:
+            counts = np.asarray(self.source(roi, exposure_ms, gain_db))
         if counts.shape != (roi.height, roi.width):
             raise SpinnakerException(
                 f"frame source returned shape {counts.shape}, expected {(roi.height, roi.width)}", SPINNAKER_ERR_ERROR
@@ -944,6 +1004,8 @@ class CameraPtr:
 
     # identity ---------------------------------------------------------------------------
     def IsValid(self) -> bool:  # noqa: N802
+        if self._handle.device is not None:
+            _sync_world_loss(self._handle.device)
         return self._handle.is_valid()
 
     def GetUniqueID(self) -> str:  # noqa: N802
@@ -1021,6 +1083,7 @@ class CameraPtr:
                 code = device.pending_errors.popleft()
                 raise SpinnakerException(f"Injected grab error {code}", code)
             while True:
+                _sync_world_loss(device)
                 self._handle.check_present()
                 if not device.streaming:
                     raise SpinnakerException("Acquisition was ended while waiting for an image", SPINNAKER_ERR_ABORT)
@@ -1109,11 +1172,17 @@ class System:
 
     def GetCameras(self, updateInterfaces: bool = True, updateCameras: bool = True) -> CameraList:  # noqa: N802,N803
         self._check()
+        if updateCameras:
+            self.UpdateCameras()
         return CameraList(_bus.present_devices())
 
     def UpdateCameras(self, updateInterfaces: bool = True) -> bool:  # noqa: N802,N803
+        """Rescan the bus (cameras lost or returned in a simulated world are noticed here)."""
         self._check()
-        return True
+        before = [d.serial for d in _bus.present_devices()]
+        for device in list(_bus.devices.values()):
+            _sync_world_loss(device, allow_return=True)
+        return before != [d.serial for d in _bus.present_devices()]
 
     def RegisterEventHandler(self, handler: InterfaceEventHandler) -> None:  # noqa: N802
         self._check()
@@ -1168,6 +1237,7 @@ def attach_camera(
     sensor_shape: tuple[int, int] = GS3_SENSOR_SHAPE,
     frame_rate_nodes: str = "GEN2",
     firmware: str = "fake-2.0",
+    faults: WorldFaults | None = None,
 ) -> None:
     """Plug a camera into the fake bus.
 
@@ -1176,6 +1246,7 @@ def attach_camera(
     :class:`CameraFrameSource`). ``clock`` times frames (default: wall clock; pass
     ``world.clock`` to follow the simulation). ``frame_rate_nodes`` = "GEN2" (GS3:
     ``AcquisitionFrameRateAuto``/``...Enabled``) or "SFNC" (``AcquisitionFrameRateEnable``).
+    ``faults`` feeds a simulated world's injected faults into this camera (:class:`WorldFaults`).
     """
     source = CameraFrameSource(frame_source) if isinstance(frame_source, Camera) else frame_source
     if not callable(source):
@@ -1184,19 +1255,34 @@ def attach_camera(
         if str(serial) in _bus.devices:
             raise ValueError(f"a fake camera with serial {serial!r} is already attached")
         _bus.devices[str(serial)] = _FakeDevice(str(serial), source, clock or WallClock(), model,
-                                                tuple(sensor_shape), frame_rate_nodes, firmware)
+                                                tuple(sensor_shape), frame_rate_nodes, firmware, faults)
 
 
 def attach_world(world: Any, camera_serial: str = "EMU-CAM-0", focus_serial: str = "EMU-FOCUS-1",
                  focus_profile_axis: int = 1) -> None:
     """Attach the simulated world's two cameras, both timed by ``world.clock``.
 
-    Index 0 / ``camera_serial`` renders the sample (``world.render``); index 1 /
-    ``focus_serial`` shows the reflected focus-laser line (``world.focus_profile``, along
-    ``focus_profile_axis``), for ``FlirCamera`` and ``FlirLineSensor`` respectively.
+    Index 0 / ``camera_serial`` renders the sample at each exposure (``world.render_at``);
+    index 1 / ``focus_serial`` shows the reflected focus-laser line (``world.focus_profile``,
+    along ``focus_profile_axis``), for ``FlirCamera`` and ``FlirLineSensor`` respectively.
+    The world's faults of roles "camera" and "focus_sensor" act on them (:class:`WorldFaults`).
     """
-    attach_camera(camera_serial, world.render, clock=world.clock)
-    attach_camera(focus_serial, LineFrameSource(world.focus_profile, focus_profile_axis), clock=world.clock)
+    attach_camera(camera_serial, WorldFrameSource(world), clock=world.clock, faults=WorldFaults(world, "camera"))
+    attach_camera(focus_serial, LineFrameSource(world.focus_profile, focus_profile_axis), clock=world.clock,
+                  faults=WorldFaults(world, "focus_sensor"))
+
+
+def _sync_world_loss(device: _FakeDevice, allow_return: bool = False) -> None:
+    """Unplug a camera the world has lost; with ``allow_return``, replug it once the world allows."""
+    if device.faults is None:
+        return
+    if device.present:
+        if device.faults.is_lost():
+            device.lost_by_world = True
+            unplug(device.serial)
+    elif allow_return and device.lost_by_world and device.faults.try_reconnect():
+        device.lost_by_world = False
+        replug(device.serial)
 
 
 def _notify(serial: str, arrival: bool) -> None:

@@ -278,7 +278,9 @@ def test_fake_pool_runs_dry_when_images_are_not_released(fake):
     cams = system.GetCameras()
     cam = cams.GetBySerial(SERIAL)
     cam.Init()
-    spin.CIntegerPtr(cam.GetNodeMap().GetNode("Width"))  # node access works after Init
+    nodemap = cam.GetNodeMap()  # node access works after Init
+    spin.CIntegerPtr(nodemap.GetNode("Width")).SetValue(64)
+    spin.CIntegerPtr(nodemap.GetNode("Height")).SetValue(32)
     stream = cam.GetTLStreamNodeMap()
     mode = spin.CEnumerationPtr(stream.GetNode("StreamBufferCountMode"))
     mode.SetIntValue(mode.GetEntryByName("Manual").GetValue())
@@ -547,6 +549,7 @@ def test_fake_camera_fed_by_the_simulated_world_sees_the_led(fake):
     from simulators.world import World
 
     world = World(load_config(None))
+    world.clock.speed = 50.0
     spin.attach_world(world)
     roi = Roi(64, 64, 128, 96)
     with FlirCamera(index=0, sdk_module=FAKE, clock=world.clock) as cam:
@@ -605,4 +608,66 @@ def test_unplugged_before_configure_is_reported_as_lost(fake):
         with pytest.raises(DeviceLost):
             cam.start()
         cam.stop()  # idempotent, never raises
+    assert_sdk_clean()
+
+
+def test_unplug_wakes_a_reader_blocked_in_another_thread(fake):
+    import threading
+
+    attach()
+    outcome: list[BaseException] = []
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        cam.configure(1.0, 100.0, ROI, "Mono8")
+        cam.start()
+        cam.read(1.0)
+        spin.stall(SERIAL, 60.0)
+
+        def reader() -> None:
+            try:
+                cam.read(5.0)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                outcome.append(exc)
+
+        thread = threading.Thread(target=reader)
+        started = time.monotonic()
+        thread.start()
+        time.sleep(0.05)
+        spin.unplug(SERIAL)
+        thread.join(2.0)
+        assert not thread.is_alive() and time.monotonic() - started < 1.0
+        outcome_types = [type(e) for e in outcome]
+        outcome.clear()  # drop the traceback before the leak check
+    assert outcome_types == [DeviceLost]
+    assert_sdk_clean()
+
+
+def test_faults_injected_in_the_simulated_world_reach_the_driver(fake):
+    from config.loader import load_config
+    from simulators.world import World
+
+    world = World(load_config(None))
+    world.clock.speed = 50.0
+    spin.attach_world(world)
+    with FlirCamera(index=0, sdk_module=FAKE, clock=world.clock) as cam:
+        cam.configure(1.0, 20.0, Roi(0, 0, 64, 32), "Mono16")
+        cam.start()
+        cam.read(2.0)
+        world.inject_fault("camera", "incomplete_frame", count=2)
+        outcomes = []
+        for _ in range(4):
+            try:
+                outcomes.append(cam.read(2.0).frame_id)
+            except IncompleteFrame:
+                outcomes.append("incomplete")
+        assert outcomes.count("incomplete") == 2 and cam.stats.incomplete_frames == 2
+        world.inject_fault("camera", "device_lost", duration_s=20.0)
+        with pytest.raises(DeviceLost):
+            cam.read(2.0)
+        with pytest.raises(DeviceLost, match="no camera with serial"):
+            cam.reconnect()  # the world keeps it away for 20 s
+        world.clock.sleep_s(20.0)
+        cam.reconnect()
+        frame = cam.read(2.0)
+        assert cam.stats.last_reconnect_gap_frames >= 20 * 20 - 1
+        assert frame.pixels.shape == (32, 64)
     assert_sdk_clean()

@@ -167,6 +167,7 @@ def test_line_sensor_on_the_simulated_world_finds_the_line_where_the_world_puts_
     from simulators.world import World
 
     world = World(load_config(None))
+    world.clock.speed = 50.0
     world.set_laser(enabled=True, power_w=0.005)
     spin.attach_world(world)
     with FlirLineSensor(index=1, roi=(0, 0, 256, 32), frame_rate_hz=100.0, sdk_module=FAKE, clock=world.clock) as line:
