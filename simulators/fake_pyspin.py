@@ -15,17 +15,17 @@ at each frame's exposure start), a :class:`CameraFrameSource` around any
 world's injected faults acting on them (:class:`WorldFaults`).
 
 The real SDK keeps one process-global ``System``; so does this module (the bus below).
-Test hooks (not part of PySpin): :func:`attach_camera`, :func:`attach_world`, :func:`unplug`, :func:`replug`,
-:func:`stall`, :func:`inject_incomplete`, :func:`drop_frames`, :func:`inject_error`, :func:`set_in_use`,
-:func:`write_log`, :func:`stream_stats`, :func:`reset`.
+Test hooks (not part of PySpin): :func:`attach_camera`, :func:`attach_world`, :func:`unplug`,
+:func:`replug`, :func:`stall`, :func:`inject_incomplete`, :func:`drop_frames`,
+:func:`inject_error`, :func:`set_in_use`, :func:`write_log`, :func:`stream_stats`, :func:`reset`.
 
 Model of the camera (values marked "fake" are this emulator's choices, not FLIR's):
 the frame period is ``1 / AcquisitionFrameRate`` when the GEN2 frame-rate nodes enable it,
 otherwise the maximum rate for the pixel format and ROI (sensor row time and the USB3
 throughput cap of section 1.2). Frames are produced lazily on the camera's clock when the
 application asks for one; a frame is ready when its exposure ends; frames that find no free
-buffer are dropped (so the frame ID jumps). Mono16 is MSB-aligned (12-bit counts x 16) as on FLIR cameras; Mono8 is the top
-8 bits.
+buffer are dropped (so the frame ID jumps). Mono16 is MSB-aligned (12-bit counts x 16) as on
+FLIR cameras; Mono8 is the top 8 bits.
 """
 
 from __future__ import annotations
