@@ -33,6 +33,8 @@ from config.schema import RigConfig
 from devices.base import Frame, Roi
 
 ProgressCallback = Callable[["MicroscopeStatus"], None]
+#: Upper bound of focus-lock loop iterations per wall second (matters only for fast simulations).
+MAX_FOCUS_LOOP_WALL_HZ = 100.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class _Session:
     raw_written: int = 0
     partial_bins: int = 0
     stop_reason: str = "running"
+    end_s: float | None = None
 
 
 class Microscope:
@@ -237,7 +240,16 @@ class Microscope:
         if self._focus_lock is None:
             from acquisition.focus_lock import FocusLock
 
-            self._focus_lock = FocusLock(rig.focus_sensor, rig.stage.axis("z"), rig.clock, self.config.focus_lock,
+            lock_config = self.config.focus_lock
+            wall_rate_hz = lock_config.rate_hz * rig.clock.speed
+            if wall_rate_hz > MAX_FOCUS_LOOP_WALL_HZ:
+                # A simulation faster than real time would ask for thousands of loops per wall second.
+                capped_hz = max(1.0, MAX_FOCUS_LOOP_WALL_HZ / rig.clock.speed)
+                lock_config = lock_config.model_copy(update={"rate_hz": capped_hz})
+                self.events.emit("info", "focus_lock", f"clock runs {rig.clock.speed:g}x real time: focus-lock rate "
+                                                       f"capped at {capped_hz:.3g} Hz of rig time "
+                                                       f"({MAX_FOCUS_LOOP_WALL_HZ:g} loops per wall second)")
+            self._focus_lock = FocusLock(rig.focus_sensor, rig.stage.axis("z"), rig.clock, lock_config,
                                          on_sample=self._on_focus_sample,
                                          on_event=lambda level, message: self.events.emit(level, "focus_lock", message))
         return self._focus_lock
@@ -456,6 +468,7 @@ class Microscope:
             return None
         self._stop_housekeeping()
         session.stop_reason = reason
+        session.end_s = self._now_s()
         self.events.emit("info", "engine", f"recording stopped: {reason}")
         if self._binner_thread is not None and self._binner_thread.is_alive():
             self._binner_queue.put(("end", session))  # type: ignore[union-attr]
@@ -706,7 +719,8 @@ class Microscope:
             frames_dropped=capture.frames_dropped if capture else 0,
             incomplete_frames=capture.incomplete if capture else 0,
             recording_path=writer.setup.path if writer is not None else None,
-            record_elapsed_s=(now - session.t0_s) if recording and session else 0.0,
+            record_elapsed_s=(((session.end_s if session.end_s is not None else now) - session.t0_s)
+                              if session is not None else 0.0),
             record_duration_s=session.duration_s if session else None,
             frames_recorded=binned_frames_in(session) if session else 0,
             frames_dropped_in_run=session.binner.frames_dropped if session else 0,
