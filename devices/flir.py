@@ -148,7 +148,8 @@ class _NodeAccess:
 
     def enum_symbols(self, name: str) -> list[str]:
         node = self._node(name, "CEnumerationPtr")
-        return [e.GetSymbolic() for e in node.GetEntries() if self._spin.IsAvailable(e) and self._spin.IsReadable(e)]
+        entries = [self._spin.CEnumEntryPtr(e) for e in node.GetEntries()]
+        return [e.GetSymbolic() for e in entries if self._spin.IsAvailable(e) and self._spin.IsReadable(e)]
 
     def float_limits(self, name: str) -> tuple[float, float]:
         node = self._node(name, "CFloatPtr")
@@ -323,8 +324,8 @@ class FlirCamera(Camera):
         self._cam_list = self._call("System.GetCameras", self._system.GetCameras)
         count = self._cam_list.GetSize()
         if serial is not None:
-            self._cam = self._cam_list.GetBySerial(serial)
-            if not self._cam.IsValid():
+            self._cam = self._find_by_serial(serial)
+            if self._cam is None:
                 present = self._guarded("list camera serials", self._present_serials)
                 self._cam = None
                 raise DeviceLost(
@@ -353,6 +354,16 @@ class FlirCamera(Camera):
         self._guarded(f"opening camera {serial or self._index}", identify_and_init)
         self._lost = False
         self._consecutive_timeouts = 0
+
+    def _find_by_serial(self, serial: str) -> Any:
+        """The camera with that serial, or None (SDKs return an invalid pointer or raise)."""
+        try:
+            camera = self._cam_list.GetBySerial(serial)
+            if camera is not None and camera.IsValid():
+                return camera
+        except self._spin.SpinnakerException:
+            pass
+        return None
 
     def _present_serials(self) -> list[str]:
         return [

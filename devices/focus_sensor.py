@@ -32,8 +32,9 @@ class FlirLineSensor(FocusSensor):
     """A FLIR camera ROI summed along the focus-laser line.
 
     Arguments are the fields of ``FlirLineSensorConfig`` (``roi`` = x, y, width, height in
-    px) plus an optional rig ``clock``. After :class:`DeviceLost`, the next
-    :meth:`read_profile` first tries to reconnect the camera.
+    px) plus an optional rig ``clock``. After :class:`DeviceLost`, :meth:`read_profile`
+    tries to reconnect the camera, at most once per ``reconnect_interval_s`` (rig clock);
+    in between it raises DeviceLost at once.
     """
 
     name = "focus_sensor"
@@ -48,6 +49,7 @@ class FlirLineSensor(FocusSensor):
         profile_axis: int = 1,
         sdk_module: str = "PySpin",
         clock: Clock | None = None,
+        reconnect_interval_s: float = 1.0,
     ) -> None:
         if profile_axis not in (0, 1):
             raise OutOfRange(self.name, f"profile_axis must be 0 (sum over columns) or 1 (sum over rows), got {profile_axis!r}")
@@ -60,6 +62,8 @@ class FlirLineSensor(FocusSensor):
         self._exposure_ms = validate_in_range(self.name, "exposure_ms", exposure_ms, 1e-3, 1000.0, "ms")
         self._frame_rate_hz = validate_in_range(self.name, "frame_rate_hz", frame_rate_hz, 1e-3, 10_000.0, "Hz")
         self._profile_axis = profile_axis
+        self._reconnect_interval_s = validate_in_range(self.name, "reconnect_interval_s", reconnect_interval_s, 0.0, 3600.0, "s")
+        self._next_reconnect_s = 0.0
         self._clock = clock or WallClock()
         self._camera = FlirCamera(
             serial=serial, index=index, buffer_handling="NewestOnly", buffer_count=_LINE_BUFFERS,
@@ -105,6 +109,14 @@ class FlirLineSensor(FocusSensor):
         camera = self._camera.info()
         return DeviceInfo(model=camera.model, serial=camera.serial, firmware=camera.firmware, driver="flir_line")
 
+    def _reconnect(self) -> None:
+        now_s = self._clock.now_s()
+        if now_s < self._next_reconnect_s:
+            raise DeviceLost(self.name, f"camera lost; next reconnect attempt in {self._next_reconnect_s - now_s:.2f} s")
+        self._next_reconnect_s = now_s + self._reconnect_interval_s
+        self._camera.reconnect()  # DeviceLost while it is still absent
+        self._needs_reconnect = False
+
     def read_profile(self, timeout_s: float = 1.0) -> Profile:
         """The newest line profile; incomplete frames are skipped until ``timeout_s``.
 
@@ -113,8 +125,7 @@ class FlirLineSensor(FocusSensor):
         self._require_open()
         timeout_s = validate_in_range(self.name, "timeout_s", timeout_s, 0.0, 86_400.0, "s")
         if self._needs_reconnect:
-            self._camera.reconnect()
-            self._needs_reconnect = False
+            self._reconnect()
         deadline_s = self._clock.now_s() + timeout_s
         incomplete = 0
         while True:
@@ -123,6 +134,7 @@ class FlirLineSensor(FocusSensor):
                 frame = self._camera.read(remaining_s)
             except DeviceLost:
                 self._needs_reconnect = True
+                self._next_reconnect_s = self._clock.now_s() + self._reconnect_interval_s
                 raise
             except IncompleteFrame:
                 incomplete += 1

@@ -119,9 +119,13 @@ def test_timeout_unplug_and_automatic_reconnect(fake):
         spin.unplug(SERIAL)
         with pytest.raises(DeviceLost):
             line.read_profile(0.5)
+        with pytest.raises(DeviceLost, match="next reconnect attempt in"):
+            line.read_profile(0.5)  # no reconnect storm: one attempt per interval
+        clock.sleep_s(1.0)
         with pytest.raises(DeviceLost, match="no camera with serial"):
             line.read_profile(0.5)  # the reconnect attempt finds nothing yet
         spin.replug(SERIAL)
+        clock.sleep_s(1.0)
         profile = line.read_profile(1.0)  # reconnects, re-applies ROI and streams again
         assert profile.values.shape == (96,)
         assert line.stats.reconnects == 1
