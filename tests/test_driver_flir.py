@@ -671,3 +671,15 @@ def test_faults_injected_in_the_simulated_world_reach_the_driver(fake):
         assert cam.stats.last_reconnect_gap_frames >= 20 * 20 - 1
         assert frame.pixels.shape == (32, 64)
     assert_sdk_clean()
+
+
+def test_constructed_from_its_config_section_as_the_rig_factory_does(fake):
+    from config.schema import FlirCameraConfig
+
+    attach()
+    section = FlirCameraConfig(driver="flir", serial=SERIAL, sdk_module=FAKE, buffer_handling="NewestOnly", buffer_count=5)
+    with FlirCamera(**section.model_dump(exclude={"driver"})) as cam:
+        assert cam.info().serial == SERIAL
+        assert dict(spin.write_log(SERIAL))["StreamBufferHandlingMode"] == "NewestOnly"
+        assert dict(spin.write_log(SERIAL))["StreamBufferCountManual"] == 5
+    assert_sdk_clean()

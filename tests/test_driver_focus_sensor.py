@@ -182,3 +182,16 @@ def test_line_sensor_on_the_simulated_world_finds_the_line_where_the_world_puts_
     estimate_px = float((weights * np.arange(256)).sum() / weights.sum())
     assert abs(estimate_px - centre_px) < 1.5
     assert_sdk_clean()
+
+
+def test_constructed_from_its_config_section_as_the_rig_factory_does(fake):
+    from config.schema import FlirLineSensorConfig
+
+    spin.attach_camera("A", PatternRenderer())
+    spin.attach_camera("B", PatternRenderer())
+    section = FlirLineSensorConfig(driver="flir_line", sdk_module=FAKE)  # defaults: index 1, 128 x 256 ROI
+    with FlirLineSensor(**section.model_dump(exclude={"driver"})) as line:
+        profile = line.read_profile(1.0)
+        assert line.info().serial == "B"
+    np.testing.assert_array_equal(profile.values, PatternRenderer.pattern(Roi(0, 0, 128, 256)).sum(axis=0))
+    assert_sdk_clean()
