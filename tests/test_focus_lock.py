@@ -209,6 +209,8 @@ def test_laser_off_goes_lost_holds_z_and_reacquires():
         run_until(clock, clock.now_s() + 2.0)
         assert lock.state == "locked"
         sensor.laser_on = False
+        run_until(clock, clock.now_s() + 0.5)
+        assert lock.state == "lost"
         n_moves = len(axis.targets)
         run_until(clock, clock.now_s() + 2.0)
         assert lock.state == "lost"
