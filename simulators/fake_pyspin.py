@@ -850,11 +850,14 @@ class _FakeDevice:
         roi = Roi(self.v["OffsetX"], self.v["OffsetY"], self.v["Width"], self.v["Height"])
         exposure_ms, gain_db = self.v["ExposureTime"] / 1000.0, self.v["Gain"]
         render_at = getattr(self.source, "render_at", None)
-        if render_at is not None:
-            self.render_key += 1
-            counts = np.asarray(render_at(time_s, roi, exposure_ms, gain_db, self.render_key))
-        else:
-            counts = np.asarray(self.source(roi, exposure_ms, gain_db))
+        try:
+            if render_at is not None:
+                self.render_key += 1
+                counts = np.asarray(render_at(time_s, roi, exposure_ms, gain_db, self.render_key))
+            else:
+                counts = np.asarray(self.source(roi, exposure_ms, gain_db))
+        except Exception as exc:  # an emulator-side failure reaches the application as an SDK error
+            raise SpinnakerException(f"frame source failed: {type(exc).__name__}: {exc}", SPINNAKER_ERR_ERROR) from None
         if counts.shape != (roi.height, roi.width):
             raise SpinnakerException(
                 f"frame source returned shape {counts.shape}, expected {(roi.height, roi.width)}", SPINNAKER_ERR_ERROR
@@ -1093,10 +1096,9 @@ class CameraPtr:
                     return device.render(index, time_s, status, device.v["PixelFormat"])
                 now_s = device.clock.now_s()
                 if now_s >= deadline_s:
-                    raise SpinnakerException(f"Failed waiting for EventData on NEW_BUFFER_DATA event", SPINNAKER_ERR_TIMEOUT)
+                    raise SpinnakerException("Failed waiting for EventData on NEW_BUFFER_DATA event", SPINNAKER_ERR_TIMEOUT)
                 wait_s = max(0.0, min(device.next_frame_time_s(), deadline_s) - now_s) / max(device.clock.speed, 1e-9)
                 device.cond.wait(min(max(wait_s, 1e-4), 0.05))
-
 
 
 class CameraList:
