@@ -106,6 +106,7 @@ def track_fiducial(
     reference_index: int = 0,
     max_jump_px: float = 5.0,
     progress: ProgressCallback | None = None,
+    max_box_px: int = 31,
 ) -> DriftTrace:
     """Fit the fiducial in frames 0..n-1 and return its displacement from the reference frame.
 
@@ -113,7 +114,8 @@ def track_fiducial(
     the spot is read per frame. The window follows the spot from frame to frame (starting at
     ``guess_xy``, or the brightest spot of frame 0). Fits that fail the quality checks of
     :func:`analysis.fiducial.fit_spot`, or jump more than ``max_jump_px`` from the last accepted
-    position, are rejected (NaN). ``progress(done, total, label)`` is called per frame.
+    position, are rejected (NaN). Defocused (wide) spots are refitted in a box up to
+    ``max_box_px``. ``progress(done, total, label)`` is called per frame.
     """
     if n_frames < 1:
         raise ValueError("measure_drift needs at least one frame")
@@ -122,14 +124,15 @@ def track_fiducial(
     height, width = frame_shape
     if guess_xy is None:
         guess_xy = find_brightest_spot(read_region(0, slice(None), slice(None)))
-    half = box_px // 2 + int(np.ceil(max_jump_px)) + 2
+    half = max(box_px, max_box_px) // 2 + int(np.ceil(max_jump_px)) + 2
     fits: list[SpotFit] = []
     last_xy = (float(guess_xy[0]), float(guess_xy[1]))
     for k in range(n_frames):
         r0 = int(min(max(round(last_xy[1]) - half, 0), max(height - 2 * half - 1, 0)))
         c0 = int(min(max(round(last_xy[0]) - half, 0), max(width - 2 * half - 1, 0)))
         region = read_region(k, slice(r0, r0 + 2 * half + 1), slice(c0, c0 + 2 * half + 1))
-        local = fit_spot(region, (last_xy[0] - c0, last_xy[1] - r0), box_px=box_px, sigma_px=sigma_px)
+        local = fit_spot(region, (last_xy[0] - c0, last_xy[1] - r0), box_px=box_px, sigma_px=sigma_px,
+                         max_box_px=max_box_px)
         fit = replace(local, x_px=local.x_px + c0, y_px=local.y_px + r0)
         if fit.ok and k > 0 and fits and any(f.ok for f in fits):
             jump = float(np.hypot(fit.x_px - last_xy[0], fit.y_px - last_xy[1]))

@@ -44,6 +44,7 @@ class SpotFit:
     integrated_signal: float = float("nan")   # N, image units summed over the spot
     noise_gain: float = float("nan")          # residual variance / model mean: image units per photon
     n_iterations: int = 0
+    box_px: int = 0                           # side of the box actually fitted
 
     def photons(self) -> tuple[float, float]:
         """(signal photons, background photons per pixel) implied by :attr:`noise_gain`."""
@@ -236,12 +237,15 @@ def fit_spot(
     sigma_px: float | None = None,
     read_variance: float = 0.0,
     min_snr: float = 5.0,
+    max_box_px: int = 31,
 ) -> SpotFit:
     """Fit the fiducial spot near ``guess_xy`` (full-image px; brightest spot if None).
 
-    ``box_px`` is the side of the fitted square (odd, >= 5; ~ +-3 sigma). ``sigma_px`` fixes the
-    width. A fit is rejected (``ok=False`` with a ``reason``) if it does not converge, its centre
-    leaves the box, its width is implausible or its peak is below ``min_snr`` x residual noise.
+    ``box_px`` is the side of the fitted square (odd, >= 5; ~ +-3 sigma). A spot found wider than
+    the box suits (defocus) is refitted once in a box of ~ +-3 sigma, up to ``max_box_px``.
+    ``sigma_px`` fixes the width. A fit is rejected (``ok=False`` with a ``reason``) if it does not
+    converge, its centre leaves the box, its width is implausible or its peak is below
+    ``min_snr`` x residual noise.
     """
     img = np.asarray(image)
     if img.ndim != 2:
@@ -269,7 +273,14 @@ def fit_spot(
             break
         gx, gy = new_x, new_y
     assert fit is not None
-    return _to_spot_fit(fit, 0, c0, r0, box_px, min_snr)
+    result = _to_spot_fit(fit, 0, c0, r0, box_px, min_snr)
+    wide_box = 2 * int(math.ceil(3.0 * result.sigma_px)) + 1
+    wide_box = min(wide_box, max_box_px, (min(img.shape) - 1) // 2 * 2 + 1)
+    if sigma_px is None and np.isfinite(result.sigma_px) and result.sigma_px > box_px / 4.5 and wide_box > box_px:
+        inside = 0 <= result.x_px - c0 < box_px and 0 <= result.y_px - r0 < box_px
+        centre = (result.x_px, result.y_px) if inside else (float(guess_xy[0]), float(guess_xy[1]))
+        return fit_spot(img, centre, wide_box, None, read_variance, min_snr, max_box_px=wide_box)
+    return result
 
 
 def _to_spot_fit(fit: BatchFit, k: int, c0: int, r0: int, box_px: int, min_snr: float) -> SpotFit:
@@ -294,7 +305,7 @@ def _to_spot_fit(fit: BatchFit, k: int, c0: int, r0: int, box_px: int, min_snr: 
         reason = f"low signal (peak/noise {amplitude / noise:.1f} < {min_snr})"
     return SpotFit(
         x_px=x + c0, y_px=y + r0, sigma_px=s, amplitude=amplitude, background=bg, ok=reason == "ok",
-        reason=reason, integrated_signal=signal, noise_gain=gain, n_iterations=fit.n_iterations,
+        reason=reason, integrated_signal=signal, noise_gain=gain, n_iterations=fit.n_iterations, box_px=box_px,
     )
 
 
@@ -355,7 +366,9 @@ def crlb_xy(
 
 
 def crlb_of_fit(fit: SpotFit, box_px: int = 21, fit_sigma: bool = True) -> tuple[float, float]:
-    """Bound (px) for a measured spot, using the fit's own noise gain to convert to photons.
+    """Bound (px) for a measured spot (in the box it was fitted in, else ``box_px``).
+
+    Uses the fit's own noise gain to convert to photons.
 
     The noise gain (residual variance per model count) calibrates image units to photon-equivalents,
     so this works for ADU frames and binned averages alike.
@@ -363,7 +376,8 @@ def crlb_of_fit(fit: SpotFit, box_px: int = 21, fit_sigma: bool = True) -> tuple
     photons, background = fit.photons()
     if not (np.isfinite(photons) and photons > 0):
         return float("nan"), float("nan")
-    return crlb_xy(photons, max(background, 1e-9), fit.sigma_px, box_px, fit_sigma=fit_sigma)
+    box = fit.box_px if fit.box_px >= 5 else box_px
+    return crlb_xy(photons, max(background, 1e-9), fit.sigma_px, box, fit_sigma=fit_sigma)
 
 
 def locate_fiducial(image: np.ndarray, sigma_px: float = 3.2, max_area_px: int = 400) -> tuple[float, float]:

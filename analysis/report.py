@@ -10,15 +10,19 @@ from __future__ import annotations
 import csv
 import json
 import math
-import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
 import numpy as np
 
 from analysis import figures
-from analysis.cycling import capacity_per_cycle
+from analysis.cycling import capacity_per_cycle, rate_capability
 from analysis.differential import differential
 from analysis.drift import DriftTrace, shift_image, track_fiducial
 from analysis.errors import RunFileError
@@ -275,6 +279,9 @@ def _echem_summary(run: Run, out: Path, written: list[Path], warnings: list[str]
         result["cycles"] = [{"cycle": c.cycle, "charge_mAh_g": c.charge_mAh_g, "discharge_mAh_g": c.discharge_mAh_g,
                              "charge_current_mA_g": c.charge_current_mA_g,
                              "discharge_current_mA_g": c.discharge_current_mA_g} for c in cycles]
+        result["rate_capability"] = [{"rate_mA_g": r.rate_mA_g, "c_rate": r.c_rate, "n_cycles": r.n_cycles,
+                                      "discharge_mAh_g": r.discharge_mAh_g, "charge_mAh_g": r.charge_mAh_g}
+                                     for r in rate_capability(cycles)]
         if len(cycles) > 1:
             written.append(figures.plot_cycling(out / "cycling.png", np.array([c.cycle for c in cycles]),
                                                 np.array([c.charge_mAh_g for c in cycles]),
