@@ -57,7 +57,7 @@ from analysis.focus_signal import (
 )
 from analysis.runfile_layout import FOCUS_STATES
 from config.schema import FocusLockConfig
-from devices.base import Clock, DeviceError, FocusSensor, Positioner
+from devices.base import Clock, DeviceError, DeviceLost, FocusSensor, Positioner
 
 __all__ = [
     "CalibrationRefused",
@@ -250,6 +250,7 @@ class FocusLock:
         self._overruns = 0
         self._loop_started_s = float("nan")
         self._callback_failed = False
+        self._last_reconnect_s = float("-inf")
         if config.calibration_file and Path(config.calibration_file).is_file():
             self.load_calibration(config.calibration_file)
 
@@ -317,9 +318,24 @@ class FocusLock:
         try:
             profile = self._sensor.read_profile(self._config.sensor_timeout_s)
         except DeviceError as exc:
+            if isinstance(exc, DeviceLost):
+                self._try_reconnect_sensor()
             return ProfileMeasurement(float("nan"), 0.0, 0.0, float("nan"), float("nan"), 0.0, False, False, str(exc))
         dark = self.dark_profile if self.dark_profile is not None and self.dark_profile.size == profile.values.size else None
         return measure_profile(profile.values, gate, self._config.estimator, dark)
+
+    def _try_reconnect_sensor(self, every_s: float = 1.0) -> None:
+        """After DeviceLost, try the sensor's ``reconnect()`` (if it has one) at most once per ``every_s``."""
+        reconnect = getattr(self._sensor, "reconnect", None)
+        now_s = self._clock.now_s()
+        if reconnect is None or now_s - self._last_reconnect_s < every_s:
+            return
+        self._last_reconnect_s = now_s
+        try:
+            reconnect()
+        except DeviceError:
+            return
+        self._emit("info", "focus sensor reconnected")
 
     def _read_measurement(self, gate: QualityGate, n_profiles: int) -> ProfileMeasurement:
         """Mean of the good ones among ``n_profiles`` reads; bad unless at least half pass."""

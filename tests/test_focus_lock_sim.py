@@ -173,3 +173,16 @@ def test_miscalibrated_slope_still_converges(make_rig, calibration_file, true_ov
     after = rig.trace(2.0, every_s=0.02)
     assert np.all(np.abs(after[-25:] - d0) < 15.0)
     assert rig.lock.state == "locked"
+
+
+def test_sensor_unplugged_is_lost_then_reconnected_and_relocked(make_rig, calibration_file):
+    rig = make_rig(calibration_file=calibration_file)
+    rig.lock.lock()
+    rig.wait_state("locked")
+    target = rig.z.target_nm()
+    rig.world.inject_fault("focus_sensor", "device_lost", duration_s=1.0)
+    rig.wait_state("lost", timeout_s=1.0)
+    assert rig.z.target_nm() == target
+    rig.wait_state("locked", timeout_s=4.0)
+    assert any("reconnected" in msg for _, msg in rig.events)
+    assert rig.lock.is_running
