@@ -651,15 +651,16 @@ def test_faults_injected_in_the_simulated_world_reach_the_driver(fake):
     with FlirCamera(index=0, sdk_module=FAKE, clock=world.clock) as cam:
         cam.configure(1.0, 20.0, Roi(0, 0, 64, 32), "Mono16")
         cam.start()
-        cam.read(2.0)
+        outcomes = [cam.read(2.0).frame_id]
         world.inject_fault("camera", "incomplete_frame", count=2)
-        outcomes = []
-        for _ in range(4):
+        for _ in range(24):  # frames queued before the injection (< 20 buffers) arrive intact
             try:
                 outcomes.append(cam.read(2.0).frame_id)
             except IncompleteFrame:
                 outcomes.append("incomplete")
         assert outcomes.count("incomplete") == 2 and cam.stats.incomplete_frames == 2
+        first_bad = outcomes.index("incomplete")
+        assert outcomes[first_bad + 1] == "incomplete" and outcomes[first_bad + 2] == outcomes[first_bad - 1] + 3
         world.inject_fault("camera", "device_lost", duration_s=20.0)
         with pytest.raises(DeviceLost):
             cam.read(2.0)
