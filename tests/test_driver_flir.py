@@ -221,11 +221,11 @@ def test_grab_timeout_is_typed_and_k_in_a_row_means_lost(fake):
         cam.configure(1.0, 100.0, ROI, "Mono8")
         cam.start()
         cam.read(1.0)
-        spin.stall(SERIAL, 2.0)
+        spin.stall(SERIAL, 5.0)
         for _ in range(2):
             with pytest.raises(DeviceTimeout, match="no frame within"):
                 cam.read(0.1)
-        cam.read(5.0)  # the stall ends: a frame resets the count
+        cam.read(10.0)  # the stall ends: a frame resets the count
         spin.stall(SERIAL, 100.0)
         for _ in range(2):
             with pytest.raises(DeviceTimeout):
