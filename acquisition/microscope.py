@@ -398,7 +398,6 @@ class Microscope:
             session.writer.write_binned(binned, v, i, q)
             session.writer.write_differential(diff, self._differential.mask if first else None)
             session.writer.update_counts(binned_frames_in(session), session.binner.frames_dropped)
-            self._write_truth(session)
 
     def _finish_session_bins(self, session: _Session) -> None:
         partial = session.binner.flush()
@@ -514,12 +513,12 @@ class Microscope:
         while not self._housekeeping_stop.is_set():
             session = self._session
             if session is not None:
+                self._write_truth(session)
                 try:
                     session.writer.write_device_log(rig.clock.now_s(), rig.stage.position_nm(), rig.led.state(),
                                                     rig.laser.state())
                 except Exception as exc:  # noqa: BLE001 - a read-back failure is an event, not a crash
                     self.events.emit("warning", "housekeeping", f"device read-back failed: {exc}")
-                self._write_truth(session)
             self._housekeeping_stop.wait(period_wall_s)
 
     def _write_truth(self, session: _Session) -> None:
