@@ -124,7 +124,12 @@ def gitt_from_file(
         notes.append("samples were not time-ordered; sorted by time")
     pulses = analyse_gitt(t, v, i, step, bet_m2_g, molar_mass_g_mol, molar_volume_cm3_mol)
     if not pulses:
-        raise RunFileError(f"{p}: no GITT pulse (a current step with a rest before and after) was found")
+        on = np.abs(i) > 0.5 * np.abs(i).max() if np.abs(i).max() > 0 else np.zeros(i.size, bool)
+        n_on = int(np.count_nonzero(np.diff(on.astype(int)) == 1) + int(on[0]))
+        detail = f"{n_on} current step(s) in {t[-1] - t[0]:.0f} s of data"
+        if on[0]:
+            detail += "; the data start during a pulse, so its rest before is missing"
+        raise RunFileError(f"{p}: no GITT pulse with a rest before and after it was found ({detail})")
     if x_start is None:
         try:
             x_start = initial_lithium_content(float(v[0]))
