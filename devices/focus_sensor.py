@@ -109,13 +109,21 @@ class FlirLineSensor(FocusSensor):
         camera = self._camera.info()
         return DeviceInfo(model=camera.model, serial=camera.serial, firmware=camera.firmware, driver="flir_line")
 
+    def reconnect(self) -> None:
+        """Re-open the camera after DeviceLost now (ROI and settings re-applied, streaming).
+
+        Raises DeviceLost while it is still absent.
+        """
+        self._require_open()
+        self._next_reconnect_s = self._clock.now_s() + self._reconnect_interval_s
+        self._camera.reconnect()
+        self._needs_reconnect = False
+
     def _reconnect(self) -> None:
         now_s = self._clock.now_s()
         if now_s < self._next_reconnect_s:
             raise DeviceLost(self.name, f"camera lost; next reconnect attempt in {self._next_reconnect_s - now_s:.2f} s")
-        self._next_reconnect_s = now_s + self._reconnect_interval_s
-        self._camera.reconnect()  # DeviceLost while it is still absent
-        self._needs_reconnect = False
+        self.reconnect()
 
     def read_profile(self, timeout_s: float = 1.0) -> Profile:
         """The newest line profile; incomplete frames are skipped until ``timeout_s``.

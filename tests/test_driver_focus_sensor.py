@@ -129,6 +129,13 @@ def test_timeout_unplug_and_automatic_reconnect(fake):
         profile = line.read_profile(1.0)  # reconnects, re-applies ROI and streams again
         assert profile.values.shape == (96,)
         assert line.stats.reconnects == 1
+        spin.unplug(SERIAL)
+        with pytest.raises(DeviceLost):
+            line.read_profile(0.5)
+        spin.replug(SERIAL)
+        line.reconnect()  # explicit, as the focus lock does: no waiting for the interval
+        assert line.read_profile(1.0).values.shape == (96,)
+        assert line.stats.reconnects == 2
     assert_sdk_clean()
 
 
