@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
-from gui.display_math import mask_outline, symmetric_levels
+from gui.display_math import display_stride, mask_outline, symmetric_levels
 
 DIVERGING_COLORMAP = "CET-D1"
 PICK_NOTHING, PICK_FIDUCIAL, PICK_PARTICLE = "nothing", "fiducial", "particle"
@@ -37,7 +37,7 @@ class DifferentialPanel(QtWidgets.QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.view = self.graphics.addViewBox(lockAspect=True, invertY=True)
         self.view.setMenuEnabled(False)
-        self.image_item = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
+        self.image_item = pg.ImageItem(axisOrder="row-major")  # shown with a stride, see display_stride
         self.image_item.setColorMap(pg.colormap.get(DIVERGING_COLORMAP))
         self.view.addItem(self.image_item)
         self.colorbar = pg.ColorBarItem(values=self.levels, colorMap=pg.colormap.get(DIVERGING_COLORMAP),
@@ -91,13 +91,16 @@ class DifferentialPanel(QtWidgets.QWidget):
         else:
             level = self.fixed_level_percent.value() / 100.0
             self.levels = (-level, level)
-        self.image_item.setImage(finite, autoLevels=False, levels=self.levels)
-        self.colorbar.setLevels(self.levels)
         if self._image is None or self._image.shape != data.shape:
-            self.view.autoRange(padding=0.0)
+            self.view.setRange(QtCore.QRectF(0, 0, data.shape[1], data.shape[0]), padding=0.0)
+        stride = display_stride(max(self.view.viewPixelSize()))
+        self._image_shape = data.shape
+        self.image_item.setImage(finite[::stride, ::stride], autoLevels=False, levels=self.levels)
+        self.image_item.setRect(QtCore.QRectF(0, 0, data.shape[1], data.shape[0]))
+        self.colorbar.setLevels(self.levels)
         self._image = finite
         if mask is not None:
-            self._set_mask(np.asarray(mask, dtype=bool))
+            self._set_mask(np.asarray(mask, dtype=bool), stride)
         self.images_shown += 1
         self._update_info(bin_index)
 
@@ -122,16 +125,19 @@ class DifferentialPanel(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ internals
 
-    def _set_mask(self, mask: np.ndarray) -> None:
-        key = (mask.shape, int(mask.sum()), hash(mask[:: max(1, mask.shape[0] // 16)].tobytes()))
+    def _set_mask(self, mask: np.ndarray, stride: int) -> None:
+        key = (mask.shape, stride, int(mask.sum()), hash(mask[:: max(1, mask.shape[0] // 16)].tobytes()))
         if key == self._mask_key:
             return
         self._mask_key = key
-        outline = mask_outline(mask)
+        outline = mask_outline(mask[::stride, ::stride])  # drawn at the displayed resolution, so it stays visible
+        self.mask_pixels = int(mask.sum())
+        mask = mask[::stride, ::stride]
         rgba = np.zeros(mask.shape + (4,), dtype=np.uint8)
         rgba[outline] = (20, 20, 20, 255)
         self.mask_outline.setImage(rgba, autoLevels=False)
-        self.mask_pixels = int(mask.sum())
+        height, width = self._image_shape
+        self.mask_outline.setRect(QtCore.QRectF(0, 0, width, height))
 
     def _place_particle_roi(self, x: float, y: float, w: float, h: float) -> None:
         if self.particle_roi is None:

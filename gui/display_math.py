@@ -51,6 +51,17 @@ def _subsample_step(n_pixels: int, target: int = 65_536) -> int:
     return max(1, int(math.sqrt(n_pixels / target)))
 
 
+def display_stride(image_px_per_screen_px: float, max_stride: int = 16) -> int:
+    """Stride for showing an image: one image pixel per screen pixel is enough (1 when zoomed in).
+
+    ``image_px_per_screen_px`` is how many image pixels one screen pixel spans (pyqtgraph
+    ``ViewBox.viewPixelSize``); anything not finite or below 2 gives 1.
+    """
+    if not math.isfinite(image_px_per_screen_px) or image_px_per_screen_px < 2:
+        return 1
+    return min(int(image_px_per_screen_px), max_stride)
+
+
 def mask_outline(mask: np.ndarray) -> np.ndarray:
     """Boolean image of the mask's boundary pixels (inside pixels with a 4-neighbour outside)."""
     inside = np.asarray(mask, dtype=bool)

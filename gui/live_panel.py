@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
-from gui.display_math import format_length_um, nice_scale_bar_um, robust_levels
+from gui.display_math import display_stride, format_length_um, nice_scale_bar_um, robust_levels
 
 
 class _TimedImageItem(pg.ImageItem):
@@ -50,7 +50,9 @@ class LivePanel(QtWidgets.QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.view = self.graphics.addViewBox(lockAspect=True, invertY=True)
         self.view.setMenuEnabled(False)
-        self.image_item = _TimedImageItem(axisOrder="row-major", autoDownsample=True)
+        # shown with a stride of about one image pixel per screen pixel (cheap; full detail when zoomed in)
+        self.image_item = _TimedImageItem(axisOrder="row-major")
+        self.displayed_stride = 1
         self.image_item.on_painted = self._on_painted
         self.view.addItem(self.image_item)
         self.histogram = pg.HistogramLUTItem()
@@ -108,15 +110,18 @@ class LivePanel(QtWidgets.QWidget):
         if image.ndim != 2:
             raise ValueError(f"a camera frame must be 2-D, got shape {image.shape}")
         first = self._shape != image.shape
-        if self.auto_levels.isChecked() or first:
-            levels = robust_levels(image)
-            self.image_item.setImage(image, autoLevels=False, levels=levels)
-            self.histogram.setLevels(*levels)
-        else:
-            self.image_item.setImage(image, autoLevels=False)
         if first:
             self._shape = image.shape
             self._on_new_geometry(image.shape)
+        self.displayed_stride = stride = display_stride(max(self.view.viewPixelSize()))
+        shown = image[::stride, ::stride] if stride > 1 else image
+        if self.auto_levels.isChecked() or first:
+            levels = robust_levels(image)
+            self.image_item.setImage(shown, autoLevels=False, levels=levels)
+            self.histogram.setLevels(*levels)
+        else:
+            self.image_item.setImage(shown, autoLevels=False)
+        self.image_item.setRect(QtCore.QRectF(0, 0, image.shape[1], image.shape[0]))
         self._last_image = image
         self.last_frame_id = frame_id
         self.frames_shown += 1
@@ -142,7 +147,7 @@ class LivePanel(QtWidgets.QWidget):
 
     def _on_new_geometry(self, shape: tuple[int, int]) -> None:
         height, width = shape
-        self.view.autoRange(padding=0.0)
+        self.view.setRange(QtCore.QRectF(0, 0, width, height), padding=0.0)
         self.crosshair_v.setValue(width / 2)
         self.crosshair_h.setValue(height / 2)
         width_um = width * self.pixel_size_nm / 1000.0

@@ -11,7 +11,8 @@ import pytest
 from PyQt5 import QtCore
 
 from gui.differential_panel import PICK_FIDUCIAL, PICK_PARTICLE, DifferentialPanel
-from gui.display_math import RateMeter, nice_scale_bar_um, robust_levels, symmetric_levels
+from gui.display_math import (RateMeter, display_stride, mask_outline, nice_scale_bar_um, robust_levels,
+                              symmetric_levels)
 from gui.echem_panel import EchemPanel, ProtocolRequest
 from gui.focus_panel import STATE_COLOURS, FocusPanel
 from gui.illumination_panel import IlluminationPanel
@@ -48,6 +49,32 @@ def test_scale_bar_is_a_round_length_near_a_fifth_of_the_field(width_um, expecte
     assert nice_scale_bar_um(width_um) == pytest.approx(expected)
 
 
+def test_display_stride_and_mask_outline():
+    assert display_stride(0.5) == 1 and display_stride(1.9) == 1 and display_stride(3.2) == 3
+    assert display_stride(float("nan")) == 1 and display_stride(100.0) == 16
+    mask = np.zeros((7, 7), bool)
+    mask[1:6, 2:5] = True  # 5 x 3 block: 13 of 15 pixels on the boundary, only the middle column inside
+    outline = mask_outline(mask)
+    assert outline.sum() == 15 - 3 and not outline[2:5, 3].any() and not outline[~mask].any()
+
+
+def test_live_panel_shows_full_frame_with_a_stride_when_zoomed_out(qtbot):
+    panel = LivePanel(pixel_size_nm=34.7)
+    qtbot.addWidget(panel)
+    panel.resize(500, 400)
+    panel.show()
+    qtbot.waitExposed(panel)
+    frame = np.random.default_rng(0).integers(0, 4096, (1200, 1920), dtype=np.uint16)
+    panel.show_frame(frame, frame_id=1)
+    panel.show_frame(frame, frame_id=2)
+    stride = panel.displayed_stride
+    assert stride >= 3  # ~1920 image px into < 500 screen px
+    np.testing.assert_array_equal(panel.image_item.image, frame[::stride, ::stride])
+    rect = panel.image_item.mapRectToParent(panel.image_item.boundingRect())
+    assert (rect.width(), rect.height()) == pytest.approx((1920, 1200))  # still in full-frame pixel units
+    assert panel.scale_bar_label() == "10 µm"
+
+
 def test_rate_meter_measures_rate_and_survives_counter_restart():
     meter = RateMeter(window_s=2.0)
     for i in range(11):
@@ -68,7 +95,8 @@ def test_live_panel_shows_newest_frame_once_with_scale_bar(qtbot):
     panel.show_frame(frame, frame_id=7)  # same id: not counted again
     panel.show_frame(frame, frame_id=9)
     assert panel.frames_shown == 2
-    np.testing.assert_array_equal(panel.image_item.image, frame)
+    stride = panel.displayed_stride
+    np.testing.assert_array_equal(panel.image_item.image, frame[::stride, ::stride])
     # 320 px * 34.7 nm = 11.1 µm wide -> a 2 µm bar that is 2000/34.7 px long
     assert panel.scale_bar_label() == "2 µm"
     assert panel.scale_bar.size == pytest.approx(2000 / 34.7)
