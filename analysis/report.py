@@ -246,15 +246,35 @@ def analyze_run(
         written.append(figures.plot_com_vs_soc(
             out / "com_vs_soc.png", {f"particle {p.label}": (soc, com_nm[j]) for j, p in enumerate(kept)}))
         echem_summary = _echem_summary(run, out, written, warnings)
+        focus_summary = None
         if run.focus_lock is not None and run.focus_lock.time_s.size:
             fl = run.focus_lock
             written.append(figures.plot_focus_lock(out / "focus_lock.png", fl.time_s, fl.error_nm, fl.z_nm))
+            focus_summary = _focus_summary(fl, time_s)
 
         summary = _summary(run, n, shape, pixel_nm, guess, trace, dx_nm, dy_nm, ok, truth_stats, threshold, kept,
                            com_nm, mean_diff, capacity, unreacted_threshold, echem_summary, warnings, written)
+        summary["focus_lock"] = focus_summary
     with open(out / "summary.json", "w") as fh:
         json.dump(json_safe(summary), fh, indent=2)
     return json_safe(summary)
+
+
+def _focus_summary(fl: Any, frame_time_s: np.ndarray) -> dict[str, Any]:
+    """Lock error statistics while locked, and which binned frames fell in unlocked periods."""
+    error = np.asarray(fl.error_nm, dtype=float)
+    result: dict[str, Any] = {"n_samples": int(error.size)}
+    if fl.state is not None:
+        locked = np.array([s == "locked" for s in fl.state])
+        result["locked_fraction"] = float(locked.mean())
+        good = locked & np.isfinite(error)
+        result["rms_error_locked_nm"] = float(np.sqrt(np.mean(error[good] ** 2))) if good.any() else float("nan")
+        nearest = np.clip(np.searchsorted(fl.time_s, frame_time_s), 0, fl.time_s.size - 1)
+        result["binned_frames_not_locked"] = [int(k) for k in np.nonzero(~locked[nearest])[0]]
+    else:
+        finite = np.isfinite(error)
+        result["rms_error_nm"] = float(np.sqrt(np.mean(error[finite] ** 2))) if finite.any() else float("nan")
+    return result
 
 
 def _echem_summary(run: Run, out: Path, written: list[Path], warnings: list[str]) -> dict[str, Any] | None:

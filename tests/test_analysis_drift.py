@@ -100,6 +100,7 @@ def test_run_report_files_and_particles(synthetic_run):
     assert (out / "drift.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((out / "summary.json").read_text())
     assert saved["n_frames"] == 14
+    assert saved["focus_lock"]["locked_fraction"] == 1.0 and saved["focus_lock"]["binned_frames_not_locked"] == []
     assert saved["mask"]["n_particles"] == 2  # the fiducial is not counted as a particle
     assert any("fiducial" in w for w in saved["warnings"])
     rows = list(csv.DictReader(open(out / "com.csv")))
