@@ -82,23 +82,24 @@ class DifferentialPanel(QtWidgets.QWidget):
 
     def show_differential(self, image: np.ndarray, mask: np.ndarray | None = None, bin_index: int | None = None) -> None:
         """Display one differential frame; ``mask`` (bool, True = particle) draws the outline."""
-        data = np.asarray(image, dtype=np.float32)
+        data = np.asarray(image)
         if data.ndim != 2:
             raise ValueError(f"a differential image must be 2-D, got shape {data.shape}")
-        finite = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-        if self.auto_levels.isChecked():
-            self.levels = symmetric_levels(finite)
-        else:
-            level = self.fixed_level_percent.value() / 100.0
-            self.levels = (-level, level)
         if self._image is None or self._image.shape != data.shape:
             self.view.setRange(QtCore.QRectF(0, 0, data.shape[1], data.shape[0]), padding=0.0)
         stride = display_stride(max(self.view.viewPixelSize()))
         self._image_shape = data.shape
-        self.image_item.setImage(finite[::stride, ::stride], autoLevels=False, levels=self.levels)
+        # only the displayed pixels are converted (NaN outside the mask shown as 0)
+        shown = np.nan_to_num(data[::stride, ::stride].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        if self.auto_levels.isChecked():
+            self.levels = symmetric_levels(shown)
+        else:
+            level = self.fixed_level_percent.value() / 100.0
+            self.levels = (-level, level)
+        self.image_item.setImage(shown, autoLevels=False, levels=self.levels)
         self.image_item.setRect(QtCore.QRectF(0, 0, data.shape[1], data.shape[0]))
         self.colorbar.setLevels(self.levels)
-        self._image = finite
+        self._image = data
         if mask is not None:
             self._set_mask(np.asarray(mask, dtype=bool), stride)
         self.images_shown += 1
@@ -110,7 +111,10 @@ class DifferentialPanel(QtWidgets.QWidget):
             return None
         x, y, w, h = self.particle_region
         patch = self._image[max(y, 0): y + h, max(x, 0): x + w]
-        return float(patch.mean()) if patch.size else None
+        if not patch.size:
+            return None
+        finite = patch[np.isfinite(patch)]
+        return float(finite.mean()) if finite.size else 0.0
 
     def pick_at(self, x_px: float, y_px: float) -> None:
         """Act as a click at image pixel (x, y) in the current pick mode."""
