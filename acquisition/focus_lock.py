@@ -543,13 +543,15 @@ class FocusLock:
                 self._iterations += 1
                 if self._state == "fault":
                     return
+                # fixed grid: a late update runs at once; whole missed periods are skipped and counted
                 next_s += period_s
                 remaining = next_s - clock.now_s()
                 if remaining > 0:
                     clock.sleep_s(remaining)
-                else:
-                    self._overruns += 1
-                    next_s = clock.now_s()
+                elif remaining < -period_s:
+                    missed = math.floor(-remaining / period_s)
+                    self._overruns += missed
+                    next_s += missed * period_s
         except Exception as exc:  # anything unexpected: stop safely and say so
             self._machine.fault()
             self._set_state("fault", f"loop error: {type(exc).__name__}: {exc}")

@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=5.0, help="virtual seconds per wall second")
     parser.add_argument("--estimator", choices=ESTIMATORS, default="gaussian")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--realtime-s", type=float, default=10.0, help="seconds of loop-rate check at speed 1")
     args = parser.parse_args()
 
     cfg, world, devices = open_rig(args.speed, args.estimator, args.seed)
@@ -160,23 +161,34 @@ def main() -> None:
           f"max |d| {np.max(np.abs(defocus)):.1f} nm; DOF {sim.depth_of_field_nm:g} nm)")
     print(f"   prediction σ_n·sqrt(g/(2−g)) = {predicted:.2f} nm  →  ratio RMS/prediction = {rms / predicted:.2f} "
           f"(goal ≤ 1.2; absolute goal < 10 nm: {'met' if rms < 10 else 'NOT met'})")
+    # the same loop in real time (speed 1), as on the rig
+    clock.speed = 1.0
+    iterations1, t1 = lock.loop_stats()["iterations"], clock.now_s()
+    clock.sleep_s(args.realtime_s)
+    realtime_rate_hz = (lock.loop_stats()["iterations"] - iterations1) / (clock.now_s() - t1)
+    clock.speed = args.speed
     cost_s = processing_cost_s(sensor, z_axis, args.estimator)
-    print(f"4. Loop rate achieved {rate_hz:.1f} Hz virtual (configured {fl.rate_hz:g} Hz; overruns "
-          f"{lock.loop_stats()['overruns']}); processing per update (measure + move + read-back) "
+    print(f"4. Loop rate achieved {realtime_rate_hz:.1f} Hz in real time (speed 1, {args.realtime_s:g} s) and "
+          f"{rate_hz:.1f} Hz of virtual time at speed {args.speed:g} (configured {fl.rate_hz:g} Hz; overruns "
+          f"{lock.loop_stats()['overruns']});\n   processing per update (measure + move + read-back) "
           f"{cost_s * 1e3:.2f} ms wall → at most {1 / cost_s:.0f} Hz at speed 1 (sensor {sim.focus_sensor_rate_hz:g} fps)")
 
     # 5. 200 nm step of the interface: shift the in-focus position of the world by 200 nm
+    _, before = sample_truth(world, 1.0, 0.01)
+    reference = float(before.mean())
     world.sim.z_focus_nm += 200.0
     t_step = clock.now_s()
-    times, defocus = sample_truth(world, 3.0, 0.002)
-    inside = np.abs(defocus) < fl.locked_tolerance_nm
-    # first time after which the defocus stays within tolerance
-    outside_idx = np.nonzero(~inside)[0]
-    recovered_s = times[outside_idx[-1] + 1] - t_step if outside_idx.size and outside_idx[-1] + 1 < times.size else 0.0
-    tau = -1.0 / (fl.rate_hz * math.log(1.0 - g))
-    print(f"5. Recovery after a 200 nm step: back within ±{fl.locked_tolerance_nm:g} nm after {recovered_s * 1e3:.0f} ms "
-          f"(prediction ≈ τ·ln(200/{fl.locked_tolerance_nm:g}) = {tau * math.log(200 / fl.locked_tolerance_nm) * 1e3:.0f} ms "
-          f"+ sensor/stage latency); state {lock.state}")
+    times, defocus = sample_truth(world, 2.0, 0.002)
+    outside = np.nonzero(np.abs(defocus - reference) >= fl.locked_tolerance_nm)[0]
+    if outside.size == 0 or outside[-1] + 1 >= times.size:
+        recovery = "not recovered within 2 s" if outside.size else "step not seen"
+    else:
+        recovery = f"{(times[outside[-1] + 1] - t_step) * 1e3:.0f} ms"
+    tau_s = -1.0 / (rate_hz * math.log(1.0 - g))
+    print(f"5. Recovery after a 200 nm step: largest defocus {np.max(np.abs(defocus - reference)):.0f} nm; back within "
+          f"±{fl.locked_tolerance_nm:g} nm of the pre-step mean after {recovery} (integral-loop prediction "
+          f"τ·ln(200/{fl.locked_tolerance_nm:g}) = {tau_s * math.log(200 / fl.locked_tolerance_nm) * 1e3:.0f} ms at "
+          f"{rate_hz:.0f} Hz, plus sensor/stage latency); state {lock.state}")
     lock.close()
     for role in ("focus_sensor", "focus_laser", "stage"):
         devices[role].close()
