@@ -488,6 +488,7 @@ def fit_calibration(
         estimator=estimator,
         n_pixels=int(n_pixels),
         created_time_s=float(created_time_s),
-        scan_z_nm=tuple(float(v) for v in z),
-        scan_position_px=tuple(float(v) for v in x),
+        # rounded (0.01 nm, 1e-4 px: far below the noise) to keep the stored JSON compact
+        scan_z_nm=tuple(round(float(v), 2) for v in z),
+        scan_position_px=tuple(round(float(v), 4) for v in x),
     )
