@@ -47,6 +47,8 @@ class GittPulse:
     d_equation_cm2_s: float
     charge_mid_c: float         # charge passed from the start of the data to the pulse midpoint
     flags: tuple[str, ...] = field(default_factory=tuple)
+    d_relaxation_cm2_s: float = float("nan")   # Kang & Chueh relaxation fit (semi-infinite, see below)
+    relaxation_fit_r2: float = float("nan")
 
     @property
     def ratio(self) -> float:
@@ -72,6 +74,34 @@ def weppner_huggins_d_cm2_s(
     if not delta_e_t_v:
         return float("nan")
     return 4.0 / (math.pi * tau_s) * length_cm**2 * (delta_e_s_v / delta_e_t_v) ** 2
+
+
+def relaxation_slope(t_r_s: np.ndarray, voltage_v: np.ndarray, tau_s: float) -> tuple[float, float, float]:
+    """Fit V(t_r) = V0 + m (sqrt(t_r + tau) - sqrt(t_r)) to a rest after a pulse of length tau.
+
+    Returns (m in V/sqrt(s), V0 in V, R²). Kang & Chueh, J. Electrochem. Soc. 168, 120504 (2021).
+    """
+    t_r = np.asarray(t_r_s, dtype=float)
+    v = np.asarray(voltage_v, dtype=float)
+    if t_r.size < 3 or tau_s <= 0:
+        return float("nan"), float("nan"), float("nan")
+    basis = np.sqrt(t_r + tau_s) - np.sqrt(np.maximum(t_r, 0.0))
+    a = np.column_stack([np.ones_like(basis), basis])
+    (v0, slope), *_ = np.linalg.lstsq(a, v, rcond=None)
+    residual = v - a @ np.array([v0, slope])
+    ss_tot = float(np.sum((v - v.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(residual**2)) / ss_tot if ss_tot > 0 else float("nan")
+    return float(slope), float(v0), r2
+
+
+def relaxation_d_cm2_s(slope_v_sqrt_s: float, delta_e_s_v: float, tau_s: float, length_cm: float) -> float:
+    """D from the relaxation slope: (4/pi) (L ΔE_s / (tau m))², i.e. Eq. 1 with ΔE_t = m sqrt(tau).
+
+    This is D = (4/pi) (I V_m (dU/dθ) / (F S m))² with dU/dθ = ΔE_s / Δθ from Coulomb counting.
+    """
+    if not slope_v_sqrt_s or not np.isfinite(slope_v_sqrt_s) or tau_s <= 0:
+        return float("nan")
+    return 4.0 / math.pi * (length_cm * delta_e_s_v / (tau_s * slope_v_sqrt_s)) ** 2
 
 
 # ------------------------------------------------------------------------------ segmentation
@@ -170,11 +200,13 @@ def analyse_pulse(
     charge_c: np.ndarray,
     exclude_fraction: float = 0.05,
     nominal_duration_s: float | None = None,
+    relaxation_window_s: float | None = None,
 ) -> GittPulse:
     """ΔE_s, ΔE_t and Weppner–Huggins D of one pulse (see module docstring).
 
     The first ``exclude_fraction`` of the pulse (and its first sample, the IR step) is left out of
-    the E vs sqrt(t) fit. ``charge_c`` is the cumulative charge per sample (C).
+    the E vs sqrt(t) fit. ``charge_c`` is the cumulative charge per sample (C). The relaxation
+    method fits the first ``relaxation_window_s`` of the rest (default: the pulse length).
     """
     t, v, i = time_s, voltage_v, current_a
     b0, b1 = segment.rest_before
@@ -205,6 +237,10 @@ def analyse_pulse(
         delta_t = float(vp[-1] - vp[0])
         flags.append("too_few_pulse_samples")
     e_after, relaxed, how = _relaxed_voltage(t[a0:a1], v[a0:a1])
+    # Relaxation method on the first tau of the rest (semi-infinite regime, as for Eq. 1).
+    t_rest = t[a0:a1] - t_off
+    early = (t_rest > 0) & (t_rest <= (relaxation_window_s if relaxation_window_s else tau))
+    m_relax, _v0, r2_relax = relaxation_slope(t_rest[early], v[a0:a1][early], tau)
     delta_s = e_after - e0
     if not relaxed:
         flags.append("rest_not_relaxed" if how != "extrapolated E_inf + A/sqrt(t)" else "rest_extrapolated")
@@ -222,6 +258,7 @@ def analyse_pulse(
         index=index, segment=segment, start_s=t_on, duration_s=tau, current_a=current, e0_v=e0, ir_step_v=ir,
         delta_e_t_v=delta_t, delta_e_s_v=delta_s, sqrt_fit_r2=r2, relaxed=relaxed, d_equation_cm2_s=d_wh,
         charge_mid_c=q_mid, flags=tuple(flags),
+        d_relaxation_cm2_s=relaxation_d_cm2_s(m_relax, delta_s, tau, length_cm), relaxation_fit_r2=r2_relax,
     )
 
 

@@ -154,10 +154,14 @@ def gitt_from_file(
     x = np.array([r["x"] for r in rows])
     figures.plot_gitt_diffusivity(out / "gitt_D_vs_x.png", x,
                                   {"Eq. 1 (Weppner-Huggins)": np.array([r["D_equation_cm2_s"] for r in rows]),
-                                   "diffusion-model fit": np.array([r["D_model_cm2_s"] for r in rows])},
+                                   "diffusion-model fit": np.array([r["D_model_cm2_s"] for r in rows]),
+                                   "relaxation (Kang & Chueh)": np.array([r["D_relaxation_cm2_s"] for r in rows])},
                                   "x in Li$_x$MO$_2$ (Coulomb counting)")
     ratios = np.array([r["equation_over_model"] for r in rows], dtype=float)
     finite = ratios[np.isfinite(ratios)]
+    relax = np.array([r["D_relaxation_cm2_s"] / r["D_model_cm2_s"] if r["D_model_cm2_s"] > 0 else np.nan
+                      for r in rows], dtype=float)
+    relax = relax[np.isfinite(relax)]
     summary = {
         "input": str(p),
         "n_pulses": len(rows),
@@ -170,6 +174,11 @@ def gitt_from_file(
             "range": [float(finite.min()), float(finite.max())] if finite.size else None,
             "explanation": "Eq. 1 assumes semi-infinite planar diffusion (tau << L^2/D); sphere curvature and "
                            "finite size bias it low for realistic pulses. The model fit is preferred.",
+        },
+        "relaxation_bias": {
+            "median_relaxation_over_model": float(np.median(relax)) if relax.size else None,
+            "explanation": "Kang & Chueh relaxation fit on the first tau of each rest; also semi-infinite, so "
+                           "biased when tau D / R^2 is not small.",
         },
         "n_pulses_flagged_tau_not_small": sum("tau_not_small_vs_L2_over_D" in r["flags"] for r in rows),
         "notes": notes,
@@ -188,6 +197,9 @@ def _row(pulse: GittPulse, fit: Any, charge: np.ndarray, t: np.ndarray, mass_g: 
         flags.append("model_D_at_search_bound")
     if math.isfinite(ratio) and (ratio > 2 or ratio < 0.5):
         flags.append("equation_model_disagree_2x")
+    d_relax = pulse.d_relaxation_cm2_s
+    if math.isfinite(d_relax) and d_relax > 0 and math.isfinite(d_eq) and not 0.5 <= d_eq / d_relax <= 2:
+        flags.append("equation_relaxation_disagree_2x")
     tau_d_ratio = pulse.duration_s * fit.d_m2_s / radius_m**2
     if tau_d_ratio > 0.04:
         flags.append("model_tauD_over_R2_above_0.04")
@@ -200,12 +212,14 @@ def _row(pulse: GittPulse, fit: Any, charge: np.ndarray, t: np.ndarray, mass_g: 
         "capacity_mAh_g": pulse.charge_mid_c / 3.6 / mass_g,
         "D_equation_cm2_s": d_eq,
         "D_model_cm2_s": d_model,
+        "D_relaxation_cm2_s": pulse.d_relaxation_cm2_s,
         "equation_over_model": ratio,
         "dE_s_V": pulse.delta_e_s_v,
         "dE_t_V": pulse.delta_e_t_v,
         "IR_step_V": pulse.ir_step_v,
         "dEs_over_dEt": pulse.ratio,
         "sqrt_t_fit_r2": pulse.sqrt_fit_r2,
+        "relaxation_fit_r2": pulse.relaxation_fit_r2,
         "tauD_over_R2_model": tau_d_ratio,
         "model_rms_mV": fit.rms_residual_v * 1e3,
         "model_series_resistance_ohm": fit.series_resistance_ohm,

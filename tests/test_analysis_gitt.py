@@ -158,3 +158,16 @@ def test_gitt_bad_inputs(tmp_path):
         gitt_from_file(no_echem, tmp_path / "o")
     with pytest.raises(ValueError, match="bet_m2_g"):
         gitt_from_file(flat, tmp_path / "o", bet_m2_g=0.0)
+
+
+def test_relaxation_method_on_exact_semi_infinite_rest():
+    from analysis.gitt import relaxation_d_cm2_s, relaxation_slope
+
+    tau, slope, v_inf = 600.0, 2e-3, 3.9
+    t_r = np.arange(1.0, 600.0, 2.0)
+    v = v_inf + slope * (np.sqrt(t_r + tau) - np.sqrt(t_r))
+    m, v0, r2 = relaxation_slope(t_r, v, tau)
+    assert m == pytest.approx(slope, rel=1e-9) and v0 == pytest.approx(v_inf) and r2 > 0.999999
+    # Same D as Eq. 1 when ΔE_t = m sqrt(tau).
+    d_eq = 4 / (math.pi * tau) * L_CM**2 * (0.01 / (slope * math.sqrt(tau))) ** 2
+    assert relaxation_d_cm2_s(m, 0.01, tau, L_CM) == pytest.approx(d_eq, rel=1e-9)
