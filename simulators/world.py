@@ -27,7 +27,9 @@ from simulators.cell import SphericalDiffusionCell
 from simulators.clock import TimeSeriesNoise, VirtualClock, event_rng
 from simulators.faults import FaultBoard, check_fault
 from simulators.optics import (
+    POISSON_EXACT_BELOW_E,
     SENSOR_SHAPE,
+    GaussianTable,
     ParticleView,
     RoiGeometry,
     SceneView,
@@ -107,6 +109,7 @@ class World:
         self._theta_grids: list[tuple[float, np.ndarray | None, float]] = [(-math.inf, None, sim.initial_theta)] * len(self.particles)
         self._roi_cache: dict[tuple[int, int, int, int], RoiGeometry] = {}
         self.sensor = SensorModel(read_noise_e=sim.read_noise_e, full_well_e=sim.full_well_e)
+        self._normal = GaussianTable()
         self._render_counter = 0
 
     # ------------------------------------------------------------------ time and state updates
@@ -414,7 +417,8 @@ class World:
             scene = self._scene(t_s, exposure_ms)
             geom = self._geometry(roi)
         expected = expected_electrons(scene, geom)
-        return sensor_counts(expected, self.sensor, gain_db, event_rng(self.seed, stream, frame_key))
+        dim = scene.background_e * (1.0 + self.sim.fiducial_brightness) < POISSON_EXACT_BELOW_E
+        return sensor_counts(expected, self.sensor, gain_db, event_rng(self.seed, stream, frame_key), self._normal, exact_poisson=dim)
 
     def render(self, roi: Roi, exposure_ms: float, gain_db: float = 0.0) -> np.ndarray:
         """One noisy frame now (uint16, 12-bit counts) with the current stage/LED/world state."""
