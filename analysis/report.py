@@ -39,14 +39,11 @@ DEFAULT_PIXEL_SIZE_NM = 34.7
 
 def _configured_fiducial(run: Run) -> tuple[float, float] | None:
     """acquisition.fiducial_xy_px from the run's stored configuration, if set."""
-    ds = run._h5.get("/entry/config")  # noqa: SLF001 - the reader owns the handle
-    if ds is None:
+    if not run.config_toml:
         return None
     try:
-        raw = ds[()]
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        value = tomllib.loads(text).get("acquisition", {}).get("fiducial_xy_px")
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+        value = tomllib.loads(run.config_toml).get("acquisition", {}).get("fiducial_xy_px")
+    except tomllib.TOMLDecodeError:
         return None
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return float(value[0]), float(value[1])

@@ -142,9 +142,19 @@ class Run:
         )
         self.pixel_size_nm = self._scalar(layout.CAMERA, "pixel_size")
         self.active_mass_mg = self._scalar(layout.SAMPLE, "active_mass_mg")
+        self.config_toml = self._text(layout.CONFIG)
         self.echem = self._load_echem()
         self.focus_lock = self._load_focus_lock()
         self.truth = self._load_truth()
+
+    def _text(self, path: str) -> str | None:
+        obj = self._h5.get(path)
+        if not isinstance(obj, h5py.Dataset):
+            return None
+        raw = obj[()]
+        if isinstance(raw, (bytes, np.bytes_)):
+            return raw.decode("utf-8", "replace")
+        return raw if isinstance(raw, str) else None
 
     def _load_echem(self) -> EchemData | None:
         base = layout.ELECTROCHEMISTRY

@@ -82,3 +82,15 @@ def test_bad_files_raise_run_file_error_naming_the_file(tmp_path, good_run, kind
     if kind != "no_frames":
         with pytest.raises(RunFileError):
             gitt_from_file(path, tmp_path / "out")
+
+
+def test_configured_fiducial_position_is_used(tmp_path):
+    path = tmp_path / "run.h5"
+    make_synthetic_run(path, n_frames=3, shape=(64, 96), fiducial_xy_px=(80.0, 50.0))
+    with h5py.File(path, "a") as f:
+        f.create_dataset(layout.CONFIG, data="[acquisition]\nfiducial_xy_px = [79.0, 51.0]\n")
+    with open_run(path) as run:
+        assert "fiducial_xy_px" in run.config_toml
+    summary = analyze_run(path, tmp_path / "out")
+    assert summary["drift"]["fiducial_start_xy_px"] == [79.0, 51.0]
+    assert summary["drift"]["n_fits_ok"] == 3
