@@ -394,7 +394,7 @@ class FocusLock:
             self._emit(
                 "info",
                 f"calibrated: slope {result.slope_px_per_nm:.5f} px/nm, residual {result.residual_nm:.1f} nm RMS, "
-                f"R² {result.r2:.4f}, capture range {result.capture_span_nm:.0f} nm",
+                f"R² {result.r2:.4f}, capture range ±{result.capture_range_nm:.0f} nm",
             )
             return result
 
@@ -567,7 +567,7 @@ class FocusLock:
         if good:
             low_px, high_px = sorted(
                 calibration.offset_px + calibration.slope_px_per_nm * (z - calibration.z_center_nm)
-                for z in calibration.capture_range_nm
+                for z in (calibration.capture_low_nm, calibration.capture_high_nm)
             )
             span = high_px - low_px
             if not (low_px - 0.05 * span <= measurement.position_px <= high_px + 0.05 * span):

@@ -303,8 +303,10 @@ class FocusCalibration:
     """Linear map of line position vs stage z: x_px = offset_px + slope_px_per_nm·(z_nm − z_center_nm).
 
     ``residual_nm`` is the RMS fit residual expressed in z (nm), ``max_residual_nm`` the
-    worst point; ``capture_range_nm`` = (low, high) absolute stage z (nm) of the usable,
-    monotonic span where the gate passed. ``reference_intensity`` / ``reference_width_px``
+    worst point; ``capture_low_nm`` / ``capture_high_nm`` = absolute stage z (nm) ends of the
+    usable, monotonic span where the gate passed; ``capture_range_nm`` = the ± distance (nm)
+    from the lock position ``z_center_nm`` to the nearer end (how far focus may wander and
+    still be measured). ``reference_intensity`` / ``reference_width_px``
     feed the quality gate while locked.
     """
 
@@ -314,7 +316,9 @@ class FocusCalibration:
     residual_nm: float
     max_residual_nm: float
     r2: float
-    capture_range_nm: tuple[float, float]
+    capture_range_nm: float
+    capture_low_nm: float
+    capture_high_nm: float
     n_points: int
     reference_intensity: float
     reference_width_px: float
@@ -328,7 +332,7 @@ class FocusCalibration:
     @property
     def capture_span_nm(self) -> float:
         """Width of the capture range (nm)."""
-        return float(self.capture_range_nm[1] - self.capture_range_nm[0])
+        return float(self.capture_high_nm - self.capture_low_nm)
 
     def error_nm(self, position_px: float, target_px: float) -> float:
         """Focus error (nm of stage z) of a line at ``position_px`` relative to ``target_px``."""
@@ -359,12 +363,12 @@ class FocusCalibration:
             raise ValueError(f"focus calibration is missing keys {missing}")
         values = dict(data)
         try:
-            values["capture_range_nm"] = (float(values["capture_range_nm"][0]), float(values["capture_range_nm"][1]))
             for key in ("scan_z_nm", "scan_position_px"):
                 if key in values:
                     values[key] = tuple(float("nan") if v is None else float(v) for v in values[key])
             for key in ("slope_px_per_nm", "offset_px", "z_center_nm", "residual_nm", "max_residual_nm", "r2",
-                        "reference_intensity", "reference_width_px", "step_nm", "created_time_s"):
+                        "reference_intensity", "reference_width_px", "step_nm", "created_time_s", "capture_range_nm",
+                        "capture_low_nm", "capture_high_nm"):
                 if key in values:
                     values[key] = float(values[key])
             for key in ("n_points", "n_pixels"):
@@ -480,7 +484,9 @@ def fit_calibration(
         residual_nm=rms_nm,
         max_residual_nm=float(np.max(np.abs(resid_nm))),
         r2=float(r2),
-        capture_range_nm=capture,
+        capture_range_nm=float(min(z_center_nm - capture[0], capture[1] - z_center_nm)),
+        capture_low_nm=capture[0],
+        capture_high_nm=capture[1],
         n_points=int(n),
         reference_intensity=float(reference_intensity),
         reference_width_px=float(reference_width_px),

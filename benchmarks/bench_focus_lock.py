@@ -133,7 +133,7 @@ def main() -> None:
     lock = FocusLock(sensor, z_axis, clock, fl)
     cal = lock.calibrate()
     print(f"\n   calibration: slope {cal.slope_px_per_nm:.5f} px/nm (simulator {sim.focus_slope_px_per_nm:g}), "
-          f"residual {cal.residual_nm:.2f} nm RMS, R² {cal.r2:.5f}, capture range {cal.capture_span_nm:.0f} nm")
+          f"residual {cal.residual_nm:.2f} nm RMS, R² {cal.r2:.5f}, capture range ±{cal.capture_range_nm:.0f} nm")
 
     sigma_n = open_loop_noise_nm(lock, sensor, clock, cal.slope_px_per_nm)
     g = fl.gain

@@ -90,6 +90,7 @@ def calibration_file(tmp_path_factory):
         assert cal.slope_px_per_nm == pytest.approx(rig.cfg.simulation.focus_slope_px_per_nm, rel=0.03)
         assert cal.r2 > 0.999 and cal.residual_nm < 5.0
         assert cal.capture_span_nm == pytest.approx(3000.0)
+        assert cal.capture_range_nm == pytest.approx(1500.0)
         assert abs(rig.z.target_nm()) < 1e-6  # back where it started
         path = tmp_path_factory.mktemp("focus") / "focus_calibration.json"
         rig.lock.save_calibration(path)

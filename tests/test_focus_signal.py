@@ -126,7 +126,8 @@ def test_fit_recovers_slope_offset_and_residual():
     assert cal.offset_px == pytest.approx(128.0, abs=0.02)
     assert cal.residual_nm == pytest.approx(1.0, rel=0.35)  # 0.02 px / 0.02 px/nm
     assert cal.r2 > 0.999
-    assert cal.capture_range_nm == (z[0], z[-1])
+    assert (cal.capture_low_nm, cal.capture_high_nm) == (z[0], z[-1])
+    assert cal.capture_range_nm == pytest.approx(1500.0)
     assert cal.error_nm(128.0 - 0.02 * 100.0, 128.0) == pytest.approx(100.0, rel=0.01)
 
 
@@ -136,7 +137,8 @@ def test_capture_range_is_the_contiguous_valid_monotonic_span():
     valid[:10] = False          # line off the sensor at one end
     x[-5:] = x[-6]              # the line stops moving at the other end (sensor edge)
     cal = fit_calibration(z, x, valid, 1000.0, 1e4, 4.0)
-    assert cal.capture_range_nm == (z[10], z[-6])
+    assert (cal.capture_low_nm, cal.capture_high_nm) == (z[10], z[-6])
+    assert cal.capture_range_nm == pytest.approx(1000.0 - z[10])  # nearer end from the lock point
     assert cal.n_points == z.size - 10 - 5
 
 
