@@ -28,8 +28,10 @@ def default_microscope_factory(config: RigConfig) -> Callable[[], Any]:
 
     def build() -> Any:
         from acquisition.microscope import Microscope
+        from acquisition.rig import build_rig
+        from gui.profile_tap import tapped_rig_factory
 
-        return Microscope.from_config(config)
+        return Microscope(config, rig_factory=tapped_rig_factory(build_rig))
 
     return build
 

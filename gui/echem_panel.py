@@ -99,15 +99,15 @@ class EchemPanel(QtWidgets.QWidget):
         self.protocol.currentTextChanged.connect(self._show_relevant_parameters)
 
         self.voltage_plot = pg.PlotWidget()
-        self.voltage_plot.setLabel("left", "voltage", units="V")
+        self.voltage_plot.setLabel("left", "voltage (V)")
         self.voltage_curve = self.voltage_plot.plot(pen=pg.mkPen((80, 160, 255), width=1))
         self.current_plot = pg.PlotWidget()
-        self.current_plot.setLabel("left", "current", units="A")
-        self.current_plot.setLabel("bottom", "time", units="s")
+        self.current_plot.setLabel("left", "current (µA)")
+        self.current_plot.setLabel("bottom", "time (s)")
         self.current_curve = self.current_plot.plot(pen=pg.mkPen((255, 120, 80), width=1))
         self.current_plot.setXLink(self.voltage_plot)
         self.capacity_plot = pg.PlotWidget()
-        self.capacity_plot.setLabel("left", "voltage", units="V")
+        self.capacity_plot.setLabel("left", "voltage (V)")
         self.capacity_plot.setLabel("bottom", "capacity (mAh/g)")
         self.capacity_curve = self.capacity_plot.plot(pen=pg.mkPen((120, 220, 120), width=1))
 
@@ -167,7 +167,7 @@ class EchemPanel(QtWidgets.QWidget):
                     capacity_mah_g: np.ndarray | None) -> None:
         """Draw the whole electrochemistry log so far (arrays of equal length)."""
         self.voltage_curve.setData(time_s, voltage_v)
-        self.current_curve.setData(time_s, current_a)
+        self.current_curve.setData(time_s, np.asarray(current_a, dtype=np.float64) * 1e6)
         if capacity_mah_g is not None and len(capacity_mah_g) == len(voltage_v):
             self.capacity_curve.setData(capacity_mah_g, voltage_v)
 

@@ -21,6 +21,7 @@ import numpy as np
 from PyQt5 import QtCore, QtWidgets
 
 from gui.echem_panel import ProtocolRequest
+from gui.profile_tap import ProfileTap
 from gui.recording_panel import RecordingRequest
 from gui.snapshot import EventRow, FocusRow, GuiSnapshot
 from gui.worker import CommandWorker
@@ -60,6 +61,7 @@ class EngineBridge(QtCore.QObject):
         self._echem_rows: list[tuple[float, float, float, float]] = []
         self._echem_arrays: tuple[np.ndarray, ...] | None = None
         self._profile_error: str | None = None
+        self._tap_reads = 0
         self._monitor_timer = QtCore.QTimer(self)
         self._monitor_timer.setInterval(int(monitor_period_s * 1000))
         self._monitor_timer.timeout.connect(self._poll_devices)
@@ -129,6 +131,9 @@ class EngineBridge(QtCore.QObject):
             snap.led = self._readback.get("led")
             snap.laser = self._readback.get("laser")
             snap.focus_profile = self._readback.get("focus_profile")
+        tapped = self._tapped_profile(microscope)
+        if tapped is not None:
+            snap.focus_profile = tapped
         for _ in range(min(len(self._events), MAX_EVENTS_PER_SNAPSHOT)):
             snap.events.append(self._events.popleft())
         while self._focus_rows:
@@ -169,6 +174,18 @@ class EngineBridge(QtCore.QObject):
         snap.focus_calibration = self._calibration
         with self._readback_lock:
             snap.bytes_written = self._readback.get("bytes_written") if snap.recording else None
+
+    def _tapped_profile(self, microscope: Any) -> np.ndarray | None:
+        """The newest profile seen by a ProfileTap focus sensor (new ones only), else None."""
+        rig = getattr(microscope, "rig", None) if microscope is not None else None
+        sensor = rig.devices.get("focus_sensor") if rig is not None else None
+        if not isinstance(sensor, ProfileTap):
+            return None
+        profile, reads = sensor.latest()
+        if profile is None or reads == self._tap_reads:
+            return None
+        self._tap_reads = reads
+        return np.asarray(profile.values, dtype=np.float64)
 
     def clock(self) -> tuple[Callable[[], float], float] | None:
         """(now_s, speed) of the rig clock once open, else None."""
@@ -314,7 +331,8 @@ class EngineBridge(QtCore.QObject):
         self._last_monitor_error = None
 
     def _read_focus_profile(self, microscope: Any) -> None:
-        """One focus-sensor profile while the lock loop is not running (it owns the sensor then)."""
+        """One focus-sensor profile while the lock loop is not running (it owns the sensor then;
+        with a :class:`gui.profile_tap.ProfileTap` sensor the window shows the lock's own profiles)."""
         lock = microscope.focus_lock
         if lock.is_running or microscope.rig is None:
             return

@@ -27,6 +27,7 @@ class EventsLog(QtWidgets.QListWidget):
         stamp = f"{time_s:9.2f} s" if time_s is not None else " " * 11
         item = QtWidgets.QListWidgetItem(f"{stamp}  {level.upper():7s} {source}: {message}")
         item.setForeground(QtGui.QColor(LEVEL_COLOURS.get(level, LEVEL_COLOURS["info"])))
+        item.setToolTip(message)
         item.setData(0x0100, level)  # Qt.UserRole
         self.addItem(item)
         while self.count() > MAX_ROWS:

@@ -69,15 +69,13 @@ class FocusPanel(QtWidgets.QWidget):
         self.position_line.setVisible(False)
 
         self.error_plot = pg.PlotWidget()
-        self.error_plot.setLabel("left", "error", units="nm")
+        self.error_plot.setLabel("left", "error (nm)")
         self.error_curve = self.error_plot.plot(pen=pg.mkPen((255, 170, 0), width=1))
         self.z_plot = pg.PlotWidget()
-        self.z_plot.setLabel("left", "z", units="nm")
-        self.z_plot.setLabel("bottom", "time", units="s")
+        self.z_plot.setLabel("left", "z (nm)")
+        self.z_plot.setLabel("bottom", "rig time (s)")
         self.z_curve = self.z_plot.plot(pen=pg.mkPen((0, 200, 255), width=1))
         self.z_plot.setXLink(self.error_plot)
-        for plot in (self.error_plot, self.z_plot):
-            plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
 
         buttons = QtWidgets.QHBoxLayout()
         for widget in (self.calibrate_button, self.lock_button, self.unlock_button):

@@ -85,6 +85,12 @@ def test_lock_and_unlock_focus_from_the_gui_matches_the_engine(qtbot, tmp_path):
     assert "slope" in window.focus_panel.calibration_label.text() or window.last_snapshot.focus_calibration
     qtbot.waitUntil(lambda: window.focus_panel.n_samples >= 20, timeout=10_000)
     assert window.illumination_panel.laser_on.isChecked()  # the lock switched the 980 nm laser on
+    # while locked, the profile shown is the one the lock reads (a ProfileTap): the 980 nm line is visible
+    samples_before = window.focus_panel.n_samples
+    qtbot.waitUntil(lambda: window.focus_panel.n_samples > samples_before + 5, timeout=10_000)
+    _, profile = window.focus_panel.profile_curve.getData()
+    assert profile is not None and profile.max() > 5 * max(np.median(np.abs(profile)), 1.0)
+    assert abs(window.focus_panel.position_line.value() - float(np.argmax(profile))) < 5
 
     qtbot.mouseClick(window.focus_panel.unlock_button, QtCore.Qt.LeftButton)
     qtbot.waitUntil(lambda: window.focus_panel.state == "off", timeout=10_000)
