@@ -45,6 +45,7 @@ class AttocubeStageConfig(Strict):
     limits_nm: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {a: (-12_500_000.0, 12_500_000.0) for a in ("x", "y", "z")}
     )
+    output_settle_s: float = Field(1.0, ge=0, le=10, description="wait after enabling the outputs (manual: about 1 s)")
 
 
 class ThorlabsLedConfig(Strict):
@@ -255,6 +256,9 @@ class SimulationConfig(Strict):
     contrast_per_theta: float = Field(0.25, ge=0, le=10, description="dI/I per unit Li removed")
     initial_theta: float = Field(0.95, gt=0, le=1)
     particle_step_s: float = Field(1.0, gt=0, le=3600, description="virtual s between particle-model updates")
+    particle_model: Literal["uniform", "fem"] = Field(
+        "uniform", description="uniform: θ follows the charge; fem: finite-element particle (simulators/fem_particle.py)"
+    )
     # camera
     background_e: float = Field(20_000.0, ge=0, le=32_000, description="background e- per px at reference LED/exposure")
     reference_led_current_a: float = Field(0.5, gt=0, le=10)

@@ -62,10 +62,31 @@ def uniform_particle_factory(particle: ParticleConfig, initial_theta: float) -> 
     return UniformParticle(initial_theta=initial_theta)
 
 
+def fem_particle_factory(particle: ParticleConfig, initial_theta: float) -> ParticleLithiation:
+    """Finite-element particle (simulators/fem_particle.py), imported only when selected."""
+    try:
+        from simulators.fem_particle import FemParticle
+    except ImportError as exc:
+        raise ValueError(f"simulation.particle_model = 'fem' needs simulators.fem_particle.FemParticle ({exc}); use 'uniform'") from None
+    return FemParticle(
+        diameter_um=particle.diameter_um,
+        gamma=particle.gamma,
+        eta=particle.eta,
+        rsl_angle_deg=particle.rsl_angle_deg,
+        initial_theta=initial_theta,
+    )
+
+
+#: Particle factories selectable by ``simulation.particle_model``.
+PARTICLE_MODELS: dict[str, ParticleFactory] = {"uniform": uniform_particle_factory, "fem": fem_particle_factory}
+
+
 class World:
     """Ground truth of the simulated rig. See the module docstring for conventions."""
 
     def __init__(self, config: RigConfig, particle_factory: ParticleFactory | None = None) -> None:
+        """Build the world from a validated config; ``particle_factory(particle_config, θ0)``
+        overrides ``simulation.particle_model`` (e.g. for tests)."""
         sim = config.simulation
         self.config = config
         self.sim = sim
@@ -101,7 +122,7 @@ class World:
             max_step_s=sim.cell_max_step_s,
             max_current_a=sim.potentiostat_max_current_a,
         )
-        factory = particle_factory or uniform_particle_factory
+        factory = particle_factory or PARTICLE_MODELS[sim.particle_model]
         self._particle_configs = list(sim.particles)
         self.particles: list[ParticleLithiation] = [factory(p, sim.initial_theta) for p in self._particle_configs]
         self._pending_dt_s = 0.0

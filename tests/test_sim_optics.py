@@ -160,3 +160,64 @@ def test_charging_raises_particle_intensity():
     expected_rise = 0.25 * (theta_before - theta_after)  # κ = contrast_per_theta
     assert measured_rise > 0.05
     assert measured_rise == pytest.approx(expected_rise, rel=0.2)
+
+
+class _HalfReactedParticle:
+    """Test particle: after any charge, the right half (dx > 0) is delithiated to 0.55."""
+
+    def __init__(self, initial_theta: float) -> None:
+        self.theta0 = initial_theta
+        self.charged = False
+
+    def advance(self, dt_s: float, specific_current_a_g: float) -> None:
+        self.charged = self.charged or specific_current_a_g > 0
+
+    def mean_theta(self) -> float:
+        return (self.theta0 + 0.55) / 2 if self.charged else self.theta0
+
+    def theta_at(self, dx_um, dy_um):
+        dx = np.asarray(dx_um, dtype=float) + 0 * np.asarray(dy_um, dtype=float)
+        return np.where((dx > 0) & self.charged, 0.55, self.theta0)
+
+
+def test_non_uniform_theta_field_is_rendered_where_it_is():
+    from config.loader import load_config
+    from simulators.world import World
+
+    config = load_config(overrides={"simulation": {"speed": 5000.0, "drift_z_nm_s": 0.0, "drift_xy_nm_s": [0.0, 0.0]}})
+    world = World(config, particle_factory=lambda p, theta0: _HalfReactedParticle(theta0))
+    devices = open_devices(world)
+    reference = _mean_frame(world, 6)
+    devices["potentiostat"].start(ConstantCurrent(current_a=2e-4, v_limit_v=4.3, duration_s=5.0, record_every_s=1.0))
+    world.clock.sleep_s(10.0)
+    charged = _mean_frame(world, 6)
+    ratio = charged / reference
+    p = world.particle_geometry()[0]
+    a = world.pixel_size_nm / 1000.0
+    col, row, r_px = p["x_um"] / a, p["y_um"] / a, p["diameter_um"] / 2 / a
+    rows = slice(int(row - r_px / 2), int(row + r_px / 2))
+    right = ratio[rows, int(col + 0.2 * r_px) : int(col + 0.7 * r_px)].mean()
+    left = ratio[rows, int(col - 0.7 * r_px) : int(col - 0.2 * r_px)].mean()
+    assert left == pytest.approx(1.0, abs=0.005)
+    assert right - 1.0 == pytest.approx(0.25 * (0.95 - 0.55), rel=0.1)  # κ Δθ on the reacted half only
+
+
+def test_particle_model_is_selected_by_config(monkeypatch):
+    import sys
+    import types
+
+    from config.loader import ConfigError, load_config
+    from simulators.world import World
+
+    made = []
+
+    class FakeFemParticle(_HalfReactedParticle):
+        def __init__(self, diameter_um, gamma, eta, rsl_angle_deg, initial_theta=0.95):
+            super().__init__(initial_theta)
+            made.append((diameter_um, gamma, eta, rsl_angle_deg, initial_theta))
+
+    monkeypatch.setitem(sys.modules, "simulators.fem_particle", types.SimpleNamespace(FemParticle=FakeFemParticle))
+    world = World(load_config(overrides={"simulation": {"particle_model": "fem"}}))
+    assert len(world.particles) == 3 and made[1] == (2.6, 0.3, 0.2, 30.0, 0.95)
+    with pytest.raises(ConfigError, match="particle_model"):
+        load_config(overrides={"simulation": {"particle_model": "pde"}})
