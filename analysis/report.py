@@ -267,7 +267,9 @@ def _focus_summary(fl: Any, frame_time_s: np.ndarray) -> dict[str, Any]:
         good = locked & np.isfinite(error)
         result["rms_error_locked_nm"] = float(np.sqrt(np.mean(error[good] ** 2))) if good.any() else float("nan")
         nearest = np.clip(np.searchsorted(fl.time_s, frame_time_s), 0, fl.time_s.size - 1)
-        result["binned_frames_not_locked"] = [int(k) for k in np.nonzero(~locked[nearest])[0]]
+        unlocked = np.nonzero(~locked[nearest])[0]
+        result["n_binned_frames_not_locked"] = int(unlocked.size)
+        result["binned_frames_not_locked"] = [int(k) for k in unlocked[:100]]  # first 100
     else:
         finite = np.isfinite(error)
         result["rms_error_nm"] = float(np.sqrt(np.mean(error[finite] ** 2))) if finite.any() else float("nan")
