@@ -87,6 +87,8 @@ class TimeSeriesNoise:
     def __init__(self, seed: int, stream: int, sigma: float, step_s: float) -> None:
         if step_s <= 0:
             raise ValueError(f"noise step_s must be > 0 s, got {step_s!r}")
+        if int(seed) < 0:
+            raise ValueError(f"noise seed must be >= 0, got {seed!r}")
         self._seed = int(seed)
         self._stream = int(stream)
         self._sigma = float(sigma)
@@ -99,7 +101,7 @@ class TimeSeriesNoise:
         if values is None:
             if len(self._blocks) >= _MAX_CACHED_BLOCKS:
                 self._blocks.pop(next(iter(self._blocks)))
-            rng = np.random.default_rng([self._seed & 0xFFFFFFFF, self._stream, block & 0xFFFFFFFF, 0x51])
+            rng = np.random.default_rng([self._seed, self._stream, block, 0x51])
             values = rng.standard_normal(_BLOCK_SIZE)
             self._blocks[block] = values
         return float(values[offset])
@@ -118,4 +120,4 @@ class TimeSeriesNoise:
 
 def event_rng(seed: int, stream: int, index: int) -> np.random.Generator:
     """A generator for one discrete event (a frame, a profile), a pure function of its inputs."""
-    return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(stream), int(index) & 0xFFFFFFFFFFFF])
+    return np.random.default_rng([int(seed), int(stream), int(index)])

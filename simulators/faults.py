@@ -65,6 +65,7 @@ class FaultBoard:
     def inject(self, device: str, kind: str, start_s: float, duration_s: float = 0.0, count: int = 1) -> None:
         """Register a fault starting at virtual time ``start_s``."""
         check_fault(device, kind, duration_s, count)
+        self._prune(start_s)
         self._faults.append(ActiveFault(device, kind, float(start_s), float(duration_s), int(count)))
         if kind in LOSS_KINDS:
             self._lost_since[device] = float(start_s)

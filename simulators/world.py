@@ -259,13 +259,6 @@ class World:
 
     # ------------------------------------------------------------------ light sources
 
-    def led_scale(self) -> float:
-        """LED output relative to the reference current (0 when off). Lock held or not."""
-        with self._lock:
-            self._update(self.clock.now_s())
-            on = self.led_enabled
-            return (self.led_current_a / self.sim.reference_led_current_a) if on else 0.0
-
     def set_led(self, enabled: bool | None = None, current_a: float | None = None) -> None:
         with self._lock:
             self._update(self.clock.now_s())
