@@ -104,8 +104,16 @@ class _Session:
 class Microscope:
     """The whole rig as one object. Use as a context manager."""
 
-    def __init__(self, config: RigConfig, rig_factory: Callable[[RigConfig], Rig] | None = None) -> None:
-        """``rig_factory(config) -> Rig`` (unopened) replaces :func:`acquisition.rig.build_rig` (tests)."""
+    def __init__(self, config: RigConfig, rig_factory: Callable[[RigConfig], Rig] | None = None,
+                 queue_memory_mb: float = 512.0) -> None:
+        """``rig_factory(config) -> Rig`` (unopened) replaces :func:`acquisition.rig.build_rig` (tests).
+
+        Must-not-drop queues hold at most ``acquisition.queue_frames`` items and at most about
+        ``queue_memory_mb`` MB of frames each (a full 1920x1200 frame is 4.6 MB as uint16).
+        """
+        if not queue_memory_mb > 0:
+            raise ValueError(f"queue_memory_mb must be > 0, got {queue_memory_mb}")
+        self.queue_memory_mb = float(queue_memory_mb)
         self.config = config
         self._rig_factory = rig_factory or build_rig
         self.rig: Rig | None = None
@@ -297,7 +305,8 @@ class Microscope:
             return
         acq = self.config.acquisition
         self._pipeline_stop.clear()
-        self._binner_queue = MustNotDropQueue("binner", acq.queue_frames, self._alarm)
+        roi = rig.camera.settings().roi
+        self._binner_queue = MustNotDropQueue("binner", self._queue_capacity(roi.width * roi.height * 2), self._alarm)
         self._binner_thread = threading.Thread(target=self._binner_loop, name="binner", daemon=True)
         self._binner_thread.start()
         self._capture = CaptureThread(rig.camera, [self._to_binner, self._live_frames.put], acq.read_timeout_s,
@@ -312,6 +321,11 @@ class Microscope:
         self._stop_capture()
         self._end_session("stopped")
         self._stop_pipeline()
+
+    def _queue_capacity(self, item_bytes: int, minimum: int = 4) -> int:
+        """Items a must-not-drop queue may hold: queue_frames, capped by queue_memory_mb."""
+        by_memory = int(self.queue_memory_mb * 1e6 // max(item_bytes, 1))
+        return max(minimum, min(self.config.acquisition.queue_frames, by_memory))
 
     def _alarm(self, message: str) -> None:
         self._alarms += 1
@@ -442,7 +456,7 @@ class Microscope:
             particle_geometry=world.particle_geometry() if world is not None else None,
             focus_calibration=_calibration_dict(self._focus_lock),
             flush_interval_s=self.config.acquisition.flush_interval_s,
-            queue_capacity=max(64, self.config.acquisition.queue_frames),
+            queue_capacity=self._queue_capacity(settings.roi.width * settings.roi.height * 4, minimum=16),
             program_version=_program_version(),
         )
         writer = RunWriter(setup, on_event=lambda level, message: self.events.emit(level, "writer", message))

@@ -101,7 +101,7 @@ def test_run_file_layout_is_nexus_and_readable_by_the_analysis_reader(tmp_path):
 
 def test_binned_frames_carry_voltage_current_capacity_at_their_mid_time(tmp_path):
     path = tmp_path / "charge.h5"
-    microscope, factory = scope(speed=100.0, sensor=(40, 48), bin_size=10)
+    microscope, factory = scope(speed=100.0, sensor=(40, 48), bin_size=4, frame_rate_hz=2.0)
     config_ec = microscope.config.electrochemistry
     config_ec.c_rate = 10.0
     with microscope:

@@ -1,0 +1,208 @@
+"""Acquisition pipeline throughput, raw recording at 10 Hz and memory over 20,000 frames.
+
+A replay camera serves pre-made uint16 frames as fast as they are read (no rendering cost), so
+the figures measure the engine: capture -> bin 20 -> live differential (drift fit + shift + mask)
+-> SWMR run writer. The other devices are the simulated ones. Prints frames/s as a ratio to the
+FLIR GS3-U3-23S6M-C's maximum full-frame rate (82 fps Mono16, 162.67 fps Mono8; devices.md 1.2).
+
+    .venv/bin/python benchmarks/bench_pipeline.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from acquisition.microscope import Microscope  # noqa: E402
+from acquisition.rig import build_rig  # noqa: E402
+from devices.base import Camera, CameraSettings, DeviceInfo, Frame, Roi  # noqa: E402
+
+CAMERA_MAX_FPS = {"Mono16": 82.0, "Mono8": 162.67}
+FULL_FRAME = (1200, 1920)
+
+
+def make_frames(shape: tuple[int, int], count: int, seed: int = 0) -> list[np.ndarray]:
+    """Frames of a scene (background, 3 particles, a fiducial spot) drifting 0.05 px per frame, with noise."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    frames = []
+    for k in range(count):
+        dx, dy = 0.05 * k, -0.03 * k
+        img = np.full(shape, 2000.0, dtype=np.float32)
+        for cx, cy, r in ((0.3, 0.4, 0.06), (0.55, 0.5, 0.05), (0.75, 0.35, 0.04)):
+            img += 1500.0 * (((xx - cx * w - dx) ** 2 + (yy - cy * h - dy) ** 2) < (r * min(h, w)) ** 2)
+        fx, fy = 0.1 * w + dx, 0.8 * h + dy
+        img += 6000.0 * np.exp(-((xx - fx) ** 2 + (yy - fy) ** 2) / (2 * 3.2 ** 2))
+        img += rng.normal(0.0, 45.0, shape).astype(np.float32)
+        frames.append(np.clip(img, 0, 4095).astype(np.uint16))
+    return frames
+
+
+class ReplayCamera(Camera):
+    """Serves pre-made frames in a loop; ``rate_hz`` None = as fast as read, else paced on the wall clock."""
+
+    def __init__(self, frames: list[np.ndarray], rate_hz: float | None = None) -> None:
+        self._frames = frames
+        self._rate_hz = rate_hz
+        self._open = self._streaming = False
+        h, w = frames[0].shape
+        self._settings = CameraSettings(2.5, rate_hz or 1000.0, Roi(0, 0, w, h), "Mono16", 0.0)
+        self._k = 0
+
+    def open(self) -> None:
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+
+    def info(self) -> DeviceInfo:
+        return DeviceInfo("replay camera", "REPLAY-0", driver="benchmark")
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    @property
+    def sensor_shape(self):
+        return self._frames[0].shape
+
+    def configure(self, exposure_ms, frame_rate_hz, roi=None, pixel_format="Mono16", gain_db=0.0):
+        return self._settings  # replays what it holds
+
+    def settings(self):
+        return self._settings
+
+    def start(self) -> None:
+        self._streaming = True
+        self._t0 = time.monotonic()
+
+    def stop(self) -> None:
+        self._streaming = False
+
+    @property
+    def is_streaming(self) -> bool:
+        return self._streaming
+
+    def read(self, timeout_s: float = 1.0) -> Frame:
+        if self._rate_hz is not None:
+            wait = self._t0 + self._k / self._rate_hz - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        pixels = self._frames[self._k % len(self._frames)].copy()   # a frame owns its pixels, as a real driver's
+        frame = Frame(pixels, self._k, self._k * 1000, time.monotonic())
+        self._k += 1
+        return frame
+
+
+def microscope_with(camera: ReplayCamera, **overrides) -> Microscope:
+    def factory(config):
+        rig = build_rig(config)
+        rig.devices["camera"] = camera
+        return rig
+    from acquisition.settings import config_with_overrides
+
+    return Microscope(config_with_overrides(None, {"roi": None, **overrides}), rig_factory=factory)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def throughput(tmp: Path, n_frames: int) -> None:
+    frames = make_frames(FULL_FRAME, 10)
+    scope = microscope_with(ReplayCamera(frames))
+    with scope:
+        scope.start_recording(tmp / "throughput.h5", bin_size=20)
+        t0 = time.perf_counter()
+        while scope.status().frames_recorded < n_frames:
+            time.sleep(0.01)
+        summary = scope.stop_recording("benchmark")
+        elapsed = time.perf_counter() - t0
+    fps = summary.frames_in / elapsed
+    print(f"[throughput] 1920x1200 uint16, bin 20, live differential + writer: {summary.frames_in} frames in "
+          f"{elapsed:.1f} s = {fps:.0f} frames/s, {summary.bins} bins, dropped {summary.frames_dropped}")
+    for fmt, max_fps in CAMERA_MAX_FPS.items():
+        verdict = "keeps up" if fps >= max_fps else "BELOW camera max"
+        print(f"[throughput] ratio to camera max {fmt} ({max_fps:g} fps): {fps / max_fps:.2f}  ({verdict})")
+
+
+def raw_recording(tmp: Path, seconds: float) -> None:
+    frames = make_frames(FULL_FRAME, 10, seed=1)
+    camera = ReplayCamera(frames, rate_hz=10.0)
+    scope = microscope_with(camera, raw_compression="lzf", save_raw=True)
+    path = tmp / "raw.h5"
+    depths = []
+    with scope:
+        scope.start_recording(path, bin_size=20)
+        t0 = time.perf_counter()
+        written_at_2s = None
+        while (elapsed := time.perf_counter() - t0) < seconds:
+            status = scope.status()
+            depths.append(status.writer_queue_depth)
+            if written_at_2s is None and elapsed >= 2.0:
+                written_at_2s, t2 = status.raw_written, elapsed
+            time.sleep(0.05)
+        status = scope.status()
+        steady_fps = (status.raw_written - written_at_2s) / (elapsed - t2)
+        summary = scope.stop_recording("benchmark")
+    with h5py.File(path, "r") as f:
+        raw = f["/entry/raw/frames"]
+        stored = raw.id.get_storage_size()
+        n_raw = raw.shape[0]
+    raw_bytes = n_raw * FULL_FRAME[0] * FULL_FRAME[1] * 2
+    late = depths[len(depths) // 2:]
+    print(f"[raw 10 Hz] full frame, lzf: {n_raw} raw frames, written {steady_fps:.2f} frames/s after the first 2 s "
+          f"(camera 10 fps; ratio {steady_fps / 10:.2f}), dropped {summary.frames_dropped}, every frame stored: "
+          f"{n_raw == summary.frames_in}; writer queue depth max {max(depths)}, mean over the 2nd half "
+          f"{np.mean(late):.1f}; lzf size ratio {raw_bytes / max(stored, 1):.2f} (noisy synthetic frames)")
+
+
+def memory(tmp: Path, n_frames: int) -> None:
+    frames = make_frames((240, 320), 10, seed=2)
+    scope = microscope_with(ReplayCamera(frames))
+    samples = []
+    with scope:
+        scope.start_recording(tmp / "memory.h5", bin_size=20)
+        next_mark = 1000
+        while True:
+            done = scope.status().frames_recorded
+            if done >= next_mark:
+                samples.append((done, rss_mb()))
+                next_mark += 1000
+            if done >= n_frames:
+                break
+            time.sleep(0.005)
+        summary = scope.stop_recording("benchmark")
+    base = samples[1][1] if len(samples) > 1 else samples[0][1]
+    print(f"[memory] 320x240 frames (smaller frame so 20,000 frames take seconds), bin 20: {summary.frames_in} frames, "
+          f"{summary.bins} bins, dropped {summary.frames_dropped}")
+    print("[memory] RSS (MB) at frames: " + ", ".join(f"{n // 1000}k: {mb:.1f}" for n, mb in samples[1::4]))
+    print(f"[memory] growth from 2k to {samples[-1][0] // 1000}k frames: {samples[-1][1] - base:+.1f} MB "
+          f"(ratio last/2k = {samples[-1][1] / base:.3f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer frames (a smoke run)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        throughput(tmp, 400 if args.quick else 1600)
+        raw_recording(tmp, 5.0 if args.quick else 20.0)
+        memory(tmp, 4000 if args.quick else 20_000)
+
+
+if __name__ == "__main__":
+    main()
