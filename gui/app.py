@@ -57,6 +57,15 @@ def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> bool:
     return bool(window.grab().save(str(target)))
 
 
+_QUIET_QT_MESSAGES = ("propagateSizeHints", "XDG_RUNTIME_DIR")
+
+
+def _quiet_qt_messages(mode, context, message: str) -> None:
+    """Drop known harmless platform-plugin chatter (offscreen screenshots); print the rest."""
+    if not any(part in message for part in _QUIET_QT_MESSAGES):
+        print(message, file=sys.stderr)
+
+
 def main(config_path: str | None = None, screenshot: str | None = None, quit_after_s: float | None = None,
          settings_file: str | None = None) -> int:
     """Run the GUI. With ``screenshot`` save the window after ``quit_after_s`` (default 5 s) and exit.
@@ -77,6 +86,7 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
         print(f"operascope: error: {exc}", file=sys.stderr)
         return 2
 
+    previous_handler = QtCore.qInstallMessageHandler(_quiet_qt_messages)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     window = build_window(config, make_settings(settings_file))
     window.show()
@@ -97,4 +107,5 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
         QtCore.QTimer.singleShot(int(delay_s * 1000), finish)
 
     app.exec_()
+    QtCore.qInstallMessageHandler(previous_handler)
     return status["code"]

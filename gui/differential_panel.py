@@ -64,6 +64,14 @@ class DifferentialPanel(QtWidgets.QWidget):
         self.fixed_level_percent.setSuffix(" %")
         self.fixed_level_percent.setToolTip("colour range ± this value of dI/I when auto levels are off")
         self.info_label = QtWidgets.QLabel("waiting for the first binned frame (the reference)")
+        self.region_plot = pg.PlotWidget()
+        self.region_plot.setLabel("left", "region dI/I (%)")
+        self.region_plot.setLabel("bottom", "bin")
+        self.region_plot.setMaximumHeight(120)
+        self.region_curve = self.region_plot.plot(pen=pg.mkPen((255, 140, 0), width=1), symbol="o", symbolSize=4,
+                                                  symbolBrush=(255, 140, 0))
+        self.region_plot.setVisible(False)
+        self._region_trace: list[tuple[float, float]] = []
 
         controls = QtWidgets.QHBoxLayout()
         controls.addWidget(QtWidgets.QLabel("click picks:"))
@@ -76,6 +84,7 @@ class DifferentialPanel(QtWidgets.QWidget):
         layout.addWidget(self.graphics, 1)
         layout.addLayout(controls)
         layout.addWidget(self.info_label)
+        layout.addWidget(self.region_plot)
         self.graphics.scene().sigMouseClicked.connect(self._on_click)
 
     # ------------------------------------------------------------------ updates
@@ -103,6 +112,7 @@ class DifferentialPanel(QtWidgets.QWidget):
         if mask is not None:
             self._set_mask(np.asarray(mask, dtype=bool), stride)
         self.images_shown += 1
+        self._append_region_point(bin_index)
         self._update_info(bin_index)
 
     def mean_in_particle_region(self) -> float | None:
@@ -115,6 +125,19 @@ class DifferentialPanel(QtWidgets.QWidget):
             return None
         finite = patch[np.isfinite(patch)]
         return float(finite.mean()) if finite.size else 0.0
+
+    def region_trace(self) -> list[tuple[float, float]]:
+        """(bin index, mean dI/I) of the particle region for every image shown since it was placed."""
+        return list(self._region_trace)
+
+    def _append_region_point(self, bin_index: int | None) -> None:
+        mean = self.mean_in_particle_region()
+        if mean is None:
+            return
+        x = float(bin_index if bin_index is not None else self.images_shown)
+        self._region_trace.append((x, mean))
+        xs, ys = zip(*self._region_trace)
+        self.region_curve.setData(np.asarray(xs), np.asarray(ys) * 100.0)
 
     def pick_at(self, x_px: float, y_px: float) -> None:
         """Act as a click at image pixel (x, y) in the current pick mode."""
@@ -159,6 +182,9 @@ class DifferentialPanel(QtWidgets.QWidget):
         x, y = self.particle_roi.pos()
         w, h = self.particle_roi.size()
         self.particle_region = (int(round(x)), int(round(y)), int(round(w)), int(round(h)))
+        self._region_trace.clear()  # a new region starts a new trace
+        self.region_curve.setData([], [])
+        self.region_plot.setVisible(True)
         self.particle_region_changed.emit(*self.particle_region)
         self._update_info(None)
 

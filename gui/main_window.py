@@ -48,6 +48,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closing = False
         self._close_confirmed = False
         self._differential_index_shown: int | None = None
+        self._last_error_logged: str | None = None
         self.setWindowTitle("operascope — operando scattering microscope")
 
         acq = config.acquisition
@@ -181,6 +182,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.recording_panel.events.add_event(event.time_s, event.level, event.source, event.message)
             if event.level == "error":
                 self.status_error.setText(f"{event.source}: {event.message}")
+                self._last_error_logged = None
         if snap.frame is not None and snap.frame_id is not None:
             self.live_panel.show_frame(snap.frame, snap.frame_id, snap.frame_host_time_s)
         if snap.differential is not None and snap.differential_index != self._differential_index_shown:
@@ -235,8 +237,14 @@ class MainWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ reporting
 
     def report_error(self, source: str, message: str) -> None:
-        """Show a device or command error in the status bar and the events log (never raise)."""
-        self.status_error.setText(f"{source}: {message}")
+        """Show a device or command error in the status bar and the events log (never raise).
+
+        The same error repeated back to back (e.g. on every refresh) is logged once."""
+        text = f"{source}: {message}"
+        if text == self.status_error.text() and self._last_error_logged == text:
+            return
+        self._last_error_logged = text
+        self.status_error.setText(text)
         self.recording_panel.events.add_event(self.last_snapshot.clock_now_s, "error", source, message)
 
     def log_event(self, source: str, level: str, message: str) -> None:

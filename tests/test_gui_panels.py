@@ -145,6 +145,9 @@ def test_differential_levels_symmetric_and_click_picks_fiducial(qtbot):
     # mean over the finite pixels of the region clipped to the image: [0:70, 5:85]
     expected = image[0:70, 5:85]
     assert panel.mean_in_particle_region() == pytest.approx(float(np.nan_to_num(expected).mean()), rel=1e-5)
+    panel.show_differential(image * 2, mask, bin_index=4)
+    (index, mean), = panel.region_trace()
+    assert index == 4 and mean == pytest.approx(2 * float(np.nan_to_num(expected).mean()), rel=1e-5)
 
 
 # --------------------------------------------------------------------------- focus

@@ -193,3 +193,21 @@ def test_screenshot_entry_point_renders_the_window_and_exits(tmp_path):
     buffer.setsize(pixels.byteCount())
     values = np.frombuffer(buffer, np.uint8)
     assert len(np.unique(values)) > 50
+
+
+def test_profile_tap_passes_profiles_through_and_keeps_the_newest():
+    from simulators.backends import build_simulated_devices
+    from simulators.world import World
+
+    from gui.profile_tap import ProfileTap
+
+    world = World(load_config())
+    tap = ProfileTap(build_simulated_devices(world)["focus_sensor"])
+    assert tap.latest() == (None, 0)
+    with tap:
+        first = tap.read_profile(1.0)
+        second = tap.read_profile(1.0)
+        latest, reads = tap.latest()
+        assert latest is second and reads == 2 and tap.n_pixels == first.values.size
+        assert tap.info().model
+    assert not tap.is_open
