@@ -66,7 +66,7 @@ def test_slow_reader_sees_drops_not_a_slower_clock():
     assert gap > 40  # frames were overwritten while the reader slept
     assert ids[1:] == list(range(ids[1], ids[1] + 6))  # the buffered ones follow without gaps
     # the clock kept running: the first buffered frame is at most 5 frames old
-    assert burst[0].host_time_s - burst[0].camera_time_ns * 1e-9 <= 0.5 + 0.05
+    assert burst[0].host_time_s - burst[0].camera_time_ns * 1e-9 <= 0.5 + 0.2
 
 
 def test_mono8_is_scaled_to_eight_bits():
