@@ -44,6 +44,12 @@ def _wait_command_idle(qtbot, window, timeout_ms=20_000):
 
 def test_record_start_stop_from_the_gui_writes_a_valid_run_file(qtbot, tmp_path):
     window = _open_window(qtbot, tmp_path, _config(speed=10.0, bin_size=5))
+    # a charge at 2C started from the Electrochemistry panel runs alongside the recording
+    window.echem_panel.protocol.setCurrentText("charge")
+    window.echem_panel.params["c_rate"].setValue(2.0)
+    qtbot.mouseClick(window.echem_panel.start_button, QtCore.Qt.LeftButton)
+    qtbot.waitUntil(lambda: window.last_snapshot.echem_running, timeout=10_000)
+    assert window.echem_panel.stop_button.isEnabled() and "charge running" in window.echem_panel.status_label.text()
     run = tmp_path / "runs" / "gui_run.h5"
     window.recording_panel.path_edit.setText(str(run))
     window.recording_panel.bin_size.setValue(5)
@@ -53,6 +59,14 @@ def test_record_start_stop_from_the_gui_writes_a_valid_run_file(qtbot, tmp_path)
     qtbot.waitUntil(lambda: window.last_snapshot.bins_written >= 4, timeout=20_000)
     qtbot.mouseClick(window.recording_panel.stop_button, QtCore.Qt.LeftButton)
     qtbot.waitUntil(lambda: not window.last_snapshot.recording, timeout=20_000)
+    qtbot.mouseClick(window.echem_panel.stop_button, QtCore.Qt.LeftButton)
+    qtbot.waitUntil(lambda: not window.last_snapshot.echem_running, timeout=10_000)
+    t, voltage = window.echem_panel.voltage_curve.getData()
+    _, current_ua = window.echem_panel.current_curve.getData()
+    assert len(t) >= 5 and np.all(np.diff(t) > 0)
+    assert voltage[-1] > voltage[0]  # charging raises the cell voltage
+    expected_ua = 2.0 * 200.0 * 1.0  # 2C x 200 mAh/g x 1 mg = 0.4 mA
+    assert np.median(current_ua) == pytest.approx(expected_ua, rel=0.02)
     _wait_command_idle(qtbot, window)
     qtbot.waitUntil(lambda: "last run" in window.recording_panel.counters_label.text(), timeout=5000)
     bins_shown = window.last_snapshot.bins_written
@@ -68,6 +82,8 @@ def test_record_start_stop_from_the_gui_writes_a_valid_run_file(qtbot, tmp_path)
         assert int(per_bin.sum()) == frames_shown
         assert f[layout.DIFFERENTIAL]["frames"].shape[0] == bins_shown
         assert np.isfinite(frames[-1]).all() and frames[-1].mean() > 0
+        bin_voltage = f[layout.BINNED]["voltage"][()]
+        assert np.isfinite(bin_voltage).all() and np.all((bin_voltage > 3.0) & (bin_voltage < 4.4))
         assert "stopped from the GUI" in " ".join(m.decode() if isinstance(m, bytes) else str(m)
                                                   for m in f[layout.EVENTS]["message"][()])
     assert f"{bins_shown} bins written" in window.recording_panel.counters_label.text()
