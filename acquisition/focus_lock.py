@@ -288,8 +288,8 @@ class FocusLock:
             return
         try:
             self._on_event(level, f"focus lock: {message}")
-        except Exception:  # a broken listener must not stop the lock
-            self._callback_failed = True
+        except Exception:  # a broken event listener must not stop the lock (and cannot be told)
+            pass
 
     def _set_state(self, state: str, why: str = "") -> None:
         if state not in FOCUS_STATES:
@@ -592,8 +592,10 @@ class FocusLock:
         if self._on_sample is not None:
             try:
                 self._on_sample(sample)
-            except Exception:  # a broken listener must not stop the lock
-                self._callback_failed = True
+            except Exception as exc:  # a broken listener must not stop the lock; say so once
+                if not self._callback_failed:
+                    self._callback_failed = True
+                    self._emit("warning", f"on_sample listener raised {type(exc).__name__}: {exc}; samples continue")
         return sample
 
     def _apply_control(self, error_nm: float) -> None:

@@ -24,7 +24,7 @@ from acquisition.focus_lock import (
     travel_limits,
 )
 from config.schema import FocusLockConfig
-from devices.base import DeviceInfo, FocusSensor, OutOfRange, Positioner, Profile
+from devices.base import DeviceInfo, FocusSensor, Positioner, Profile
 
 N_PIXELS = 128
 
@@ -366,3 +366,33 @@ def test_property_z_never_leaves_window_or_soft_limits(gain, slope_ratio, noise_
         if step.limited:
             assert step.z_command_nm in (low, high)
         z_cmd = step.z_command_nm
+
+
+def test_a_failing_sample_listener_does_not_stop_the_lock():
+    clock = SteppingClock()
+    axis = FakeZ()
+    sensor = FakeSensor(clock, axis, drift_nm_s=0.0)
+    events = []
+
+    def broken(sample):
+        raise RuntimeError("listener bug")
+
+    lock = FocusLock(sensor, axis, clock, FocusLockConfig(calibration_settle_s=0.0, calibration_reads=3),
+                     on_sample=broken, on_event=lambda lvl, msg: events.append((lvl, msg)))
+    lock.lock()
+    try:
+        run_until(clock, clock.now_s() + 1.0)
+        assert lock.state == "locked" and lock.is_running
+    finally:
+        lock.unlock()
+    warnings = [msg for lvl, msg in events if lvl == "warning" and "listener bug" in msg]
+    assert len(warnings) == 1
+
+
+def test_lock_refuses_without_a_line():
+    lock, sensor, axis, clock, samples, events = make_rig(drift_nm_s=0.0)
+    lock.calibrate()
+    sensor.laser_on = False
+    with pytest.raises(FocusLockError, match="no usable"):
+        lock.lock()
+    assert lock.state == "off" and not lock.is_running

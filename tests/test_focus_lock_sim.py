@@ -180,10 +180,10 @@ def test_sensor_unplugged_is_lost_then_reconnected_and_relocked(make_rig, calibr
     rig = make_rig(calibration_file=calibration_file)
     rig.lock.lock()
     rig.wait_state("locked")
-    target = rig.z.target_nm()
     rig.world.inject_fault("focus_sensor", "device_lost", duration_s=1.0)
     rig.wait_state("lost", timeout_s=1.0)
-    assert rig.z.target_nm() == target
+    target = rig.z.target_nm()
+    assert np.all(rig.trace(0.5, every_s=0.02, what=rig.z.target_nm) == target)  # held while lost
     rig.wait_state("locked", timeout_s=4.0)
     assert any("reconnected" in msg for _, msg in rig.events)
     assert rig.lock.is_running
