@@ -59,8 +59,9 @@ class ThorlabsLedConfig(Strict):
 class SerialLaserConfig(Strict):
     driver: Literal["serial_laser"]
     port: str = "/dev/ttyUSB0"
-    baudrate: int = Field(115200, gt=0)
+    baudrate: int = Field(115200, gt=0, le=4_000_000)
     timeout_s: float = Field(1.0, gt=0, le=60)
+    max_power_w: float = Field(0.05, gt=0, le=1.0, description="refuse setpoints above this (and above the laser's own limit)")
 
 
 class FlirLineSensorConfig(Strict):
