@@ -45,6 +45,19 @@ class EventBus:
 
         return unsubscribe
 
+    def history_then_subscribe(self, callback: EventCallback) -> tuple[list[Event], Callable[[], None]]:
+        """Atomically: every kept event so far, and a subscription for every later one (no gap, no repeat)."""
+        with self._lock:
+            history = list(self._history)
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return history, unsubscribe
+
     def emit(self, level: str, source: str, message: str, time_s: float | None = None) -> Event:
         """Record an event and hand it to every subscriber."""
         event = Event(self._now_s() if time_s is None else float(time_s), level, source, message)

@@ -99,6 +99,7 @@ class _Session:
     partial_bins: int = 0
     stop_reason: str = "running"
     end_s: float | None = None
+    unsubscribe_events: Callable[[], None] | None = None
 
 
 class Microscope:
@@ -141,7 +142,6 @@ class Microscope:
         self._latest_focus: Any = None
         self._error: str | None = None
         self._alarms = 0
-        self.events.subscribe(self._event_to_writer)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -287,11 +287,6 @@ class Microscope:
                 callback(sample)
             except Exception:  # noqa: BLE001 - a subscriber must not break the lock loop
                 pass
-
-    def _event_to_writer(self, event: Event) -> None:
-        session = self._session
-        if session is not None:
-            session.writer.write_event(event)
 
     # ------------------------------------------------------------------ live pipeline
     @property
@@ -461,7 +456,11 @@ class Microscope:
         )
         writer = RunWriter(setup, on_event=lambda level, message: self.events.emit(level, "writer", message))
         writer.start()
-        session = _Session(writer, Binner(int(bin_size)), save_raw, setup.t0_s, duration_s)
+        earlier_events, session_unsubscribe = self.events.history_then_subscribe(writer.write_event)
+        for event in earlier_events:   # what happened since the rig opened (calibration, faults, ...)
+            writer.write_event(event)
+        session = _Session(writer, Binner(int(bin_size)), save_raw, setup.t0_s, duration_s,
+                           unsubscribe_events=session_unsubscribe)
         self._last_session = session
         assert self._binner_queue is not None
         self._binner_queue.put(("begin", session))
@@ -489,6 +488,8 @@ class Microscope:
         else:
             self._finish_session_bins(session)
         self._session = None
+        if session.unsubscribe_events is not None:
+            session.unsubscribe_events()
         writer = session.writer
         writer.close(reason, binned_frames_in(session), session.binner.frames_dropped)
         errors = tuple(e for e in (writer.error, self._error) if e)

@@ -94,7 +94,7 @@ def test_run_file_layout_is_nexus_and_readable_by_the_analysis_reader(tmp_path):
     assert 350 < mask.sum() < 600
     assert np.all(np.isnan(diff[:, ~mask])) and np.nanmax(np.abs(diff[:, mask])) < 0.05
     assert stop_reason == "duration reached"
-    assert any("recording stopped" in m for m in messages)
+    assert any("recording stopped" in m for m in messages) and any("rig opened" in m for m in messages)
     with open_run(path) as run:
         assert run.n_frames == summary.bins and run.pixel_size_nm == pytest.approx(34.7)
 

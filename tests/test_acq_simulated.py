@@ -49,8 +49,13 @@ def test_gitt_alternates_pulse_and_rest_with_the_configured_durations(tmp_path):
     assert all(k == ("pulse" if i % 2 == 0 else "rest") for i, k in enumerate(kinds))
     assert list(table.step) == list(range(len(kinds)))
     durations = np.diff(table.start_time_s)
-    for kind, duration in zip(kinds[:-1], durations):   # every finished step lasted its configured time
-        assert duration == pytest.approx(60.0 if kind == "pulse" else 120.0, abs=6.0)
+    for k, (kind, duration) in enumerate(zip(kinds[:-1], durations)):
+        configured = 60.0 if kind == "pulse" else 120.0
+        # the step ran its configured time (points every 2 s) ...
+        span = np.ptp(echem.time_s[echem.step == table.step[k]])
+        assert configured - 2.5 <= span <= configured + 0.5
+        # ... and the next one started after it, with at most a polling delay (0.01 s wall = 2 s of rig time)
+        assert configured <= duration + 0.5 and duration <= configured + 15.0
     pulse = np.isin(echem.step, table.step[0::2])
     assert np.all(echem.current_a[pulse] > 0) and np.allclose(echem.current_a[~pulse], 0.0)
     assert echem.voltage_v.max() >= 3.70
@@ -84,3 +89,25 @@ def test_the_readme_example_runs_as_written(tmp_path):
     assert "duration reached" in lines[-2] and "(288, 320)" in lines[-1]
     with open_run(tmp_path / "example_run.h5") as run:
         assert run.n_frames == int(lines[-2].split()[0]) >= 10
+
+
+def test_camera_loss_incomplete_frames_and_timeouts_are_survived_and_accounted(tmp_path):
+    path = tmp_path / "faults.h5"
+    with Microscope.from_config(None, speed=10, seed=3, frame_rate_hz=5.0) as scope:
+        scope.start_recording(path, bin_size=4)
+        time.sleep(0.4)
+        scope.world.inject_fault("camera", "device_lost", duration_s=3.0)
+        time.sleep(1.0)
+        scope.world.inject_fault("camera", "incomplete_frame", count=2)
+        time.sleep(0.6)
+        status = scope.status()
+        summary = scope.stop_recording()
+    assert status.incomplete_frames == 2 and status.error is None
+    with h5py.File(path, "r") as f:
+        first, last = f[L.BINNED]["first_frame_id"][()], f[L.BINNED]["last_frame_id"][()]
+        messages = [m.decode() for m in f[L.EVENTS]["message"][()]]
+    # frames missing while unplugged and the two incomplete ones are all counted as dropped
+    assert summary.frames_dropped >= 2 + 3.0 * 5.0 * 0.8
+    assert last[-1] - first[0] + 1 == summary.frames_in + summary.frames_dropped
+    assert any("camera lost" in m for m in messages) and any("reconnected" in m for m in messages)
+    assert sum("incomplete frame" in m for m in messages) == 2
