@@ -660,8 +660,13 @@ class Microscope:
                     next_progress = time.monotonic() + progress_interval_s
         except KeyboardInterrupt:
             reason = "interrupted (Ctrl-C)"
+        except BaseException as exc:
+            reason = f"error: {type(exc).__name__}: {exc}"
+            raise
         finally:
             summary = self._finish_record(reason, started_live, use_lock)
+        if summary is None:
+            raise RuntimeError(f"recording did not start ({reason})")
         if progress is not None:
             progress(self.status())
         return summary
@@ -681,7 +686,7 @@ class Microscope:
                 lock.save_calibration(cal_file)
         lock.lock()
 
-    def _finish_record(self, reason: str, stop_live: bool, unlock: bool) -> RunSummary:
+    def _finish_record(self, reason: str, stop_live: bool, unlock: bool) -> RunSummary | None:
         """Ordered stop: protocol -> focus lock -> camera -> writer."""
         for action in (self.stop_protocol, (lambda: self._focus_lock.unlock()) if unlock and self._focus_lock else None):
             if action is None:
@@ -695,8 +700,6 @@ class Microscope:
         summary = self._end_session(reason)
         if stop_live:
             self._stop_pipeline()
-        if summary is None:
-            raise RuntimeError(f"recording did not start ({reason})")
         return summary
 
     def _failure(self) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 from acquisition.echem_history import EchemHistory
@@ -95,3 +97,29 @@ def test_gitt_alternates_pulse_and_rest_with_the_configured_durations():
     rest_points = [s for s in samples if s.step % 2 == 1]
     assert all(s.current_a > 0 for s in pulse_points) and all(s.current_a == 0 for s in rest_points)
     assert max(s.voltage_v for s in samples) >= 4.0
+
+
+def test_cycling_alternates_charge_and_discharge_between_the_cut_offs():
+    spec = ProtocolSpec("cycle", c_rate=5.0, v_min=3.75, v_max=3.95, cycles=2, record_interval_s=5.0)
+    runner, cell, history, steps = _run(spec, speed=20_000.0)
+    assert [(s.kind, s.cycle, s.index) for s, _ in steps] == [
+        ("charge", 0, 0), ("discharge", 0, 1), ("charge", 1, 2), ("discharge", 1, 3)]
+    assert runner.end_reason == "cut-off"
+    samples = history.samples()
+    for index, limit, sign in ((0, 3.95, 1), (1, 3.75, -1), (2, 3.95, 1), (3, 3.75, -1)):
+        step_samples = [s for s in samples if s.step == index]
+        assert sign * (step_samples[-1].voltage_v - limit) >= 0            # ended at its cut-off
+        assert all(sign * (s.voltage_v - limit) < 0 for s in step_samples[:-1])
+        assert all(np.sign(s.current_a) == sign for s in step_samples)
+    # capacity goes up on charge and back down on discharge
+    assert samples[-1].capacity_mAh_g < max(s.capacity_mAh_g for s in samples) - 20
+
+
+def test_a_failing_recording_start_reports_the_original_error(tmp_path):
+    from acquisition.microscope import Microscope
+    from tests.test_acq_fakes import fake_rig_factory, small_config
+
+    with Microscope(small_config(), rig_factory=fake_rig_factory()) as scope:
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            scope.record(tmp_path / "missing" / "run.h5", duration_s=5.0)
+        assert not scope.is_live and not scope.is_recording
