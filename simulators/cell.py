@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.linalg import solve_banded
+from scipy.linalg.lapack import dgtsv
 
 from analysis.materials import THEORETICAL_CAPACITY_MAH_G, diffusivity_oregan2022, ocv_chen2020
 from devices.base import OCV, ConstantCurrent, ConstantVoltage, EchemPoint, EndReason, Technique
@@ -33,7 +33,9 @@ _COULOMB_PER_MAH = 3.6
 #: Shortest and longest internal step (virtual s).
 MIN_STEP_S = 1e-3
 #: Fraction of the time since the last current change used as the next step.
-STEP_GROWTH = 0.05
+STEP_GROWTH = 0.1
+#: Points of the D(θ) lookup table on [0.01, 1] (linear interpolation between them).
+DIFFUSIVITY_TABLE_POINTS = 8001
 #: Points kept for read_new (oldest dropped beyond this).
 MAX_BUFFERED_POINTS = 200_000
 
@@ -82,7 +84,9 @@ class SphericalDiffusionCell:
         self.capacity_c_g = float(theoretical_capacity_mah_g) * _COULOMB_PER_MAH
         self.max_step_s = float(max_step_s)
         self.max_current_a = float(max_current_a)
-        self._diffusivity = diffusivity_m2_s
+        # D(θ) is tabulated once: the step needs it on every face, every step
+        self._d_table_theta = np.linspace(0.01, 1.0, DIFFUSIVITY_TABLE_POINTS)
+        self._d_table_m2_s = np.asarray(diffusivity_m2_s(self._d_table_theta), dtype=float)
         self._ocv = ocv_v
         self.initial_theta = float(initial_theta)
         radius_m = radius_um * 1e-6
@@ -110,21 +114,19 @@ class SphericalDiffusionCell:
 
     # ------------------------------------------------------------------ physics
 
-    def _matrix(self, dt_s: float) -> np.ndarray:
-        """Banded implicit-Euler matrix for the current θ (D lagged)."""
+    def _diffusivity(self, theta: np.ndarray | float) -> np.ndarray | float:
+        """D (m²/s) at θ from the lookup table (θ clipped to [0.01, 1])."""
+        return np.interp(theta, self._d_table_theta, self._d_table_m2_s)
+
+    def _tridiagonal(self, dt_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lower, diagonal, upper) of the implicit-Euler matrix for the current θ (D lagged)."""
         theta_face = 0.5 * (self.theta[1:] + self.theta[:-1])
-        d_face = np.asarray(self._diffusivity(np.clip(theta_face, 0.01, 1.0)), dtype=float)
-        conductance = self._area * d_face / self._dr_m  # per face
+        conductance = self._area * self._diffusivity(theta_face) / self._dr_m  # per face
         coef = dt_s / self._volume
-        n = self.theta.size
-        ab = np.zeros((3, n))
-        diag = np.ones(n)
+        diag = np.ones(self.theta.size)
         diag[:-1] += coef[:-1] * conductance
         diag[1:] += coef[1:] * conductance
-        ab[1] = diag
-        ab[0, 1:] = -coef[:-1] * conductance  # upper
-        ab[2, :-1] = -coef[1:] * conductance  # lower
-        return ab
+        return -coef[1:] * conductance, diag, -coef[:-1] * conductance
 
     def _theta_rate_per_a(self) -> float:
         """dθ_mean/dt per ampere (1/(A·s)), negative: charge removes Li."""
@@ -132,18 +134,18 @@ class SphericalDiffusionCell:
 
     def _surface_theta(self, theta: np.ndarray, current_a: float) -> float:
         """θ at r = R: outer shell value extrapolated with the imposed surface gradient."""
-        d_surface = float(self._diffusivity(min(max(theta[-1], 0.01), 1.0)))
+        d_surface = float(self._diffusivity(theta[-1]))
         # outward flux (θ·m/s) J = (R/3)·(−dθ_mean/dt); surface gradient dθ/dr = −J/D
         outward_flux = (self._radius_m / 3.0) * (-self._theta_rate_per_a() * current_a)
         return float(theta[-1] - outward_flux * (0.5 * self._dr_m) / d_surface)
 
     def _solve_step(self, dt_s: float) -> tuple[np.ndarray, np.ndarray]:
         """θ after dt at zero current, and its change per ampere (both arrays)."""
-        ab = self._matrix(dt_s)
+        lower, diag, upper = self._tridiagonal(dt_s)
         rhs = np.zeros((self.theta.size, 2))
         rhs[:, 0] = self.theta
         rhs[-1, 1] = self._theta_rate_per_a() * self._flux_scale * dt_s
-        sol = solve_banded((1, 1), ab, rhs, check_finite=False)
+        sol = dgtsv(lower, diag, upper, rhs)[3]
         return sol[:, 0], sol[:, 1]
 
     def voltage_at(self, theta: np.ndarray, current_a: float) -> float:
