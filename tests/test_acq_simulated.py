@@ -59,6 +59,12 @@ def test_gitt_alternates_pulse_and_rest_with_the_configured_durations(tmp_path):
     pulse = np.isin(echem.step, table.step[0::2])
     assert np.all(echem.current_a[pulse] > 0) and np.allclose(echem.current_a[~pulse], 0.0)
     assert echem.voltage_v.max() >= 3.70
+    # the same file through `operascope gitt`
+    from acquisition.cli import main
+
+    assert main(["gitt", str(path), "--out", str(tmp_path / "gitt_out")]) == 0
+    rows = (tmp_path / "gitt_out" / "gitt.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("pulse,") and len(rows) - 1 >= 2
 
 
 def test_focus_lock_run_logs_samples_calibration_and_truth(tmp_path):
