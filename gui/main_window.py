@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from pathlib import Path
 
 from PyQt5 import QtCore, QtWidgets
@@ -49,6 +50,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._close_confirmed = False
         self._differential_index_shown: int | None = None
         self._last_error_logged: str | None = None
+        #: wall time (ms) spent in each recent refresh: the GUI thread's own work per tick
+        self.refresh_ms: deque[float] = deque(maxlen=5000)
         self.setWindowTitle("operascope — operando scattering microscope")
 
         acq = config.acquisition
@@ -170,6 +173,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def refresh(self) -> None:
         """One GUI refresh: take the newest snapshot and update every panel (never blocks)."""
+        started = time.perf_counter()
+        try:
+            self._refresh()
+        finally:
+            self.refresh_ms.append((time.perf_counter() - started) * 1000.0)
+
+    def _refresh(self) -> None:
         self.refresh_count += 1
         try:
             snap = self.bridge.snapshot()

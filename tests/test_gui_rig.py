@@ -108,6 +108,10 @@ def test_lock_and_unlock_focus_from_the_gui_matches_the_engine(qtbot, tmp_path):
     assert profile is not None and profile.max() > 5 * max(np.median(np.abs(profile)), 1.0)
     assert abs(window.focus_panel.position_line.value() - float(np.argmax(profile))) < 5
 
+    window.focus_panel.offset_nm.setValue(120.0)
+    qtbot.mouseClick(window.focus_panel.offset_button, QtCore.Qt.LeftButton)
+    qtbot.waitUntil(lambda: engine.focus_lock.offset_nm == pytest.approx(120.0), timeout=10_000)
+
     qtbot.mouseClick(window.focus_panel.unlock_button, QtCore.Qt.LeftButton)
     qtbot.waitUntil(lambda: window.focus_panel.state == "off", timeout=10_000)
     assert engine.focus_lock.state == "off"
