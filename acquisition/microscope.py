@@ -100,6 +100,7 @@ class _Session:
     stop_reason: str = "running"
     end_s: float | None = None
     unsubscribe_events: Callable[[], None] | None = None
+    calibration_written: Any = None
 
 
 class Microscope:
@@ -135,6 +136,9 @@ class Microscope:
         self._last_session: _Session | None = None
         self._protocol: ProtocolRunner | None = None
         self.echem = EchemHistory(config.sample.active_mass_mg)
+        self._echem_lock = threading.Lock()
+        self._echem_writer: RunWriter | None = None
+        self._protocol_rows: list[tuple[ProtocolStep, float]] = []
         self._housekeeping: threading.Thread | None = None
         self._housekeeping_stop = threading.Event()
         self._stop_request = threading.Event()
@@ -259,8 +263,23 @@ class Microscope:
                                                        f"({MAX_FOCUS_LOOP_WALL_HZ:g} loops per wall second)")
             self._focus_lock = FocusLock(rig.focus_sensor, rig.stage.axis("z"), rig.clock, lock_config,
                                          on_sample=self._on_focus_sample,
-                                         on_event=lambda level, message: self.events.emit(level, "focus_lock", message))
+                                         on_event=self._on_focus_event)
         return self._focus_lock
+
+    def _on_focus_event(self, level: str, message: str) -> None:
+        self.events.emit(level, "focus_lock", message)
+        self._record_new_calibration()
+
+    def _record_new_calibration(self) -> None:
+        """Write the focus calibration to the run file when a new one appeared (GUI calibrations too)."""
+        calibration = getattr(self._focus_lock, "calibration", None)
+        session = self._session
+        if session is None or calibration is None or calibration is session.calibration_written:
+            return
+        session.calibration_written = calibration
+        data = _calibration_dict(self._focus_lock)
+        if data is not None:
+            session.writer.write_focus_calibration(self._now_s(), data)
 
     def _close_focus_lock(self) -> None:
         if self._focus_lock is not None:
@@ -460,13 +479,18 @@ class Microscope:
         for event in earlier_events:   # what happened since the rig opened (calibration, faults, ...)
             writer.write_event(event)
         session = _Session(writer, Binner(int(bin_size)), save_raw, setup.t0_s, duration_s,
-                           unsubscribe_events=session_unsubscribe)
+                           unsubscribe_events=session_unsubscribe,
+                           calibration_written=getattr(self._focus_lock, "calibration", None))
+        with self._echem_lock:   # the protocol's points and steps so far, then every new one
+            for sample in self.echem.samples():
+                writer.write_echem(sample)
+            for step_row in self._protocol_steps_so_far():
+                writer.write_technique(*step_row)
+            self._echem_writer = writer
         self._last_session = session
         assert self._binner_queue is not None
         self._binner_queue.put(("begin", session))
         self._wait_for(lambda: self._session is session, 10.0)
-        for step_row in self._protocol_steps_so_far():
-            writer.write_technique(*step_row)
         self._start_housekeeping()
         self.events.emit("info", "engine", f"recording to {path} (bin {bin_size}, raw {'on' if save_raw else 'off'})")
 
@@ -488,6 +512,8 @@ class Microscope:
         else:
             self._finish_session_bins(session)
         self._session = None
+        with self._echem_lock:
+            self._echem_writer = None
         if session.unsubscribe_events is not None:
             session.unsubscribe_events()
         writer = session.writer
@@ -571,7 +597,8 @@ class Microscope:
         spec = self.make_protocol(protocol, duration_s)
         if self._protocol is not None and self._protocol.is_running:
             raise RuntimeError(f"protocol {self._protocol.spec.kind} is still running; stop it first")
-        self._protocol_rows: list[tuple[ProtocolStep, float]] = []
+        with self._echem_lock:
+            self._protocol_rows = []
         runner = ProtocolRunner(rig.potentiostat, rig.clock, spec, self.echem, on_point=self._on_echem_point,
                                 on_step=self._on_protocol_step,
                                 on_event=lambda level, message: self.events.emit(level, "protocol", message),
@@ -591,18 +618,18 @@ class Microscope:
         return self._protocol
 
     def _protocol_steps_so_far(self) -> list[tuple[ProtocolStep, float]]:
-        return list(getattr(self, "_protocol_rows", []))
+        return list(self._protocol_rows)
 
     def _on_echem_point(self, sample: EchemSample) -> None:
-        session = self._session
-        if session is not None:
-            session.writer.write_echem(sample)
+        with self._echem_lock:
+            if self._echem_writer is not None:
+                self._echem_writer.write_echem(sample)
 
     def _on_protocol_step(self, step: ProtocolStep, start_s: float) -> None:
-        self._protocol_rows.append((step, start_s))
-        session = self._session
-        if session is not None:
-            session.writer.write_technique(step, start_s)
+        with self._echem_lock:
+            self._protocol_rows.append((step, start_s))
+            if self._echem_writer is not None:
+                self._echem_writer.write_technique(step, start_s)
 
     # ------------------------------------------------------------------ one-call recording
     def request_stop(self, reason: str = "stop requested") -> None:

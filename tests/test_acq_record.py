@@ -188,3 +188,24 @@ def test_bad_record_arguments_are_refused_before_anything_starts(tmp_path):
                 microscope.record(tmp_path / "x.h5", **kwargs)
         assert not microscope.is_live and not (tmp_path / "x.h5").exists()
         assert factory.built.potentiostat.started == []
+
+
+def test_a_protocol_started_before_the_recording_is_in_the_file_from_its_start(tmp_path):
+    path = tmp_path / "late.h5"
+    microscope, _ = scope(speed=50.0, bin_size=5)
+    with microscope:
+        microscope.start_protocol("charge")
+        time.sleep(0.4)
+        before = len(microscope.echem)
+        microscope.start_recording(path, bin_size=5)
+        time.sleep(0.4)
+        microscope.stop_protocol()
+        microscope.stop_recording()
+        total = len(microscope.echem)
+    with h5py.File(path, "r") as f:
+        t = f[L.ELECTROCHEMISTRY]["time"][()]
+        kinds = [k.decode() for k in f[L.ELECTROCHEMISTRY]["techniques"]["kind"][()]]
+        start = f[L.ELECTROCHEMISTRY]["techniques"]["start_time"][()]
+    assert before >= 5 and t.size == total > before        # every point once, none lost at the switch
+    assert np.all(np.diff(t) > 0) and (t < 0).sum() >= before - 1
+    assert kinds == ["charge"] and start[0] < 0

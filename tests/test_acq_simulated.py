@@ -117,3 +117,18 @@ def test_camera_loss_incomplete_frames_and_timeouts_are_survived_and_accounted(t
     assert last[-1] - first[0] + 1 == summary.frames_in + summary.frames_dropped
     assert any("camera lost" in m for m in messages) and any("reconnected" in m for m in messages)
     assert sum("incomplete frame" in m for m in messages) == 2
+
+
+def test_a_focus_calibration_made_during_a_recording_is_written(tmp_path):
+    path = tmp_path / "calibrated.h5"
+    with Microscope.from_config(None, speed=20, seed=1, frame_rate_hz=4.0, bin_size=4, calibration_range_nm=600.0,
+                                calibration_step_nm=100.0) as scope:
+        scope.start_recording(path)
+        scope.laser.set_power(scope.config.focus_lock.laser_power_w)
+        scope.laser.enable(True)
+        calibration = scope.focus_lock.calibrate()
+        scope.stop_recording()
+    with h5py.File(path, "r") as f:
+        cal = f[L.FOCUS_LOCK]["calibration"]
+        assert cal["time"].shape == (1,) and cal["time"][0] > 0
+        assert cal["slope_px_per_nm"][0] == pytest.approx(calibration.slope_px_per_nm)
