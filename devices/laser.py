@@ -27,7 +27,6 @@ from devices.base import (
     Laser,
     LaserState,
     MissingVendorLibrary,
-    NotOpen,
     validate_in_range,
 )
 
@@ -54,6 +53,16 @@ def import_pyserial() -> Any:
         raise MissingVendorLibrary("focus_laser", f"pyserial is not available ({exc}); {INSTALL_HINT}") from None
 
 
+def _port_errors(serial_module: Any) -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the port itself failed (pyserial lets termios.error through on POSIX)."""
+    errors: tuple[type[BaseException], ...] = (serial_module.SerialException, OSError)
+    try:
+        import termios
+    except ImportError:  # Windows
+        return errors
+    return errors + (termios.error,)
+
+
 class SerialLaser(Laser):
     """An OBIS-style laser on a serial port. Constructed from SerialLaserConfig fields."""
 
@@ -66,6 +75,7 @@ class SerialLaser(Laser):
         self._lock = threading.RLock()
         self._info: DeviceInfo | None = None
         self._limits_w = (0.0, self.max_power_w)
+        self._lost = False
 
     # ------------------------------------------------------------------ transport
 
@@ -74,7 +84,7 @@ class SerialLaser(Laser):
         serial_module = import_pyserial()
         with self._lock:
             if self._serial is None:
-                raise NotOpen(self.name, "not open; call open() (or reconnect() after the port vanished)")
+                self._require_open()
             try:
                 self._serial.reset_input_buffer()  # discard late lines of an earlier, timed-out command
                 self._serial.write(command.encode("ascii") + TX_TERMINATOR)
@@ -101,8 +111,8 @@ class SerialLaser(Laser):
                         values.append(line)
                     if len(values) > 8 or time.monotonic() > deadline:
                         raise DeviceError(self.name, f"garbled reply to {command!r}: {values!r} without OK")
-            except (serial_module.SerialException, OSError) as exc:
-                self._close_port()
+            except _port_errors(serial_module) as exc:
+                self._close_port(lost=True)
                 raise DeviceLost(self.name, f"serial port {self.port} failed ({exc}); check the cable, then reconnect()") from None
 
     def _query(self, command: str) -> str:
@@ -124,7 +134,13 @@ class SerialLaser(Laser):
             raise DeviceError(self.name, f"garbled reply to {command!r}: {text!r} is not ON/OFF")
         return text == "ON"
 
-    def _close_port(self) -> None:
+    def _require_open(self) -> None:
+        if self._serial is None and self._lost:
+            raise DeviceLost(self.name, f"serial port {self.port} was closed after an error; call reconnect()")
+        super()._require_open()
+
+    def _close_port(self, lost: bool = False) -> None:
+        self._lost = lost
         if self._serial is not None:
             try:
                 self._serial.close()

@@ -138,6 +138,8 @@ def test_unplugged_mid_stream_and_back(emulator: SerialLaserEmulator) -> None:
     with pytest.raises(DeviceLost, match="serial port"):
         laser.state()
     assert not laser.is_open  # the port was closed after the error
+    with pytest.raises(DeviceLost, match="reconnect"):
+        laser.state()
     with pytest.raises(DeviceLost, match="cannot open"):
         laser.reconnect()
     emulator.replug()
