@@ -7,11 +7,20 @@ with q = j/N_L the outward flux (length/time), α_n·a the positive roots of J1.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.special import j0, jn_zeros
 
 #: Number of J1 roots used by default (the series converges slowly near r = a at early times).
 DEFAULT_ROOTS = 400
+
+
+@lru_cache(maxsize=8)
+def _j1_roots(count: int) -> np.ndarray:
+    roots = jn_zeros(1, count)
+    roots.flags.writeable = False
+    return roots
 
 
 def crank_theta(
@@ -22,7 +31,7 @@ def crank_theta(
         raise ValueError(f"roots must be >= 200 for an accurate series, got {roots!r}")
     r = np.asarray(r, dtype=float)
     a, d = float(radius), float(diffusivity)
-    alpha = jn_zeros(1, roots) / a
+    alpha = _j1_roots(int(roots)) / a
     decay = np.exp(-d * alpha**2 * t_s)
     terms = decay[:, None] * j0(np.outer(alpha, r.ravel())) / (a**2 * alpha[:, None] ** 2 * j0(alpha[:, None] * a))
     bracket = 2 * d * t_s / a**2 + r.ravel() ** 2 / (2 * a**2) - 0.25 - 2.0 * terms.sum(axis=0)
