@@ -50,6 +50,11 @@ def test_record_start_stop_from_the_gui_writes_a_valid_run_file(qtbot, tmp_path)
     qtbot.mouseClick(window.echem_panel.start_button, QtCore.Qt.LeftButton)
     qtbot.waitUntil(lambda: window.last_snapshot.echem_running, timeout=10_000)
     assert window.echem_panel.stop_button.isEnabled() and "charge running" in window.echem_panel.status_label.text()
+    def echem_points() -> int:
+        times = window.echem_panel.voltage_curve.getData()[0]
+        return 0 if times is None else len(times)
+
+    qtbot.waitUntil(lambda: echem_points() >= 5, timeout=15_000)
     run = tmp_path / "runs" / "gui_run.h5"
     window.recording_panel.path_edit.setText(str(run))
     window.recording_panel.bin_size.setValue(5)
