@@ -66,6 +66,7 @@ class FemParticle:
         self._unit_load = self.fem.boundary_load(self.fem.flux_weights(self.boundary) * self.fem.area_um2)
         self._probe_key: tuple[np.ndarray, np.ndarray] | None = None
         self._probe = None
+        self.probe_matrices_built = 0
 
     @property
     def theta_nodes(self) -> np.ndarray:
@@ -110,5 +111,6 @@ class FemParticle:
         if key is None or key[0].shape != dx.shape or not (np.array_equal(key[0], dx) and np.array_equal(key[1], dy)):
             self._probe = self.fem.probe_matrix(dx, dy)
             self._probe_key = (dx.copy(), dy.copy())
+            self.probe_matrices_built += 1
         values = self._probe @ self._stepper.theta
         return np.clip(values, 0.0, 1.0).reshape(dx.shape)
