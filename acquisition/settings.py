@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +41,19 @@ def config_with_overrides(config_or_path: RigConfig | str | Path | None, overrid
         data = merge(config_or_path.model_dump(mode="json", exclude_none=True), nested)
         return parse_config(data, "<overrides>")
     return load_config(config_or_path, nested or None)
+
+
+def check_bin_size(bin_size: Any) -> int:
+    """``bin_size`` as int, or ValueError naming what is allowed."""
+    if isinstance(bin_size, bool) or not isinstance(bin_size, int) or bin_size < 1:
+        raise ValueError(f"bin size must be an integer >= 1 frame, got {bin_size!r}")
+    return bin_size
+
+
+def check_duration(duration_s: Any) -> None:
+    """ValueError unless ``duration_s`` is None or a finite number of seconds > 0."""
+    if duration_s is None:
+        return
+    if isinstance(duration_s, bool) or not isinstance(duration_s, (int, float)) or not (
+            math.isfinite(duration_s) and duration_s > 0):
+        raise ValueError(f"duration must be a number of seconds > 0, got {duration_s!r}")

@@ -1,0 +1,187 @@
+"""FramePipeline: camera thread -> fan-out -> binner thread (bin, live differential, run file).
+
+    camera thread --Frame--> binner queue (must not drop) --> binner thread --> writer (if recording)
+                        `--> live view (newest only)               `--> live differential (newest only)
+
+A recording is a :class:`RecordingSession`; it is switched on and off by markers sent through the
+binner queue, so exactly the frames between the markers are binned into the run file, and the
+partial last bin is flushed (and marked) before the file is closed.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from acquisition.binner import BinnedFrame, Binner
+from acquisition.capture import CaptureCounts, CaptureThread
+from acquisition.live_differential import DifferentialFrame, LiveDifferential
+from acquisition.queues import ConsumerCounts, MustNotDropQueue, NewestOnlySlot
+from acquisition.run_writer import RunWriter
+from devices.base import Camera, Frame
+
+Emit = Callable[[str, str, str], Any]                       # (level, source, message)
+EchemAt = Callable[[float], tuple[float, float, float]]      # time_s -> (V, A, mAh/g)
+
+
+@dataclass
+class RecordingSession:
+    """One recording: its writer, its binner (frames in, dropped, bins) and how it ended."""
+
+    writer: RunWriter
+    binner: Binner
+    save_raw: bool
+    t0_s: float
+    duration_s: float | None
+    ended: threading.Event = field(default_factory=threading.Event)
+    raw_written: int = 0
+    partial_bins: int = 0
+    stop_reason: str = "running"
+    end_s: float | None = None
+    unsubscribe_events: Callable[[], None] | None = None
+    calibration_written: Any = None
+
+    @property
+    def frames_in(self) -> int:
+        """Camera frames this recording received (all binned, the last bin possibly partial)."""
+        return self.binner.frames_in
+
+
+class FramePipeline:
+    """Runs the camera thread and the binner thread; owns the live-view and live-differential slots."""
+
+    def __init__(self, camera: Camera, differential: LiveDifferential, live_bin_size: int, queue_capacity: int,
+                 echem_at: EchemAt, emit: Emit, read_timeout_s: float = 2.0, lost_timeout_s: float = 30.0) -> None:
+        self.differential = differential
+        self._live_bin_size = live_bin_size
+        self._live_binner = Binner(live_bin_size)
+        self._echem_at = echem_at
+        self._emit = emit
+        self._stop = threading.Event()
+        self.alarms = 0
+        self.error: str | None = None
+        self.session: RecordingSession | None = None
+        self.live_frames: NewestOnlySlot[Frame] = NewestOnlySlot("live view")
+        self.live_differentials: NewestOnlySlot[DifferentialFrame] = NewestOnlySlot("live differential")
+        self.binner_queue: MustNotDropQueue[Any] = MustNotDropQueue("binner", queue_capacity, self._alarm)
+        self._binner_thread = threading.Thread(target=self._binner_loop, name="binner", daemon=True)
+        self.capture = CaptureThread(camera, [self._to_binner, self.live_frames.put], read_timeout_s, lost_timeout_s,
+                                     on_event=lambda level, message: emit(level, "camera", message))
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._binner_thread.start()
+        self.capture.start()
+
+    @property
+    def is_live(self) -> bool:
+        return self.capture.is_alive
+
+    def stop_capture(self) -> None:
+        """Stop the camera thread and stream; queued frames are still binned."""
+        self.capture.stop()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the camera, bin what is queued, end the binner thread."""
+        self.stop_capture()
+        if self._binner_thread.is_alive():
+            self.binner_queue.put(("quit",))
+            self._binner_thread.join(timeout_s)
+        self._stop.set()
+
+    def _alarm(self, message: str) -> None:
+        self.alarms += 1
+        self._emit("warning", "engine", message)
+
+    def _to_binner(self, frame: Frame) -> None:
+        self.binner_queue.put(frame, stop=self._stop)
+
+    # ------------------------------------------------------------------ recording markers
+    def begin(self, session: RecordingSession, timeout_s: float = 10.0) -> None:
+        """Frames after this call go to ``session``; returns once the binner switched."""
+        self.binner_queue.put(("begin", session))
+        deadline = time.monotonic() + timeout_s
+        while self.session is not session:
+            if time.monotonic() > deadline or not self._binner_thread.is_alive():
+                raise TimeoutError("the binner thread did not start the recording; see the events for its error")
+            time.sleep(0.002)
+
+    def end(self, session: RecordingSession, timeout_s: float = 60.0) -> None:
+        """Bin every queued frame, flush the partial bin into the file and detach ``session``."""
+        if self._binner_thread.is_alive():
+            self.binner_queue.put(("end", session))
+            if session.ended.wait(timeout_s):
+                return
+        self._finish_session(session)
+
+    # ------------------------------------------------------------------ binner thread
+    def _binner_loop(self) -> None:
+        while True:
+            try:
+                item = self.binner_queue.get(timeout_s=0.2)
+            except queue.Empty:
+                continue
+            try:
+                if isinstance(item, Frame):
+                    self._bin_frame(item)
+                elif item[0] == "begin":
+                    self.differential.reset()
+                    self.session = item[1]
+                elif item[0] == "end":
+                    self._finish_session(item[1])
+                elif item[0] == "quit":
+                    return
+            except Exception as exc:  # noqa: BLE001 - report; keep the queue moving so nothing blocks
+                self.error = f"binner failed: {type(exc).__name__}: {exc}"
+                self._emit("error", "binner", self.error)
+
+    def _bin_frame(self, frame: Frame) -> None:
+        session = self.session
+        binner = session.binner if session is not None else self._live_binner
+        if session is not None and session.save_raw:
+            session.writer.write_raw(frame)
+            session.raw_written += 1
+        binned = binner.add(frame)
+        if binned is not None:
+            self._publish(binned, session)
+
+    def _publish(self, binned: BinnedFrame, session: RecordingSession | None) -> None:
+        first = self.differential.reference is None
+        diff = self.differential.process(binned.pixels, binned.mid_time_s)
+        if first:
+            for warning in self.differential.warnings:
+                self._emit("warning", "differential", warning)
+            self.differential.warnings.clear()
+        self.live_differentials.put(diff)
+        if session is not None:
+            voltage_v, current_a, capacity = self._echem_at(binned.mid_time_s)
+            session.writer.write_binned(binned, voltage_v, current_a, capacity)
+            session.writer.write_differential(diff, self.differential.mask if first else None)
+            session.writer.update_counts(session.frames_in, session.binner.frames_dropped)
+
+    def _finish_session(self, session: RecordingSession) -> None:
+        if session.ended.is_set():
+            return
+        partial = session.binner.flush()
+        if partial is not None:
+            session.partial_bins += 1
+            self._publish(partial, session)
+        if self.session is session:
+            self.session = None
+        self._live_binner = Binner(self._live_bin_size)
+        self.differential.reset()
+        session.ended.set()
+
+    # ------------------------------------------------------------------ counts
+    def capture_counts(self) -> CaptureCounts:
+        return self.capture.counts()
+
+    def consumer_counts(self) -> list[ConsumerCounts]:
+        """in/out/dropped of every consumer of the camera and of the binner."""
+        return [self.binner_queue.counts(), self.live_frames.counts(), self.live_differentials.counts()]
+
+    def failure(self) -> str | None:
+        return self.capture.failed or self.error
