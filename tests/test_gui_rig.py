@@ -197,12 +197,15 @@ def test_event_loop_stays_responsive_while_live(qtbot, tmp_path, frame_rate_hz, 
     window = _open_window(qtbot, tmp_path, _config(speed=1.0, frame_rate_hz=frame_rate_hz, roi=roi, bin_size=20))
     lags = _timer_lag_ms(qtbot, duration_s=2.0)
     shown_rate = window.fps_out.rate_per_s()
-    assert window.last_snapshot.frames_in > 0
-    print(f"\n{frame_rate_hz:.0f} Hz: timer lag median {statistics.median(lags):.1f} ms, worst {max(lags):.1f} ms, "
-          f"display {shown_rate:.1f} fps")
+    arriving_rate = window.fps_in.rate_per_s()
+    p95 = sorted(lags)[int(0.95 * (len(lags) - 1))]
+    print(f"\n{frame_rate_hz:.0f} Hz: timer lag median {statistics.median(lags):.1f} ms, p95 {p95:.1f} ms, "
+          f"worst {max(lags):.1f} ms, camera {arriving_rate:.1f} fps, display {shown_rate:.1f} fps")
+    assert arriving_rate > 0
     assert statistics.median(lags) < 50.0
-    assert max(lags) < 500.0  # generous: the CI machine is shared
-    assert shown_rate > min(frame_rate_hz, 15.0) * 0.5  # the live view keeps up (newest frame only)
+    assert p95 < 250.0  # generous: the machine is shared; bench_gui.py reports the real figures
+    # the live view keeps up with what arrives (newest frame only, at most the 25 Hz refresh)
+    assert shown_rate > 0.6 * min(arriving_rate, 15.0)
 
 
 def test_screenshot_entry_point_renders_the_window_and_exits(tmp_path):
