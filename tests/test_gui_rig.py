@@ -145,6 +145,20 @@ def test_injected_device_faults_show_in_the_window_and_it_keeps_running(qtbot, t
     assert window.isVisible() and window.timer.isActive()
 
 
+def test_clicking_the_fiducial_restarts_the_live_differential(qtbot, tmp_path):
+    from gui.differential_panel import PICK_FIDUCIAL
+
+    window = _open_window(qtbot, tmp_path, _config(speed=10.0, bin_size=2))
+    qtbot.waitUntil(lambda: (window.last_snapshot.differential_index or 0) >= 6, timeout=15_000)
+    panel = window.differential_panel
+    panel.pick_choice.setCurrentText(PICK_FIDUCIAL)
+    panel.pick_at(40.0, 120.0)
+    # the engine takes the new fiducial and starts a new reference: the differential index restarts
+    qtbot.waitUntil(lambda: (window.last_snapshot.differential_index or 0) < 4, timeout=15_000)
+    assert panel.fiducial_xy_px == (40.0, 120.0)
+    assert "fiducial (40.0, 120.0) px" in panel.info_label.text()
+
+
 def test_closing_during_a_recording_asks_then_leaves_a_valid_file(qtbot, tmp_path):
     window = _open_window(qtbot, tmp_path, _config(speed=10.0, bin_size=4))
     run = tmp_path / "closing.h5"
