@@ -252,7 +252,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     run = _existing_input(args.run)
     out = Path(args.out) if args.out else run.with_name(run.stem + "_report")
     summary = analyze_run(run, out, progress=_progress_lines("analyze"))
-    print(f"report written to {out} ({len(summary)} summary entries)")
+    print(f"report written to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
     return EXIT_OK
 
 
@@ -275,7 +275,8 @@ def cmd_model(args: argparse.Namespace) -> int:
 
     result = run_model(args.c_rate, args.eta, args.gamma, args.diameter_um, args.out, sweep=args.sweep,
                        progress=_progress_lines("model"))
-    print(f"model written to {args.out} ({len(result)} result entries)")
+    out = Path(result.get("out_dir", args.out))
+    print(f"model written to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
     return EXIT_OK
 
 

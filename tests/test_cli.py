@@ -109,6 +109,10 @@ def test_acquire_charge_stops_at_the_cut_off_and_writes_a_complete_file(tmp_path
         assert run.echem.techniques.kind == ("charge",)
         assert run.truth is not None and run.truth.time_s.size >= 2
         assert run.truth.particle_theta.shape[1] == 3
+    code, stdout, err = run_main(capsys, "analyze", str(out))
+    assert code == 0, err
+    report = out.with_name("charge_report")
+    assert "summary.json" in stdout and (report / "summary.json").is_file()
 
 
 def _wait_for_bins(path: Path, n: int, proc: subprocess.Popen, timeout_s: float = 60.0) -> int:
@@ -151,3 +155,11 @@ def test_a_signal_stops_acquire_cleanly_and_the_file_keeps_every_completed_bin(t
     with h5py.File(out, "r") as f:
         assert f[L.ENTRY]["stop_reason"][()].decode() == f"stopped by {sig.name}"
         assert f[L.ENTRY]["end_time"][()].decode() != ""
+
+
+def test_model_runs_and_refuses_impossible_parameters(tmp_path, capsys):
+    code, out, err = run_main(capsys, "model", "--c-rate", "1", "--diameter-um", "2", "--out", str(tmp_path / "m"))
+    assert code == 0, err
+    assert "summary.json" in out and (tmp_path / "m" / "summary.json").is_file()
+    code, _, err = run_main(capsys, "model", "--eta", "2", "--out", str(tmp_path / "m2"))
+    assert_one_line_error(code, err, "eta", "2")
