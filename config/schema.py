@@ -81,6 +81,9 @@ class BiologicConfig(Strict):
     channel: int = Field(0, ge=0, le=15, description="0-based (easy-biologic convention)")
     library: str = Field("easy_biologic", description="module name (emulator: simulators.fake_biologic)")
     timeout_s: float = Field(5.0, gt=0, le=60)
+    max_current_a: float = Field(0.4, gt=0, le=0.8, description="refuse larger |I| before sending (largest I range 1 A / 1.2)")
+    record_every_de_v: float = Field(0.001, ge=0, le=1.0, description="Record_every_dE of OCV/CPLIMIT")
+    bandwidth: int = Field(5, ge=1, le=9, description="EC-lib Bandwidth setting")
 
 
 def _union(*models):
