@@ -239,8 +239,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if series is not None:
             self.echem_panel.show_points(*series)
         rate = self.write_rate.rate_per_s() if snap.bytes_written is not None else None
-        self.recording_panel.show_counters(snap.frames_recorded, snap.bins_written, snap.raw_written,
-                                           snap.writer_queue_depth, rate, snap.recording)
+        if snap.record_path is not None:  # counters of the current or last recording
+            self.recording_panel.show_counters(snap.frames_recorded, snap.bins_written, snap.raw_written,
+                                               snap.writer_queue_depth, rate, snap.recording)
         if self.refresh_count % (SLOW_REFRESH_EVERY * 10) == 0 or self.refresh_count == SLOW_REFRESH_EVERY:
             self.recording_panel.show_free_disk()
 
@@ -262,11 +263,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recording_panel.events.add_event(self.last_snapshot.clock_now_s, level, source, message)
 
     def _on_opened(self) -> None:
-        self.status_state.setText("ready")
+        self.status_state.setText("live")
         clock = self.bridge.clock()
         if clock is not None:
             self.live_panel.set_clock(*clock)
-        self.log_event("gui", "info", "rig opened; live view started")
 
     def _on_command_finished(self, what: str, result: object) -> None:
         if what == "stop_recording":
