@@ -110,6 +110,9 @@ class EchemPanel(QtWidgets.QWidget):
         self.capacity_plot.setLabel("left", "voltage (V)")
         self.capacity_plot.setLabel("bottom", "capacity (mAh/g)")
         self.capacity_curve = self.capacity_plot.plot(pen=pg.mkPen((120, 220, 120), width=1))
+        for curve in (self.voltage_curve, self.current_curve):  # long runs: draw only what the view can show
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
 
         buttons = QtWidgets.QHBoxLayout()
         buttons.addWidget(self.start_button)

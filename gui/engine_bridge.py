@@ -57,9 +57,7 @@ class EngineBridge(QtCore.QObject):
         self._shut_down = False
         self._recording = False
         self._calibration: dict | None = None
-        self._echem_len = 0
-        self._echem_rows: list[tuple[float, float, float, float]] = []
-        self._echem_arrays: tuple[np.ndarray, ...] | None = None
+        self._echem = GrowingColumns(4)
         self._profile_error: str | None = None
         self._tap_reads = 0
         self._monitor_timer = QtCore.QTimer(self)
@@ -201,14 +199,14 @@ class EngineBridge(QtCore.QObject):
         if microscope is None:
             return None
         history = microscope.echem
-        if len(history) != self._echem_len:
-            for sample in history.samples()[self._echem_len:]:
-                self._echem_rows.append((sample.time_s, sample.voltage_v, sample.current_a, sample.capacity_mAh_g))
-            self._echem_len = len(self._echem_rows)
-            self._echem_arrays = tuple(np.asarray(column, dtype=np.float64) for column in zip(*self._echem_rows))
-        if self._echem_arrays is None:
+        n_known = len(self._echem)
+        if len(history) > n_known:
+            self._echem.extend((p.time_s, p.voltage_v, p.current_a, p.capacity_mAh_g)
+                               for p in history.samples()[n_known:])
+        if len(self._echem) == 0:
             return None
-        return self._echem_arrays  # type: ignore[return-value]
+        time_s, voltage_v, current_a, capacity = self._echem.columns()
+        return time_s, voltage_v, current_a, capacity
 
     def is_recording(self) -> bool:
         """True while a recording runs (as last known)."""
@@ -375,6 +373,32 @@ class EngineBridge(QtCore.QObject):
         if message != self._last_monitor_error:  # report each distinct read-back failure once
             self._last_monitor_error = message
             self.command_failed.emit("read-back", message)
+
+
+class GrowingColumns:
+    """Float64 columns that grow by appending rows (amortised O(1)); views of the filled part."""
+
+    def __init__(self, n_columns: int, capacity: int = 1024) -> None:
+        self._data = np.empty((capacity, n_columns), dtype=np.float64)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def extend(self, rows) -> None:
+        """Append rows (iterables of ``n_columns`` numbers)."""
+        block = np.asarray(list(rows), dtype=np.float64).reshape(-1, self._data.shape[1])
+        needed = self._n + len(block)
+        if needed > len(self._data):
+            grown = np.empty((max(needed, 2 * len(self._data)), self._data.shape[1]), dtype=np.float64)
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n: needed] = block
+        self._n = needed
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        """One read-only array per column, rows 0..len-1 (copies, safe to keep)."""
+        return tuple(self._data[: self._n, k].copy() for k in range(self._data.shape[1]))
 
 
 def _optional_float(value: Any) -> float | None:

@@ -261,3 +261,17 @@ def test_recording_panel_validates_name_and_bin(qtbot, tmp_path):
     with pytest.raises(ValueError, match="bin size"):
         RecordingRequest(tmp_path / "a.h5", 0, False)
     assert panel.show_free_disk() > 0
+
+
+def test_growing_columns_keep_every_row_in_order():
+    from gui.engine_bridge import GrowingColumns
+
+    columns = GrowingColumns(2, capacity=4)
+    columns.extend([(0.0, 10.0), (1.0, 11.0)])
+    first_t, _ = columns.columns()
+    columns.extend((float(i), 10.0 + i) for i in range(2, 11))  # grows past the capacity twice
+    t, v = columns.columns()
+    assert len(columns) == 11
+    np.testing.assert_array_equal(t, np.arange(11.0))
+    np.testing.assert_array_equal(v, 10.0 + np.arange(11.0))
+    np.testing.assert_array_equal(first_t, [0.0, 1.0])  # earlier results are not changed by growth
