@@ -24,7 +24,6 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 from scipy.spatial import cKDTree
 from skfem import Basis, BilinearForm, ElementTriP1, MeshTri
-from skfem.helpers import dot
 
 from analysis.materials import (
     DENSITY_G_CM3,

@@ -46,6 +46,26 @@ def full_runs() -> None:
         print(f"{label:>22} {wall:8.2f} {len(result.times_s) - 1:6d} {result.linear_solves:7d} {result.stop_reason:>18} {result.soc[-1]:8.3f} {com:14.1f}")
 
 
+def nonlinear_convergence() -> None:
+    print("\n== accuracy of the nonlinear run vs mesh and step tolerance (2C, d = 3 µm, γ = 0.5, η = 0, to SOC 0.5)")
+    print(f"{'nrefs':>5} {'tol':>7} {'steps':>6} {'wall s':>7} {'surf θ @SOC0.3':>15} {'COM @SOC0.2 nm':>15} {'Δsurf':>9} {'ΔCOM nm':>8}")
+    target = 0.95 - 0.5 * 0.7272
+    rows = []
+    for nrefs, tolerance in ((3, 1e-4), (4, 1e-4), (4, 1e-5), (5, 1e-4), (5, 1e-5)):
+        settings = RunSettings(nrefs=nrefs, local_error_tolerance=tolerance, target_mean_theta=target, com_pixel_nm=10.0)
+        start = time.perf_counter()
+        result = simulate_delithiation(2.0, RockSaltBoundary(0.5, 0.0), 3.0, settings=settings)
+        wall = time.perf_counter() - start
+        surface = float(np.interp(0.3, result.soc, result.surface_theta))
+        com = float(np.interp(0.2, result.soc, np.nan_to_num(result.com_distance_nm)))
+        rows.append((nrefs, tolerance, len(result.times_s) - 1, wall, surface, com))
+    reference = rows[-1]
+    for nrefs, tolerance, steps, wall, surface, com in rows:
+        print(f"{nrefs:5d} {tolerance:7.0e} {steps:6d} {wall:7.2f} {surface:15.5f} {com:15.1f} "
+              f"{surface - reference[4]:9.1e} {com - reference[5]:8.1f}")
+    print("(Δ relative to the finest row)")
+
+
 def crank_error(fem: DiskFem, radius_um: float, d_m2_s: float) -> float:
     stepper = DiffusionStepper(fem, MaterialFunctions.constant(d_m2_s), picard_tolerance=None)
     current = specific_current_a_g(1.0)
@@ -143,6 +163,7 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="also time the full parametric sweep (a few minutes)")
     args = parser.parse_args()
     full_runs()
+    nonlinear_convergence()
     per_step_table()
     simulator_particle()
     if args.sweep:
