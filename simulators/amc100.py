@@ -26,6 +26,7 @@ simulated World and serves its stage.
 from __future__ import annotations
 
 import argparse
+import signal
 import json
 import math
 import socket
@@ -511,6 +512,11 @@ def _looks_incomplete(text: str, exc: json.JSONDecodeError) -> bool:
     return exc.msg.startswith("Unterminated string")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends the standalone server like Ctrl-C (so it cleans up)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve a simulated World's stage until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m simulators.amc100", description=__doc__.splitlines()[0])
@@ -525,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     server = Amc100Server(build_simulated_devices(world)["stage"], args.host, args.port)  # type: ignore[arg-type]
     host, port = server.start()
     print(f"AMC100 emulator listening on {host}:{port}", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             time.sleep(1.0)

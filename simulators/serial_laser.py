@@ -22,6 +22,7 @@ port path it serves.
 from __future__ import annotations
 
 import argparse
+import signal
 import os
 import select
 import tempfile
@@ -300,6 +301,11 @@ class _LaserErr(Exception):
         self.code = code
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends the standalone server like Ctrl-C (so it cleans up)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve a simulated World's focus laser on a pty until interrupted; print the port path."""
     parser = argparse.ArgumentParser(prog="python -m simulators.serial_laser", description=__doc__.splitlines()[0])
@@ -312,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     world = World(load_config())
     emulator = SerialLaserEmulator(build_simulated_devices(world)["focus_laser"], link_path=args.link)  # type: ignore[arg-type]
     print(emulator.start(), flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             time.sleep(1.0)

@@ -176,13 +176,13 @@ def test_disconnected_positioner(server: Amc100Server) -> None:
 
 def test_slow_reply_times_out_then_recovers(server: Amc100Server) -> None:
     with make_stage(server, timeout_s=0.15) as stage:
-        server.reply_delay_s = 0.4
+        server.reply_delay_s = 1.0
         t0 = time.monotonic()
         with pytest.raises(DeviceTimeout, match="getPosition"):
             stage.axis("x").position_nm()
-        assert time.monotonic() - t0 < 0.35
+        assert time.monotonic() - t0 < 0.9
         server.reply_delay_s = 0.0
-        time.sleep(0.4)  # the late reply arrives and must be discarded by id
+        time.sleep(1.0)  # the late reply arrives and must be discarded by id
         stage.move_to(x=700.0)
         assert abs(stage.axis("x").wait_settled(2.0, poll_s=0.01) - 700.0) < 10.0
 
@@ -198,13 +198,13 @@ def test_garbled_reply_is_an_error_and_the_link_recovers(server: Amc100Server) -
 def test_socket_drop_mid_stream_and_back(server: Amc100Server) -> None:
     with make_stage(server) as stage:
         stage.axis("x").position_nm()
-        server.drop_connections(refuse_s=0.3)
+        server.drop_connections(refuse_s=1.0)
         with pytest.raises(DeviceLost):
             stage.axis("x").position_nm()
         assert not stage.is_connected
         with pytest.raises(DeviceLost):  # still refused: one reconnect attempt, then a clear error
             stage.axis("x").position_nm()
-        time.sleep(0.35)
+        time.sleep(1.0)
         stage.move_to(z=-800.0)  # reconnects by itself
         assert stage.is_connected
         assert abs(stage.axis("z").wait_settled(2.0, poll_s=0.01) + 800.0) < 10.0

@@ -142,8 +142,21 @@ def test_unplugged_mid_stream_closes_the_session_and_comes_back(coupled: str, wo
     led.close()
 
 
+@pytest.mark.filterwarnings("ignore:read string doesn't end")
 def test_wrong_resource_fails_cleanly(visa_library: str) -> None:
     led = ThorlabsLed(resource="USB0::0x1313::0x80C8::NOPE::INSTR", visa_library=visa_library, timeout_s=0.2)
     with pytest.raises(DeviceError, match="NOPE"):
         led.open()
     assert not led.is_open and led._rm is None
+
+
+def test_missing_pyvisa_is_a_clear_error(monkeypatch) -> None:
+    import sys
+
+    from devices.base import MissingVendorLibrary
+
+    monkeypatch.setitem(sys.modules, "pyvisa", None)  # as if pyvisa were not installed
+    led = ThorlabsLed()
+    with pytest.raises(MissingVendorLibrary, match="pip install"):
+        led.open()
+    assert not led.is_open
