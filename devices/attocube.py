@@ -206,6 +206,7 @@ class AttocubeAxis(Positioner):
         self.axis_index = axis_index
         self._limits_nm = (float(limits_nm[0]), float(limits_nm[1]))
         self._target_nm = 0.0
+        self._move_enabled = False  # closed-loop move known to be on at the controller
         self.name = f"stage.{axis_name}"
 
     def open(self) -> None:
@@ -241,7 +242,9 @@ class AttocubeAxis(Positioner):
         self.check_target(target_nm)
         self._call(AMC + "move.setControlTargetPosition", float(target_nm))
         self._target_nm = float(target_nm)
-        self._call(AMC + "control.setControlMove", True)
+        if not self._move_enabled:
+            self._call(AMC + "control.setControlMove", True)
+            self._move_enabled = True
 
     def is_moving(self) -> bool:
         """True while travelling. EndOfTravel at an end switch; DeviceError if the output is off."""
@@ -264,6 +267,7 @@ class AttocubeAxis(Positioner):
 
     def halt(self) -> None:
         """Stop the closed-loop move where the axis is."""
+        self._move_enabled = False
         self._call(AMC + "control.setControlMove", False)
         try:
             self._target_nm = self.position_nm()
@@ -283,6 +287,7 @@ class AttocubeAxis(Positioner):
 
     def _enable(self, target_range_nm: float) -> None:
         """Check the positioner, switch its output on and hold the present position in closed loop."""
+        self._move_enabled = False  # unknown after (re)connecting: the next move_to switches it on
         if not bool(self._stage.call(AMC + "status.getStatusConnected", [self.axis_index])[0]):
             raise DeviceLost(self.name, f"no positioner connected on controller axis {self.axis_index}; check the cable")
         self._stage.call(AMC + "control.setControlOutput", [self.axis_index, True])
@@ -292,6 +297,7 @@ class AttocubeAxis(Positioner):
         position = float(self._stage.call(AMC + "move.getPosition", [self.axis_index])[0])
         self._stage.call(AMC + "move.setControlTargetPosition", [self.axis_index, position])
         self._stage.call(AMC + "control.setControlMove", [self.axis_index, True])
+        self._move_enabled = True
         self._target_nm = position
 
 
@@ -410,3 +416,10 @@ class AttocubeStage(Stage):
     @property
     def axes(self) -> dict[str, Positioner]:
         return dict(self._axes)
+
+    def position_nm(self) -> dict[str, float]:
+        """Positions of every axis (nm) in one call (``control.getPositionsAndVoltages``)."""
+        values = self.call(AMC + "control.getPositionsAndVoltages")
+        if len(values) < 3:
+            raise DeviceError(self.name, f"garbled reply to getPositionsAndVoltages: {values!r}")
+        return {name: float(values[axis.axis_index]) for name, axis in self._axes.items()}

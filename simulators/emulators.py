@@ -19,10 +19,10 @@ has their host/port/resource/address/serial fields pointing at the emulators.
 from __future__ import annotations
 
 import importlib.resources
-import itertools
 import shutil
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +31,6 @@ from devices.base import DeviceError, DeviceLost, DeviceTimeout, InterlockTrippe
 
 #: Name of the pyvisa-sim instrument file shipped in this package.
 DC2200_YAML = "dc2200.yaml"
-_instance_numbers = itertools.count(1)
 
 
 def dc2200_yaml_path() -> Path:
@@ -118,8 +117,7 @@ def start_emulators(world: Any, config: RigConfig) -> tuple[RigConfig, Callable[
     backends = build_simulated_devices(world)
     devices = config.devices.model_copy(deep=True)
     stops: list[Callable[[], None]] = []
-    instance = next(_instance_numbers)
-    tag = f"{instance}-{id(world) & 0xFFFF:04x}"
+    tag = uuid.uuid4().hex[:8]  # unique names: several emulated rigs may live in one process (tests, GUI restarts)
 
     def stop_all() -> None:
         while stops:

@@ -26,7 +26,7 @@ technique (-13). Backend DeviceLost behaves as an unplug until its ``reconnect()
 backend DeviceTimeout is -200 (communication failed).
 
 Test hooks (not part of easy-biologic): :func:`attach`, :func:`detach`, :func:`unplug`,
-:func:`replug`, :func:`fail_next`, :func:`loaded_techniques`.
+:func:`replug`, :func:`fail_next`, :func:`loaded_techniques`, :func:`open_connections`.
 """
 
 from __future__ import annotations
@@ -212,6 +212,8 @@ class _Instrument:
 
 
 class _Bus:
+    """The attached instruments and open connections. Process-global like the vendor DLL's own state."""
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.instruments: dict[str, _Instrument] = {}
@@ -260,6 +262,12 @@ def fail_next(address: str, function: str, code: int, count: int = 1) -> None:
 def loaded_techniques(address: str) -> list[tuple[str, dict[str, Any]]]:
     """Every (technique, parameters) loaded on the instrument's channel so far."""
     return list(_instrument(address).channel.loaded)
+
+
+def open_connections(address: str) -> int:
+    """How many connections (idn) to ``address`` are open (not disconnected)."""
+    with _bus.lock:
+        return sum(1 for a in _bus.by_idn.values() if a == address)
 
 
 def _instrument(address: str) -> _Instrument:

@@ -125,7 +125,9 @@ def test_open_move_read_close(server: Amc100Server, world: World) -> None:
         settled = z.wait_settled(timeout_s=2.0, poll_s=0.01)
         assert abs(settled - 1_500.0) < 10.0
         stage.axis("x").wait_settled(timeout_s=2.0, poll_s=0.01)
-        assert abs(stage.position_nm()["x"] + 3_000.0) < 10.0
+        positions = stage.position_nm()  # one getPositionsAndVoltages call for all axes
+        assert server.request_log[-1] == AMC + "control.getPositionsAndVoltages"
+        assert abs(positions["x"] + 3_000.0) < 10.0 and abs(positions["z"] - 1_500.0) < 10.0
         assert abs(world.stage_position_nm("x") + 3_000.0) < 10.0
         assert server.axes[0].target_range_nm == 10.0
         status = z.status()
@@ -166,6 +168,7 @@ def test_disconnected_positioner(server: Amc100Server) -> None:
     with pytest.raises(DeviceLost, match="axis 2"):
         stage.open()
     assert not stage.is_open and not stage.is_connected
+    assert wait_for(lambda: not server._clients)  # the socket was closed on the controller side too
     server.disconnect_positioner(2, connected=True)
     with stage:
         server.disconnect_positioner(1)

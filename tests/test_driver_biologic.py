@@ -77,7 +77,7 @@ def test_ocv_points_time_reconstruction_and_close(address: str, world: World) ->
         assert len(points) == 21 and np.allclose(np.diff(times), 1.0, atol=1e-4)
         assert abs(times[0] - t_start) < 0.5  # on the rig (world) clock
         assert all(3.0 < p.voltage_v < 4.5 and p.current_a == 0.0 and (p.step, p.cycle) == (3, 1) for p in points)
-    assert not pot.is_open
+    assert not pot.is_open and fake_biologic.open_connections(address) == 0
     with pytest.raises(NotOpen):
         pot.read_new()
 
@@ -152,7 +152,7 @@ def test_unplugged_mid_stream_and_back(address: str, world: World) -> None:
     fake_biologic.unplug(address)
     with pytest.raises(DeviceLost, match="lost"):
         pot.read_new()
-    assert not pot.is_open  # the handle was disconnected and dropped
+    assert not pot.is_open and fake_biologic.open_connections(address) == 0  # handle disconnected and dropped
     with pytest.raises(DeviceLost, match="reconnect"):
         pot.is_running()
     with pytest.raises(DeviceLost):
@@ -177,6 +177,23 @@ def test_world_link_loss(address: str, world: World) -> None:
         assert not pot.is_running() and pot.end_reason() == "error"
 
 
+def test_garbled_data_block(address: str, world: World, monkeypatch) -> None:
+    real_get_data = fake_biologic.get_data
+
+    def truncated(idn, ch):
+        words, info, values = real_get_data(idn, ch)
+        return words[:-1], info, values  # one word short of NbRows x NbCols
+
+    with make(address, world) as pot:
+        pot.start(OCV(duration_s=3600.0, record_every_s=1.0))
+        monkeypatch.setattr(fake_biologic._EcLib, "get_data", staticmethod(truncated))
+        with pytest.raises(DeviceError, match="words"):
+            pot.read_new()
+        monkeypatch.setattr(fake_biologic._EcLib, "get_data", staticmethod(real_get_data))
+        pot.stop()
+    assert fake_biologic.open_connections(address) == 0
+
+
 def test_missing_library_is_a_clear_error(address: str, world: World) -> None:
     with pytest.raises(MissingVendorLibrary, match="easy-biologic"):
         make(address, world, library="easy_biologic_not_installed").open()
@@ -188,6 +205,6 @@ def test_unplugged_channel_or_address(address: str, world: World) -> None:
     pot = make(address, world, channel=0)
     with pytest.raises(OutOfRange, match="channel 0"):
         pot.open()
-    assert not pot.is_open
+    assert not pot.is_open and fake_biologic.open_connections(address) == 0
     with pytest.raises(DeviceLost):
         make("NO-SUCH-VMP", world).open()

@@ -100,6 +100,21 @@ def test_error_queue_is_read_after_every_setting(coupled: str) -> None:
     assert parse_error_entry('+0,"No error"') == (0, "No error")
 
 
+def test_garbled_reply(visa_library: str) -> None:
+    with ThorlabsLed(resource=RESOURCE, visa_library=visa_library, timeout_s=0.5) as led:
+        device = sim_device(visa_library)
+        original = device.write
+
+        def garbling_write(data: bytes) -> None:  # the next query is answered with noise
+            device.write = original
+            device._output_buffers.append(bytearray(b"\x15#noise\n"))
+
+        device.write = garbling_write
+        with pytest.raises(DeviceError, match="garbled"):
+            led.state()
+        assert led.state().current_setpoint_a == 0.0  # the session is still usable
+
+
 def test_interlock_trip(coupled: str, world: World) -> None:
     with ThorlabsLed(resource=RESOURCE, visa_library=coupled, timeout_s=0.5) as led:
         led.set_current(0.2)
