@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import socket
 import threading
 import time
@@ -321,6 +322,9 @@ class AttocubeStage(Stage):
         if any(not (0 <= i <= 2) for i in axis_map.values()) or len(set(axis_map.values())) != len(axis_map):
             raise OutOfRange(self.name, f"axis_map {axis_map} must map each axis to a distinct controller axis 0..2")
         limits_nm = dict(limits_nm or {})
+        for name, (low, high) in limits_nm.items():
+            if not (math.isfinite(low) and math.isfinite(high) and low < high):
+                raise OutOfRange(self.name, f"limits_nm[{name!r}] = ({low}, {high}) must be finite with low < high (nm)")
         self.target_range_nm = float(target_range_nm)
         self.output_settle_s = float(output_settle_s)
         self._link = JsonRpcLink(self.name, host, int(port), float(timeout_s))

@@ -245,7 +245,9 @@ class BiologicPotentiostat(Potentiostat):
                     pass
                 self._drop_device()
             self._lost = False
-            self._running = False
+            if self._running:
+                self._running = False
+                self._end_reason = "stopped"
 
     def reconnect(self) -> None:
         """Connect again after DeviceLost; a technique that was running is reported as ended by "error"."""

@@ -33,6 +33,7 @@ import socket
 import socketserver
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -103,7 +104,8 @@ class Amc100Server:
         self.axis_names = list(stage.axes)[:3]
         self.axes = [AxisState() for _ in self.axis_names]
         self.reply_delay_s = 0.0
-        self.request_log: list[str] = []
+        self.request_log: deque[str] = deque(maxlen=1000)  # latest method names, for tests and debugging
+        self.request_count = 0
         self._injected = _Injected()
         self._lock = threading.RLock()
         self._server: socketserver.ThreadingTCPServer | None = None
@@ -285,6 +287,7 @@ class Amc100Server:
         if not isinstance(params, list):
             params = [params]
         self.request_log.append(method)
+        self.request_count += 1
         handler = self._methods.get(method)
         if handler is None:
             return {"jsonrpc": "2.0", "error": {"code": JSONRPC_METHOD_NOT_FOUND, "message": f"Method not found: {method}"}, "id": request_id}

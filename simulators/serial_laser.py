@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import tty
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,8 @@ class SerialLaserEmulator:
         self.mode = "CWP"
         self.cdrh = True
         self.muted = False
-        self.commands: list[str] = []
+        self.commands: deque[str] = deque(maxlen=1000)  # latest command lines, for tests and debugging
+        self.command_count = 0
         self._garbled = 0
         self._master: int | None = None
         self._slave: int | None = None
@@ -153,6 +155,11 @@ class SerialLaserEmulator:
         with self._lock:
             self._garbled += int(count)
 
+    def commands_since(self, count: int) -> list[str]:
+        """Command lines received after ``command_count`` was ``count`` (at most the last 1000)."""
+        new = self.command_count - count
+        return list(self.commands)[-new:] if new > 0 else []
+
     # ------------------------------------------------------------------ serving
 
     def _serve(self) -> None:
@@ -207,6 +214,7 @@ class SerialLaserEmulator:
         if not line:
             return
         self.commands.append(line)
+        self.command_count += 1
         if self.muted:
             return
         with self._lock:

@@ -141,12 +141,12 @@ def test_open_move_read_close(server: Amc100Server, world: World) -> None:
 
 def test_out_of_range_target_refused_before_sending(server: Amc100Server) -> None:
     with make_stage(server, limits_nm={"x": (-1000.0, 1000.0), "y": (-1000.0, 1000.0), "z": (-1000.0, 1000.0)}) as stage:
-        sent_before = len(server.request_log)
+        sent_before = server.request_count
         with pytest.raises(OutOfRange, match="outside the soft limits"):
             stage.move_to(x=0.0, z=5_000.0)
         with pytest.raises(OutOfRange):
             stage.axis("y").move_to(float("nan"))
-        assert len(server.request_log) == sent_before
+        assert server.request_count == sent_before
 
 
 # --------------------------------------------------------------------------- failure paths
