@@ -33,16 +33,22 @@ class BinnedFrame:
         return 0.5 * (self.first_time_s + self.last_time_s)
 
 
-class Binner:
-    """Sum frames in float64 and emit the mean every ``bin_size`` frames.
+#: float32 holds every integer below 2**24 exactly, so sums of up to 256 uint16 frames are exact in it.
+EXACT_FLOAT32_FRAMES = 256
 
-    Also counts frame-id gaps between consecutive frames given to it (dropped frames).
+
+class Binner:
+    """Sum frames and emit the mean (float32) every ``bin_size`` frames.
+
+    The sum is kept in float32 while that is exact (bins of up to 256 uint16 frames, i.e. 65535 x 256
+    < 2**24), else in float64. Also counts frame-id gaps between consecutive frames (dropped frames).
     """
 
     def __init__(self, bin_size: int) -> None:
         if isinstance(bin_size, bool) or not isinstance(bin_size, (int, np.integer)) or bin_size < 1:
             raise ValueError(f"bin size must be an integer >= 1 frame, got {bin_size!r}")
         self.bin_size = int(bin_size)
+        self._sum_dtype = np.float32 if self.bin_size <= EXACT_FLOAT32_FRAMES else np.float64
         self.frames_in = 0
         self.frames_dropped = 0
         self.bins_out = 0
@@ -68,7 +74,7 @@ class Binner:
         self._last_id = frame.frame_id
         self.frames_in += 1
         if self._sum is None:
-            self._sum = np.zeros(pixels.shape, dtype=np.float64)
+            self._sum = np.zeros(pixels.shape, dtype=self._sum_dtype)
             self._first_id = frame.frame_id
             self._first_time = frame.host_time_s
         np.add(self._sum, pixels, out=self._sum)
@@ -92,7 +98,7 @@ class Binner:
 
     def _emit(self, partial: bool) -> BinnedFrame:
         assert self._sum is not None
-        mean = (self._sum / self._count).astype(np.float32)
+        mean = np.multiply(self._sum, 1.0 / self._count, dtype=np.float32)
         out = BinnedFrame(self.bins_out, mean, self._count, self._first_id, self._last_bin_id,
                           self._first_time, self._last_time, partial, self._dropped_in_bin)
         self.bins_out += 1

@@ -1,11 +1,15 @@
-"""FramePipeline: camera thread -> fan-out -> binner thread (bin, live differential, run file).
+"""FramePipeline: camera thread -> fan-out -> binner thread -> differential thread -> run file.
 
-    camera thread --Frame--> binner queue (must not drop) --> binner thread --> writer (if recording)
-                        `--> live view (newest only)               `--> live differential (newest only)
+    camera thread --Frame--> binner queue (must not drop) --> binner thread --BinnedFrame-->
+                        `--> live view (newest only)          (raw frames -> writer)
+    --> differential queue (must not drop) --> differential thread --> writer (binned + differential)
+                                                                   `--> live differential (newest only)
 
-A recording is a :class:`RecordingSession`; it is switched on and off by markers sent through the
-binner queue, so exactly the frames between the markers are binned into the run file, and the
-partial last bin is flushed (and marked) before the file is closed.
+Binning (per frame) and the differential (per bin: fiducial fit, shift, mask) run in separate
+threads, so numpy work of both overlaps. A recording is a :class:`RecordingSession`; it is switched
+on and off by markers sent down the same queues as the frames, so exactly the frames between the
+markers are binned into the run file, and the partial last bin is flushed (and marked) before the
+file is closed.
 """
 
 from __future__ import annotations
@@ -67,12 +71,18 @@ class FramePipeline:
         self.live_frames: NewestOnlySlot[Frame] = NewestOnlySlot("live view")
         self.live_differentials: NewestOnlySlot[DifferentialFrame] = NewestOnlySlot("live differential")
         self.binner_queue: MustNotDropQueue[Any] = MustNotDropQueue("binner", queue_capacity, self._alarm)
+        self.differential_queue: MustNotDropQueue[Any] = MustNotDropQueue(
+            "differential", max(2, queue_capacity // max(live_bin_size, 1)), self._alarm)
         self._binner_thread = threading.Thread(target=self._binner_loop, name="binner", daemon=True)
+        self._differential_thread = threading.Thread(target=self._differential_loop, name="differential",
+                                                     daemon=True)
+        self._differential_session: RecordingSession | None = None
         self.capture = CaptureThread(camera, [self._to_binner, self.live_frames.put], read_timeout_s, lost_timeout_s,
                                      on_event=lambda level, message: emit(level, "camera", message))
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self._differential_thread.start()
         self._binner_thread.start()
         self.capture.start()
 
@@ -90,6 +100,9 @@ class FramePipeline:
         if self._binner_thread.is_alive():
             self.binner_queue.put(("quit",))
             self._binner_thread.join(timeout_s)
+        if self._differential_thread.is_alive():
+            self.differential_queue.put(("quit",))
+            self._differential_thread.join(timeout_s)
         self._stop.set()
 
     def _alarm(self, message: str) -> None:
@@ -111,11 +124,16 @@ class FramePipeline:
 
     def end(self, session: RecordingSession, timeout_s: float = 60.0) -> None:
         """Bin every queued frame, flush the partial bin into the file and detach ``session``."""
-        if self._binner_thread.is_alive():
+        if self._binner_thread.is_alive() and self._differential_thread.is_alive():
             self.binner_queue.put(("end", session))
             if session.ended.wait(timeout_s):
                 return
-        self._finish_session(session)
+        # a pipeline thread died: finish here so the file still gets the partial bin
+        partial = session.binner.flush()
+        if partial is not None:
+            session.partial_bins += 1
+            self._publish(partial, session)
+        self._detach(session)
 
     # ------------------------------------------------------------------ binner thread
     def _binner_loop(self) -> None:
@@ -128,15 +146,37 @@ class FramePipeline:
                 if isinstance(item, Frame):
                     self._bin_frame(item)
                 elif item[0] == "begin":
-                    self.differential.reset()
                     self.session = item[1]
+                    self.differential_queue.put(item)
                 elif item[0] == "end":
-                    self._finish_session(item[1])
+                    self._flush_session(item[1])
                 elif item[0] == "quit":
                     return
             except Exception as exc:  # noqa: BLE001 - report; keep the queue moving so nothing blocks
                 self.error = f"binner failed: {type(exc).__name__}: {exc}"
                 self._emit("error", "binner", self.error)
+
+    def _differential_loop(self) -> None:
+        while True:
+            try:
+                item = self.differential_queue.get(timeout_s=0.2)
+            except queue.Empty:
+                continue
+            try:
+                if item[0] == "bin":
+                    self._publish(item[1], item[2])
+                elif item[0] == "begin":
+                    self.differential.reset()
+                    self._differential_session = item[1]
+                elif item[0] == "end":
+                    self._detach(item[1])
+                elif item[0] == "quit":
+                    return
+            except Exception as exc:  # noqa: BLE001
+                self.error = f"live differential failed: {type(exc).__name__}: {exc}"
+                self._emit("error", "differential", self.error)
+                if item[0] == "end":
+                    item[1].ended.set()
 
     def _bin_frame(self, frame: Frame) -> None:
         session = self.session
@@ -146,7 +186,7 @@ class FramePipeline:
             session.raw_written += 1
         binned = binner.add(frame)
         if binned is not None:
-            self._publish(binned, session)
+            self.differential_queue.put(("bin", binned, session))
 
     def _publish(self, binned: BinnedFrame, session: RecordingSession | None) -> None:
         first = self.differential.reference is None
@@ -162,16 +202,23 @@ class FramePipeline:
             session.writer.write_differential(diff, self.differential.mask if first else None)
             session.writer.update_counts(session.frames_in, session.binner.frames_dropped)
 
-    def _finish_session(self, session: RecordingSession) -> None:
-        if session.ended.is_set():
-            return
+    def _flush_session(self, session: RecordingSession) -> None:
+        """Binner thread: send the partial bin and the end marker down to the differential thread."""
         partial = session.binner.flush()
         if partial is not None:
             session.partial_bins += 1
-            self._publish(partial, session)
+            self.differential_queue.put(("bin", partial, session))
         if self.session is session:
             self.session = None
         self._live_binner = Binner(self._live_bin_size)
+        self.differential_queue.put(("end", session))
+
+    def _detach(self, session: RecordingSession) -> None:
+        """Differential thread: everything of ``session`` is in the writer queue."""
+        if self.session is session:
+            self.session = None
+        if self._differential_session is session:
+            self._differential_session = None
         self.differential.reset()
         session.ended.set()
 
@@ -181,7 +228,8 @@ class FramePipeline:
 
     def consumer_counts(self) -> list[ConsumerCounts]:
         """in/out/dropped of every consumer of the camera and of the binner."""
-        return [self.binner_queue.counts(), self.live_frames.counts(), self.live_differentials.counts()]
+        return [self.binner_queue.counts(), self.differential_queue.counts(), self.live_frames.counts(),
+                self.live_differentials.counts()]
 
     def failure(self) -> str | None:
         return self.capture.failed or self.error

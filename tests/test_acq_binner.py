@@ -94,3 +94,12 @@ def test_newest_only_slot_keeps_the_newest_and_counts_what_it_drops():
     assert slot.peek() == 9
     counts = slot.counts()
     assert (counts.items_in, counts.items_out, counts.dropped) == (6, 1, 4)
+
+
+def test_float32_sums_stay_exact_for_bins_of_full_scale_uint16_frames():
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(60000, 65536, size=(3, 4), dtype=np.uint16) for _ in range(256)]
+    binner = Binner(256)
+    out = [b for k, f in enumerate(frames) if (b := binner.add(Frame(f, k, 0, 0.0))) is not None]
+    exact = np.stack(frames).astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(out[0].pixels, exact, rtol=1e-7)   # only the final float32 rounding
