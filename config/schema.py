@@ -47,6 +47,18 @@ class AttocubeStageConfig(Strict):
     )
     output_settle_s: float = Field(1.0, ge=0, le=10, description="wait after enabling the outputs (manual: about 1 s)")
 
+    @model_validator(mode="after")
+    def _axes_valid(self):
+        if not set(self.axis_map) <= {"x", "y", "z"}:
+            raise ValueError(f"axis_map keys {sorted(self.axis_map)} must be among x, y, z")
+        indices = list(self.axis_map.values())
+        if any(not 0 <= i <= 2 for i in indices) or len(set(indices)) != len(indices):
+            raise ValueError(f"axis_map {self.axis_map} must map each axis to a distinct controller axis 0, 1 or 2")
+        for name, (low, high) in self.limits_nm.items():
+            if name not in ("x", "y", "z") or not low < high:
+                raise ValueError(f"limits_nm[{name!r}] = ({low}, {high}): axis must be x, y or z and low < high (nm)")
+        return self
+
 
 class ThorlabsLedConfig(Strict):
     driver: Literal["thorlabs"]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from config.loader import load_config
+from config.loader import ConfigError, load_config
 from config.schema import AttocubeStageConfig
 from devices.attocube import AttocubeError, AttocubeStage
 from devices.base import DeviceError, DeviceLost, DeviceTimeout, EndOfTravel, NotOpen, OutOfRange
@@ -252,3 +252,7 @@ def test_bad_axis_map_rejected() -> None:
         AttocubeStage(axis_map={"x": 0, "q": 1})
     with pytest.raises(OutOfRange, match="distinct"):
         AttocubeStage(axis_map={"x": 0, "y": 0})
+    with pytest.raises(OutOfRange, match="low < high"):
+        AttocubeStage(limits_nm={"z": (5.0, -5.0)})
+    with pytest.raises(ConfigError, match="distinct controller axis"):  # caught when the config is loaded
+        load_config(overrides={"devices": {"stage": {"driver": "attocube", "axis_map": {"x": 0, "y": 0, "z": 2}}}})
