@@ -134,3 +134,21 @@ def test_only_real_roles_get_emulators_and_two_worlds_do_not_mix() -> None:
     finally:
         stop_first()
         stop_second()
+
+
+def test_rig_factory_opens_the_emulated_rig() -> None:
+    from acquisition.rig import build_rig
+
+    rig = build_rig(load_config(preset_path("emulated")))
+    stage_port = rig.config.devices.stage.port
+    try:
+        rig.open()
+        drivers = {role: type(device).__name__ for role, device in rig.devices.items()}
+        assert drivers == {"camera": "FlirCamera", "stage": "AttocubeStage", "led": "ThorlabsLed", "focus_laser": "SerialLaser",
+                           "focus_sensor": "FlirLineSensor", "potentiostat": "BiologicPotentiostat"}
+        assert rig.stage.info().model.startswith("AMC100") and rig.potentiostat.info().model == "VMP300"
+    finally:
+        problems = rig.close()
+    assert problems == []
+    with pytest.raises(OSError):  # the emulators went down with the rig
+        socket.create_connection(("127.0.0.1", stage_port), timeout=0.5).close()
