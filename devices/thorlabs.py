@@ -159,6 +159,11 @@ class ThorlabsLed(LightSource):
                 return
             try:
                 self._rm = pyvisa.ResourceManager(self.visa_library) if self.visa_library else pyvisa.ResourceManager()
+            except (OSError, ValueError) as exc:
+                self._rm = None
+                where = f"visa_library {self.visa_library!r}" if self.visa_library else "the system VISA"
+                raise MissingVendorLibrary(self.name, f"cannot load {where} ({exc}); {INSTALL_HINT}") from None
+            try:
                 self._inst = self._rm.open_resource(
                     self.resource, read_termination="\n", write_termination="\n", timeout=int(self.timeout_s * 1000)
                 )

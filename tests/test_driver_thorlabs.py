@@ -9,7 +9,7 @@ import pyvisa
 
 from config.loader import load_config
 from config.schema import ThorlabsLedConfig
-from devices.base import DeviceError, DeviceLost, DeviceTimeout, InterlockTripped, NotOpen, OutOfRange
+from devices.base import DeviceError, DeviceLost, DeviceTimeout, InterlockTripped, MissingVendorLibrary, NotOpen, OutOfRange
 from devices.thorlabs import ThorlabsError, ThorlabsLed, parse_error_entry
 from simulators.backends import build_simulated_devices
 from simulators.emulators import couple_visa_led, dc2200_yaml_path
@@ -173,5 +173,12 @@ def test_missing_pyvisa_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "pyvisa", None)  # as if pyvisa were not installed
     led = ThorlabsLed()
     with pytest.raises(MissingVendorLibrary, match="pip install"):
+        led.open()
+    assert not led.is_open
+
+
+def test_unloadable_visa_library_is_a_clear_error(tmp_path) -> None:
+    led = ThorlabsLed(visa_library=f"{tmp_path / 'missing.yaml'}@sim")
+    with pytest.raises(MissingVendorLibrary, match="cannot load visa_library"):
         led.open()
     assert not led.is_open
