@@ -342,7 +342,7 @@ class Amc100Server:
             amc + "status.getStatusEotBkwd": lambda p: [self._eot(self._index(p))[1]],
             amc + "move.setControlEotOutputDeactive": self._set_eot_deactive,
             amc + "status.getStatusConnected": lambda p: [self.axes[self._index(p, connected=False)].connected],
-            amc + "status.getOlStatus": lambda p: [0 if self._axis(p).connected else 2],
+            amc + "status.getOlStatus": lambda p: [0 if self.axes[self._index(p, connected=False)].connected else 2],
             amc + "status.getFullCombinedStatus": lambda p: [self._combined_status(self._index(p))],
             amc + "control.setControlAmplitude": lambda p: self._set_field(p, "amplitude_mv", int, 0, 60_000),
             amc + "control.getControlAmplitude": lambda p: [self._axis(p).amplitude_mv],
