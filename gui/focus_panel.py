@@ -9,6 +9,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
+from gui.safe_items import SafeInfiniteLine
+
 #: background colour per lock state (see analysis.runfile_layout.FOCUS_STATES)
 STATE_COLOURS: dict[str, str] = {
     "off": "#9e9e9e",
@@ -64,7 +66,7 @@ class FocusPanel(QtWidgets.QWidget):
         self.profile_plot = pg.PlotWidget(title="focus-sensor profile")
         self.profile_plot.setLabel("bottom", "sensor pixel")
         self.profile_curve = self.profile_plot.plot(pen=pg.mkPen((200, 200, 255), width=1))
-        self.position_line = pg.InfiniteLine(angle=90, pen=pg.mkPen((255, 80, 80), width=2))
+        self.position_line = SafeInfiniteLine(angle=90, pen=pg.mkPen((255, 80, 80), width=2))
         self.profile_plot.addItem(self.position_line)
         self.position_line.setVisible(False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from typing import Callable
 
@@ -10,20 +11,31 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
+from gui.safe_items import SafeInfiniteLine
+
 from gui.display_math import display_stride, format_length_um, nice_scale_bar_um, robust_levels
 
 
 class _TimedImageItem(pg.ImageItem):
-    """An ImageItem that calls ``on_painted()`` after each paint (to measure frame-to-screen latency)."""
+    """An ImageItem that calls a listener after each paint (to measure frame-to-screen latency).
+
+    The listener is held by a weak reference: a strong panel <-> item cycle lets the garbage
+    collector delete the C++ item while the scene still draws it (a crash at teardown).
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.on_painted: Callable[[], None] | None = None
+        self._paint_listener: weakref.WeakMethod | None = None
+
+    def set_paint_listener(self, method: Callable[[], None]) -> None:
+        """Call the bound ``method`` after every paint while its object lives."""
+        self._paint_listener = weakref.WeakMethod(method)
 
     def paint(self, painter, *args) -> None:  # noqa: D102 - Qt override
         super().paint(painter, *args)
-        if self.on_painted is not None:
-            self.on_painted()
+        listener = self._paint_listener() if self._paint_listener is not None else None
+        if listener is not None:
+            listener()
 
 
 class LivePanel(QtWidgets.QWidget):
@@ -53,15 +65,15 @@ class LivePanel(QtWidgets.QWidget):
         # shown with a stride of about one image pixel per screen pixel (cheap; full detail when zoomed in)
         self.image_item = _TimedImageItem(axisOrder="row-major")
         self.displayed_stride = 1
-        self.image_item.on_painted = self._on_painted
+        self.image_item.set_paint_listener(self._on_painted)
         self.view.addItem(self.image_item)
         self.histogram = pg.HistogramLUTItem()
         self.histogram.setImageItem(self.image_item)
         self.graphics.addItem(self.histogram)
 
         pen = pg.mkPen((255, 220, 0, 160), width=1)
-        self.crosshair_v = pg.InfiniteLine(angle=90, movable=True, pen=pen)
-        self.crosshair_h = pg.InfiniteLine(angle=0, movable=True, pen=pen)
+        self.crosshair_v = SafeInfiniteLine(angle=90, movable=True, pen=pen)
+        self.crosshair_h = SafeInfiniteLine(angle=0, movable=True, pen=pen)
         for line in (self.crosshair_v, self.crosshair_h):
             self.view.addItem(line, ignoreBounds=True)
 
