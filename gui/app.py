@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -92,6 +93,13 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
     window.show()
     status = {"code": 0}
 
+    def report_unhandled(kind, value, trace) -> None:
+        """An exception escaping a Qt slot is printed and shown; PyQt would otherwise abort the process."""
+        traceback.print_exception(kind, value, trace)
+        window.report_error("gui", f"unexpected {kind.__name__}: {value}")
+
+    previous_hook, sys.excepthook = sys.excepthook, report_unhandled
+
     if screenshot is not None or quit_after_s is not None:
         delay_s = quit_after_s if quit_after_s is not None else DEFAULT_SCREENSHOT_DELAY_S
 
@@ -106,6 +114,9 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
 
         QtCore.QTimer.singleShot(int(delay_s * 1000), finish)
 
-    app.exec_()
-    QtCore.qInstallMessageHandler(previous_handler)
+    try:
+        app.exec_()
+    finally:
+        sys.excepthook = previous_hook
+        QtCore.qInstallMessageHandler(previous_handler)
     return status["code"]

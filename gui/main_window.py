@@ -176,6 +176,8 @@ class MainWindow(QtWidgets.QMainWindow):
         started = time.perf_counter()
         try:
             self._refresh()
+        except Exception as exc:  # a display bug must not take the microscope down; show it instead
+            self.report_error("gui", f"display update failed: {type(exc).__name__}: {exc}")
         finally:
             self.refresh_ms.append((time.perf_counter() - started) * 1000.0)
 

@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import numpy as np
 import pytest
 from PyQt5 import QtCore
 
@@ -79,3 +80,23 @@ def test_refresh_rate_out_of_range_is_refused(qtbot, tmp_path, rate):
 
     with pytest.raises(ValueError, match="refresh_hz"):
         MainWindow(EngineBridge(_unavailable_rig), load_config(), make_settings(tmp_path / "g.ini"), refresh_hz=rate)
+
+
+def test_a_display_bug_is_shown_not_fatal(qtbot, tmp_path):
+    window = build_window(load_config(), make_settings(tmp_path / "gui.ini"), open_microscope=_unavailable_rig)
+    qtbot.addWidget(window)
+
+    def broken_snapshot():
+        raise KeyError("frame")
+
+    window.bridge.snapshot = broken_snapshot
+    window.refresh()
+    window.refresh()
+    assert "status unavailable" in window.status_error.text()
+    assert sum("status unavailable" in m for m in window.recording_panel.events.messages("error")) == 1
+    window.live_panel.show_frame = lambda *a: 1 / 0  # a panel that fails while drawing
+    window.bridge.snapshot = lambda: __import__("gui.snapshot", fromlist=["GuiSnapshot"]).GuiSnapshot(
+        frame=np.zeros((4, 4), np.uint16), frame_id=1)
+    window.refresh()
+    assert "ZeroDivisionError" in window.status_error.text()
+    window.close()
