@@ -110,7 +110,7 @@ class FramePipeline:
         self._emit("warning", "engine", message)
 
     def _to_binner(self, frame: Frame) -> None:
-        self.binner_queue.put(frame, stop=self._stop)
+        self.binner_queue.put(frame, stop=self.capture.stop_event)
 
     # ------------------------------------------------------------------ recording markers
     def begin(self, session: RecordingSession, timeout_s: float = 10.0) -> None:

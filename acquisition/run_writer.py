@@ -8,6 +8,7 @@ Times in the file are seconds since the run's start (rig clock minus ``t0_s``).
 
 from __future__ import annotations
 
+import collections
 import datetime as _dt
 import json
 import queue
@@ -33,6 +34,9 @@ PROGRAM_NAME = "operascope"
 _STR = {"kind": "S16", "level": "S8", "source": "S32", "message": "S512", "parameters": "S512", "json": "S4096",
         "stamp": "S40"}
 _STOP = object()
+#: Small log records (not frames): they go through an unblocking side channel so that a slow disk
+#: never stalls the focus-lock loop, the protocol runner or whoever emits an event.
+_LOG_KINDS = frozenset({"echem", "technique", "focus", "calibration", "event", "truth", "devices"})
 
 
 def _iso_now() -> str:
@@ -68,12 +72,18 @@ class RunSetup:
 class RunWriter:
     """Owns the HDF5 file. Producers call the ``write_*`` methods from any thread (they queue)."""
 
-    def __init__(self, setup: RunSetup, on_event: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, setup: RunSetup, on_event: Callable[[str, str], None] | None = None,
+                 max_pending_logs: int = 1_000_000) -> None:
+        """Frames go through a bounded must-not-drop queue; log records through an unblocking side
+        channel of at most ``max_pending_logs`` records (beyond that they are counted in ``logs_dropped``)."""
         self.setup = setup
         self._on_event = on_event or (lambda level, message: None)
         self.queue: MustNotDropQueue[Any] = MustNotDropQueue(
             "writer", setup.queue_capacity, lambda msg: self._on_event("warning", msg))
         self._stop = threading.Event()
+        self._logs: collections.deque[tuple[str, tuple]] = collections.deque()
+        self.max_pending_logs = max_pending_logs
+        self.logs_dropped = 0
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self.error: str | None = None
@@ -119,8 +129,15 @@ class RunWriter:
 
     # ------------------------------------------------------------------ producers (any thread)
     def _post(self, kind: str, *payload: Any) -> None:
-        if self._thread.is_alive() and self.error is None:
-            self.queue.put((kind, payload), stop=self._stop)
+        if not self._thread.is_alive() or self.error is not None:
+            return
+        if kind in _LOG_KINDS:
+            if len(self._logs) < self.max_pending_logs:
+                self._logs.append((kind, payload))
+            else:
+                self.logs_dropped += 1
+            return
+        self.queue.put((kind, payload), stop=self._stop)
 
     def write_binned(self, binned: BinnedFrame, voltage_v: float, current_a: float, capacity_mAh_g: float) -> None:
         self._post("binned", binned, voltage_v, current_a, capacity_mAh_g)
@@ -168,11 +185,13 @@ class RunWriter:
         last_flush = time.monotonic()
         try:
             while True:
+                self._drain_logs()
                 try:
-                    item = self.queue.get(timeout_s=0.1)
+                    item = self.queue.get(timeout_s=0.05)
                 except queue.Empty:
                     item = None
                 if item is _STOP:
+                    self._drain_logs()
                     break
                 if item is not None and self.error is None:
                     kind, payload = item
@@ -191,6 +210,15 @@ class RunWriter:
             self._drain_discard()
         finally:
             self._finish()
+
+    def _drain_logs(self) -> None:
+        """Write every pending log record (writer thread)."""
+        while self.error is None:
+            try:
+                kind, payload = self._logs.popleft()
+            except IndexError:
+                return
+            getattr(self, f"_w_{kind}")(*payload)
 
     def _drain_discard(self) -> None:
         """After a write error: empty the queue until the stop message so producers never block."""
