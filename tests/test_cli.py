@@ -163,3 +163,12 @@ def test_model_runs_and_refuses_impossible_parameters(tmp_path, capsys):
     assert "summary.json" in out and (tmp_path / "m" / "summary.json").is_file()
     code, _, err = run_main(capsys, "model", "--eta", "2", "--out", str(tmp_path / "m2"))
     assert_one_line_error(code, err, "eta", "2")
+
+
+def test_devices_on_the_emulated_rig_uses_the_real_drivers(capsys):
+    code, out, err = run_main(capsys, "devices", "--config", str(preset_path("emulated")))
+    assert code == 0, err
+    drivers = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]}
+    assert drivers == {"camera": "flir", "stage": "attocube", "led": "thorlabs", "focus_laser": "serial_laser",
+                       "focus_sensor": "flir_line", "potentiostat": "biologic"}
+    assert out.count("answering") == 6
