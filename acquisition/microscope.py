@@ -340,13 +340,14 @@ class Microscope:
                 for step, start_s in self._protocol_rows:
                     writer.write_technique(step, start_s)
                 self._echem_writer = writer
-            self._pipeline.begin(session)
+            self._session = self._last_session = session   # focus samples from now on
+            self._pipeline.begin(session)                   # frames from the next one in the queue on
         except BaseException:
+            self._session = None
             with self._echem_lock:
                 self._echem_writer = None
             writer.close("error while starting the recording")
             raise
-        self._session = self._last_session = session
         self._device_logger = DeviceLogger(rig, writer, self.events.emit)
         self._device_logger.start()
         self.events.emit("info", "engine", f"recording to {path} (bin {bin_size}, raw {'on' if save_raw else 'off'})")
