@@ -209,3 +209,28 @@ def test_a_protocol_started_before_the_recording_is_in_the_file_from_its_start(t
     assert before >= 5 and t.size == total > before        # every point once, none lost at the switch
     assert np.all(np.diff(t) > 0) and (t < 0).sum() >= before - 1
     assert kinds == ["charge"] and start[0] < 0
+
+
+def test_a_writer_failure_ends_the_run_with_an_error_and_a_file_that_still_opens(tmp_path, monkeypatch):
+    from acquisition.run_writer import RunWriter
+
+    original = RunWriter._w_binned
+    calls = {"n": 0}
+
+    def failing(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise OSError("No space left on device")
+        original(self, *args)
+
+    monkeypatch.setattr(RunWriter, "_w_binned", failing)
+    path = tmp_path / "full_disk.h5"
+    microscope, _ = scope(bin_size=3)
+    with microscope:
+        summary = microscope.record(path, duration_s=10_000.0)
+    assert summary.stop_reason.startswith("error: run writer failed: OSError: No space left on device")
+    assert summary.errors and "No space left" in summary.errors[0]
+    with open_run(path) as run:
+        assert run.n_frames == 3                      # the bins written before the failure
+    with h5py.File(path, "r") as f:
+        assert f[L.ENTRY]["stop_reason"][()].decode().startswith("error")
