@@ -294,7 +294,15 @@ class EngineBridge(QtCore.QObject):
         self._submit("laser_set_power", lambda m: m.laser.set_power(float(power_w)))
 
     def set_fiducial(self, x_px: float, y_px: float) -> None:
-        self._submit("set_fiducial", lambda m: m.set_fiducial(float(x_px), float(y_px)))
+        def pick(m: Any) -> None:
+            m.set_fiducial(float(x_px), float(y_px))
+            m.events.emit("info", "gui", f"fiducial picked at ({x_px:.1f}, {y_px:.1f}) px; live reference restarted")
+
+        self._submit("set_fiducial", pick)
+
+    def note(self, message: str) -> None:
+        """An operator note into the engine's event log (and so into a running recording's /entry/events)."""
+        self._submit("note", lambda m: m.events.emit("info", "gui", message))
 
     # ------------------------------------------------------------------ device read-backs (monitor worker)
 

@@ -153,7 +153,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recording_panel.stop_requested.connect(b.stop_recording)
         self.differential_panel.fiducial_picked.connect(b.set_fiducial)
         self.differential_panel.particle_region_changed.connect(
-            lambda x, y, w, h: self.log_event("gui", "info", f"particle region x={x} y={y} w={w} h={h} px"))
+            lambda x, y, w, h: b.note(f"particle region x={x} y={y} w={w} h={h} px"))
 
     # ------------------------------------------------------------------ commands from panels
 

@@ -164,6 +164,8 @@ def test_clicking_the_fiducial_restarts_the_live_differential(qtbot, tmp_path):
     qtbot.waitUntil(index_went_back, timeout=15_000)
     assert panel.fiducial_xy_px == (40.0, 120.0)
     assert "fiducial (40.0, 120.0) px" in panel.info_label.text()
+    qtbot.waitUntil(lambda: any("fiducial picked at (40.0, 120.0)" in m
+                                for m in window.recording_panel.events.messages()), timeout=5000)
 
 
 def test_closing_during_a_recording_asks_then_leaves_a_valid_file(qtbot, tmp_path):
