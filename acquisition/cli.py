@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROTOCOLS = ("ocv", "charge", "discharge", "cycle", "gitt")
 # Defaults of `operascope gitt` for LiNi0.88Mn0.05Co0.07O2 (physics reference, section 0).
 GITT_DEFAULTS = {"bet_m2_g": 0.6, "molar_mass_g_mol": 97.46, "molar_volume_cm3_mol": 20.39}
@@ -318,9 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:
         _say(f"{args.command} is not available: {exc}")
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        _say("interrupted")
-        return 130
+    except (KeyboardInterrupt, InterruptedError) as exc:
+        _say(str(exc) or "interrupted")
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - devices fail in many ways; one line, no traceback
         _say(f"{type(exc).__name__}: {exc}")
         return EXIT_FAILED

@@ -489,7 +489,9 @@ class Microscope:
             raise ValueError("give duration_s, a protocol, or both (otherwise the run would never end)")
         spec = self.make_protocol(protocol, duration_s) if protocol is not None else None
         use_lock = self.config.focus_lock.enabled if focus_lock is None else bool(focus_lock)
-        self._stop_request.clear()
+        if self._stop_request.is_set():   # e.g. Ctrl-C while the rig was opening: do not start at all
+            self._stop_request.clear()
+            raise InterruptedError(f"{self._stop_reason or 'stop requested'} before the recording started")
         reason = "duration reached"
         started_live = not self.is_live
         try:
@@ -506,6 +508,7 @@ class Microscope:
             raise
         finally:
             summary = self._finish_record(reason, started_live, use_lock)
+            self._stop_request.clear()
         if summary is None:
             raise RuntimeError(f"recording did not start ({reason})")
         if progress is not None:

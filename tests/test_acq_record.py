@@ -234,3 +234,14 @@ def test_a_writer_failure_ends_the_run_with_an_error_and_a_file_that_still_opens
         assert run.n_frames == 3                      # the bins written before the failure
     with h5py.File(path, "r") as f:
         assert f[L.ENTRY]["stop_reason"][()].decode().startswith("error")
+
+
+def test_a_stop_requested_before_record_starts_nothing(tmp_path):
+    microscope, factory = scope()
+    with microscope:
+        microscope.request_stop("stopped by SIGINT")
+        with pytest.raises(InterruptedError, match="stopped by SIGINT before the recording started"):
+            microscope.record(tmp_path / "never.h5", duration_s=5.0, protocol="charge")
+        assert not (tmp_path / "never.h5").exists() and factory.built.potentiostat.started == []
+        summary = microscope.record(tmp_path / "next.h5", duration_s=2.0)   # the request was used up
+    assert summary.stop_reason == "duration reached"
