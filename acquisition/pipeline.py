@@ -126,8 +126,11 @@ class FramePipeline:
         """Bin every queued frame, flush the partial bin into the file and detach ``session``."""
         if self._binner_thread.is_alive() and self._differential_thread.is_alive():
             self.binner_queue.put(("end", session))
-            if session.ended.wait(timeout_s):
-                return
+            if not session.ended.wait(timeout_s):
+                self._emit("error", "engine", f"the pipeline did not finish the recording within {timeout_s:g} s; "
+                                              "the last bins may be missing from the file")
+                self._detach(session)
+            return
         # a pipeline thread died: finish here so the file still gets the partial bin
         partial = session.binner.flush()
         if partial is not None:
