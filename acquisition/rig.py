@@ -8,6 +8,7 @@ fields as keyword arguments (minus ``driver``).
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -138,6 +139,8 @@ def build_rig(config: RigConfig) -> Rig:
                 continue
             cls = _import_class(REAL_DRIVERS[section.driver])
             kwargs = section.model_dump(exclude={"driver"})
+            if "clock" in inspect.signature(cls).parameters:
+                kwargs["clock"] = clock  # one time base for frames, echem and logs
             devices[role] = cls(**kwargs)
     except Exception:
         if stop_emulators is not None:

@@ -172,8 +172,7 @@ def start_emulators(world: Any, config: RigConfig) -> tuple[RigConfig, Callable[
             camera_serial, focus_serial = f"EMU-CAM-{tag}", f"EMU-FOCUS-{tag}"
             profile_axis = devices.focus_sensor.profile_axis if focus_real else 1
             fake_pyspin.attach_world(world, camera_serial=camera_serial, focus_serial=focus_serial, focus_profile_axis=profile_axis)
-            # the fake bus has no detach: unplugging makes the cameras vanish as a pulled cable would
-            stops.append(lambda: (fake_pyspin.unplug(camera_serial), fake_pyspin.unplug(focus_serial)))
+            stops.append(lambda: (fake_pyspin.detach(camera_serial), fake_pyspin.detach(focus_serial)))
             if camera_real:
                 devices.camera = devices.camera.model_copy(update={"serial": camera_serial, "sdk_module": "simulators.fake_pyspin"})
             if focus_real:

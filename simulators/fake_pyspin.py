@@ -15,7 +15,7 @@ at each frame's exposure start), a :class:`CameraFrameSource` around any
 world's injected faults acting on them (:class:`WorldFaults`).
 
 The real SDK keeps one process-global ``System``; so does this module (the bus below).
-Test hooks (not part of PySpin): :func:`attach_camera`, :func:`attach_world`, :func:`unplug`,
+Test hooks (not part of PySpin): :func:`attach_camera`, :func:`attach_world`, :func:`detach`, :func:`unplug`,
 :func:`replug`, :func:`stall`, :func:`inject_incomplete`, :func:`drop_frames`,
 :func:`inject_error`, :func:`set_in_use`, :func:`write_log`, :func:`stream_stats`, :func:`reset`.
 
@@ -1306,6 +1306,15 @@ def unplug(serial: str) -> None:
         device.outstanding = 0
         device.cond.notify_all()
     _notify(serial, arrival=False)
+
+
+def detach(serial: str) -> None:
+    """Unplug a camera and remove it from the bus (emulator shutdown). Unknown serials are ignored."""
+    if str(serial) not in _bus.devices:
+        return
+    unplug(serial)
+    with _bus.lock:
+        _bus.devices.pop(str(serial), None)
 
 
 def replug(serial: str) -> None:
