@@ -417,7 +417,8 @@ class Microscope:
             kind=None, active_mass_mg=self.config.sample.active_mass_mg,
             specific_capacity_mah_g=ec.specific_capacity_mah_g, c_rate=ec.c_rate, v_min=ec.v_min, v_max=ec.v_max,
             duration_s=None, cycles=ec.cycles, gitt_current_ma_g=ec.gitt_current_ma_g, gitt_pulse_s=ec.gitt_pulse_s,
-            gitt_rest_s=ec.gitt_rest_s, record_interval_s=ec.record_interval_s)
+            gitt_rest_s=ec.gitt_rest_s, gitt_initial_rest_s=ec.gitt_initial_rest_s,
+            record_interval_s=ec.record_interval_s)
         if isinstance(protocol, str):
             base["kind"] = protocol
             if protocol == "ocv":

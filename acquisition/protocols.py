@@ -38,6 +38,7 @@ class ProtocolSpec:
     gitt_current_ma_g: float = 10.0
     gitt_pulse_s: float = 900.0
     gitt_rest_s: float = 14_400.0
+    gitt_initial_rest_s: float = 600.0
     record_interval_s: float = 1.0
 
     def __post_init__(self) -> None:
@@ -49,8 +50,9 @@ class ProtocolSpec:
                      "record_interval_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.gitt_rest_s < 0:
-            raise ValueError(f"gitt_rest_s must be >= 0, got {self.gitt_rest_s}")
+        for name in ("gitt_rest_s", "gitt_initial_rest_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.duration_s is not None and not self.duration_s > 0:
             raise ValueError(f"protocol duration must be > 0 s, got {self.duration_s}")
         if int(self.cycles) != self.cycles or self.cycles < 1:
@@ -118,16 +120,25 @@ def protocol_steps(spec: ProtocolSpec) -> Generator[ProtocolStep, StepOutcome, N
                 if outcome is not None and outcome.end_reason in ("stopped", "error"):
                     return
         return
-    # GITT: pulse (step 2k) then rest (step 2k+1) until a pulse reaches the upper cut-off.
+    # GITT: an initial rest (the relaxed E_0 the first pulse needs), then pulse / rest pairs until a
+    # pulse reaches the upper cut-off. Steps are numbered in order; the technique table tags their kind.
+    index = 0
+    if spec.gitt_initial_rest_s > 0:
+        outcome = yield ProtocolStep(index, 0, "rest", OCV(spec.gitt_initial_rest_s, dt))
+        index += 1
+        if outcome is None or outcome.end_reason != "duration":
+            return
     k = 0
     while True:
-        outcome = yield ProtocolStep(2 * k, k, "pulse",
+        outcome = yield ProtocolStep(index, k, "pulse",
                                      ConstantCurrent(spec.gitt_current_a, spec.v_max, spec.gitt_pulse_s, min(dt, 1.0)))
+        index += 1
         if outcome is None or outcome.end_reason != "duration":
             return
         reached = outcome.last_voltage_v is not None and outcome.last_voltage_v >= spec.v_max
         if spec.gitt_rest_s > 0:
-            outcome = yield ProtocolStep(2 * k + 1, k, "rest", OCV(spec.gitt_rest_s, dt))
+            outcome = yield ProtocolStep(index, k, "rest", OCV(spec.gitt_rest_s, dt))
+            index += 1
             if outcome is None or outcome.end_reason != "duration":
                 return
         if reached:

@@ -194,6 +194,7 @@ class ElectrochemistryConfig(Strict):
     gitt_current_ma_g: float = Field(10.0, gt=0, le=10_000)
     gitt_pulse_s: float = Field(900.0, gt=0, le=86_400)
     gitt_rest_s: float = Field(14_400.0, ge=0, le=864_000)
+    gitt_initial_rest_s: float = Field(600.0, ge=0, le=864_000, description="rest before the first pulse (E_0)")
     safety_margin_v: float = Field(0.05, ge=0.0, le=1.0, description="watchdog trips beyond cut-off + margin")
 
     @model_validator(mode="after")

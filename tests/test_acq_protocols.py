@@ -33,20 +33,26 @@ def test_impossible_protocols_are_refused(kwargs, message):
 
 
 def test_gitt_steps_alternate_and_stop_when_a_pulse_reaches_the_cut_off():
-    spec = ProtocolSpec("gitt", gitt_pulse_s=60.0, gitt_rest_s=300.0, v_max=4.3)
+    spec = ProtocolSpec("gitt", gitt_pulse_s=60.0, gitt_rest_s=300.0, gitt_initial_rest_s=120.0, v_max=4.3)
     gen = protocol_steps(spec)
     steps = [next(gen)]
-    voltages = [4.0, 4.0, 4.1, 4.1, 4.31, 4.31]
+    voltages = [3.9, 4.0, 4.0, 4.1, 4.1, 4.31, 4.31]
     try:
         for v in voltages:
             steps.append(gen.send(StepOutcome("duration", v)))
     except StopIteration:
         pass
-    assert [s.kind for s in steps] == ["pulse", "rest", "pulse", "rest", "pulse", "rest"]
-    assert [s.index for s in steps] == [0, 1, 2, 3, 4, 5]
-    assert isinstance(steps[0].technique, ConstantCurrent) and steps[0].technique.duration_s == 60.0
-    assert isinstance(steps[1].technique, OCV) and steps[1].technique.duration_s == 300.0
-    assert json.loads(steps[0].parameters_json())["technique"] == "ConstantCurrent"
+    assert [s.kind for s in steps] == ["rest", "pulse", "rest", "pulse", "rest", "pulse", "rest"]
+    assert [s.index for s in steps] == [0, 1, 2, 3, 4, 5, 6]
+    assert isinstance(steps[0].technique, OCV) and steps[0].technique.duration_s == 120.0
+    assert isinstance(steps[1].technique, ConstantCurrent) and steps[1].technique.duration_s == 60.0
+    assert isinstance(steps[2].technique, OCV) and steps[2].technique.duration_s == 300.0
+    assert json.loads(steps[1].parameters_json())["technique"] == "ConstantCurrent"
+
+
+def test_gitt_without_initial_rest_starts_with_a_pulse():
+    spec = ProtocolSpec("gitt", gitt_pulse_s=60.0, gitt_rest_s=300.0, gitt_initial_rest_s=0.0)
+    assert next(protocol_steps(spec)).kind == "pulse"
 
 
 def test_history_integrates_capacity_and_interpolates_at_mid_times():
@@ -84,7 +90,7 @@ def test_charge_stops_at_the_upper_cut_off():
 
 def test_gitt_alternates_pulse_and_rest_with_the_configured_durations():
     spec = ProtocolSpec("gitt", gitt_current_ma_g=400.0, gitt_pulse_s=120.0, gitt_rest_s=240.0, v_max=4.0,
-                        record_interval_s=10.0)
+                        gitt_initial_rest_s=0.0, record_interval_s=10.0)
     runner, cell, history, steps = _run(spec, speed=5_000.0)
     kinds = [s.kind for s, _ in steps]
     assert kinds[:4] == ["pulse", "rest", "pulse", "rest"] and runner.end_reason in ("cut-off", "complete")

@@ -38,26 +38,27 @@ def test_injected_camera_drops_are_counted_exactly(tmp_path):
 def test_gitt_alternates_pulse_and_rest_with_the_configured_durations(tmp_path):
     path = tmp_path / "gitt.h5"
     with Microscope.from_config(None, speed=200, seed=1, frame_rate_hz=0.5, bin_size=2, gitt_current_ma_g=600.0,
-                                gitt_pulse_s=60.0, gitt_rest_s=120.0, v_max=3.70, record_interval_s=2.0) as scope:
+                                gitt_pulse_s=60.0, gitt_rest_s=120.0, gitt_initial_rest_s=120.0, v_max=3.70,
+                                record_interval_s=2.0) as scope:
         summary = scope.record(path, protocol="gitt", duration_s=3000)
     with open_run(path) as run:
         echem = run.require_echem()
         table = echem.techniques
     kinds = table.kind
     assert summary.stop_reason == "protocol ended (cut-off)"
-    assert len(kinds) >= 4 and kinds[:4] == ("pulse", "rest", "pulse", "rest")
-    assert all(k == ("pulse" if i % 2 == 0 else "rest") for i, k in enumerate(kinds))
+    assert len(kinds) >= 5 and kinds[:5] == ("rest", "pulse", "rest", "pulse", "rest")  # initial rest: E_0
+    assert all(k == ("pulse" if i % 2 == 1 else "rest") for i, k in enumerate(kinds))
     assert list(table.step) == list(range(len(kinds)))
     durations = np.diff(table.start_time_s)
     for k, (kind, duration) in enumerate(zip(kinds[:-1], durations)):
-        configured = 60.0 if kind == "pulse" else 120.0
+        configured = 60.0 if kind == "pulse" else 120.0  # the initial rest is 120 s too
         # the step ran its configured time (points every 2 s) ...
         span = np.ptp(echem.time_s[echem.step == table.step[k]])
         assert configured - 2.5 <= span <= configured + 0.5
         # ... and the next one started after it, late by at most a polling delay: 0.01 s wall = 2 s of rig
         # time at 200x, plus thread scheduling on a loaded machine (allowed: 0.2 s wall = 40 s of rig time)
         assert configured <= duration + 0.5 and duration <= configured + 40.0
-    pulse = np.isin(echem.step, table.step[0::2])
+    pulse = np.isin(echem.step, table.step[1::2])
     assert np.all(echem.current_a[pulse] > 0) and np.allclose(echem.current_a[~pulse], 0.0)
     assert echem.voltage_v.max() >= 3.70
     # the same file through `operascope gitt`
