@@ -34,16 +34,31 @@ def unreacted_region(diff: np.ndarray, particle_mask: np.ndarray, threshold: flo
         return m & np.isfinite(d) & (d < threshold)
 
 
-def com_offset_px(diff: np.ndarray, particle_mask: np.ndarray, threshold: float = 0.05) -> tuple[float, float]:
-    """(dx, dy) in px from the particle COM to the unreacted-region COM; NaN if nothing is unreacted."""
-    whole = centre_of_mass_xy(particle_mask)
-    unreacted = centre_of_mass_xy(unreacted_region(diff, particle_mask, threshold))
+def com_offset_px(
+    diff: np.ndarray, particle_mask: np.ndarray, threshold: float = 0.05, min_unreacted_fraction: float = 0.0
+) -> tuple[float, float]:
+    """(dx, dy) in px from the particle COM to the unreacted-region COM.
+
+    NaN when the unreacted region is empty or smaller than ``min_unreacted_fraction`` of the particle:
+    once the front has swept the particle, the few pixels left below the threshold (blurred rim,
+    noise) have a COM that says nothing about the front.
+    """
+    if not 0.0 <= min_unreacted_fraction < 1.0:
+        raise ValueError(f"min_unreacted_fraction must be in [0, 1), got {min_unreacted_fraction}")
+    mask = np.asarray(particle_mask, dtype=bool)
+    region = unreacted_region(diff, mask, threshold)
+    if region.sum() < max(min_unreacted_fraction * mask.sum(), 1):
+        return float("nan"), float("nan")
+    whole = centre_of_mass_xy(mask)
+    unreacted = centre_of_mass_xy(region)
     return unreacted[0] - whole[0], unreacted[1] - whole[1]
 
 
-def com_distance_px(diff: np.ndarray, particle_mask: np.ndarray, threshold: float = 0.05) -> float:
-    """|r_U - r_P| in px (NaN when the unreacted region is empty)."""
-    dx, dy = com_offset_px(diff, particle_mask, threshold)
+def com_distance_px(
+    diff: np.ndarray, particle_mask: np.ndarray, threshold: float = 0.05, min_unreacted_fraction: float = 0.0
+) -> float:
+    """|r_U - r_P| in px (NaN when the unreacted region is empty or below ``min_unreacted_fraction``)."""
+    dx, dy = com_offset_px(diff, particle_mask, threshold, min_unreacted_fraction)
     return float(np.hypot(dx, dy))
 
 

@@ -107,6 +107,7 @@ def analyze_run(
     out_dir: str | Path,
     progress: ProgressCallback | None = None,
     unreacted_threshold: float = 0.05,
+    min_unreacted_fraction: float = 0.05,
     fiducial_xy_px: tuple[float, float] | None = None,
     box_px: int = 21,
     mask_threshold: float | None = None,
@@ -116,6 +117,8 @@ def analyze_run(
 ) -> dict[str, Any]:
     """Analyse a run file and write summary.json, drift.csv, com.csv and PNG figures to ``out_dir``.
 
+    COM distances are reported only while the unreacted region covers at least
+    ``min_unreacted_fraction`` of the particle (NaN afterwards: the front has swept it).
     ``progress(done, total, label)`` reports the fiducial fits and the per-frame particle analysis.
     Returns the summary dictionary. Raises :class:`RunFileError` for unusable files.
     """
@@ -194,7 +197,7 @@ def analyze_run(
             for j, (p, (rs, cs), pmask) in enumerate(zip(kept, regions, particle_masks)):
                 corrected = shift_image(run.frame_region(k, rs, cs), -dx_px[k], -dy_px[k])
                 diff = differential(corrected, reference[rs, cs], pmask)
-                com_nm[j, k] = com_distance_px(diff, pmask, unreacted_threshold) * pixel_nm
+                com_nm[j, k] = com_distance_px(diff, pmask, unreacted_threshold, min_unreacted_fraction) * pixel_nm
                 mean_diff[j, k] = float(np.nanmean(diff[pmask])) if pmask.any() else np.nan
                 unreacted_fraction[j, k] = unreacted_region(diff, pmask, unreacted_threshold).sum() / max(p.area_px, 1)
             if progress is not None:
@@ -252,6 +255,7 @@ def analyze_run(
         summary = _summary(run, n, shape, pixel_nm, guess, trace, dx_nm, dy_nm, ok, truth_stats, threshold, kept,
                            com_nm, mean_diff, capacity, unreacted_threshold, echem_summary, warnings, written)
         summary["focus_lock"] = focus_summary
+        summary["min_unreacted_fraction"] = min_unreacted_fraction
     with open(out / "summary.json", "w") as fh:
         json.dump(json_safe(summary), fh, indent=2)
     return json_safe(summary)
