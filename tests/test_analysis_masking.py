@@ -92,3 +92,15 @@ def test_unreacted_threshold_is_configurable_and_empty_region_is_nan():
     assert unreacted_region(diff, particle, 0.05).sum() == 0
     assert np.isnan(com_distance_px(diff, particle, 0.05))
     assert com_distance_px(diff, particle, 0.1) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_com_is_nan_once_the_unreacted_region_is_a_small_remnant():
+    shape = (81, 81)
+    particle = _disc_mask(shape, 40, 40, 30)           # ~2830 px
+    remnant = _disc_mask(shape, 62, 40, 4)             # ~50 px off-centre: 1.8 % of the particle
+    diff = np.where(particle, np.where(remnant, 0.0, 0.3), np.nan)
+    assert com_distance_px(diff, particle) == pytest.approx(22.0, abs=0.5)     # no floor: the remnant counts
+    assert np.isnan(com_distance_px(diff, particle, min_unreacted_fraction=0.05))
+    assert com_distance_px(diff, particle, min_unreacted_fraction=0.01) == pytest.approx(22.0, abs=0.5)
+    with pytest.raises(ValueError, match="min_unreacted_fraction"):
+        com_distance_px(diff, particle, min_unreacted_fraction=1.5)
