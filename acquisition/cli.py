@@ -119,11 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--config", help="rig TOML (default: the simulated rig)")
     gui.add_argument("--screenshot", metavar="PATH", help="save a screenshot of the window and quit")
     gui.add_argument("--quit-after", type=float, metavar="S", help="quit after S seconds")
+    gui.add_argument("--protocol", choices=PROTOCOLS, help="start this electrochemistry protocol once the rig is open")
+    gui.add_argument("--focus-lock", action="store_true", help="calibrate and lock the focus once the rig is open")
+    gui.add_argument("--speed", type=_positive_float("--speed"), help="simulation only: rig seconds per wall second")
     return parser
 
 
+def _one_line(message: str) -> str:
+    """``message`` with line breaks and other unprintable characters escaped (e.g. from a file name)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in message)
+
+
 def _say(message: str) -> None:
-    print(f"operascope: error: {message}", file=sys.stderr)
+    print(f"operascope: error: {_one_line(message)}", file=sys.stderr)
 
 
 def _progress_lines(label: str) -> Callable[[int, int, str], None]:
@@ -286,7 +294,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         _say(f"the GUI cannot start: {exc} (install PyQt5 and pyqtgraph)")
         return EXIT_FAILED
-    return int(gui_main(args.config, args.screenshot, args.quit_after) or 0)
+    return int(gui_main(args.config, args.screenshot, args.quit_after, protocol=args.protocol,
+                        focus_lock=args.focus_lock, speed=args.speed) or 0)
 
 
 COMMANDS = {"devices": cmd_devices, "acquire": cmd_acquire, "analyze": cmd_analyze, "gitt": cmd_gitt,
@@ -308,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(str(exc))
         return EXIT_USAGE
     if args.command is None:
-        parser.print_help(sys.stderr)
+        _say(f"give a command: {', '.join(COMMANDS)} (operascope COMMAND --help for its flags)")
         return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)

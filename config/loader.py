@@ -7,6 +7,7 @@ names the file, the key and what is allowed.
 
 from __future__ import annotations
 
+import math
 import sys
 from importlib import resources
 from pathlib import Path
@@ -52,8 +53,32 @@ def _describe_error(err: dict[str, Any]) -> str:
     return f"'{key}' = {err.get('input')!r}: {msg}"
 
 
+def _first_non_finite(value: Any, key: str) -> tuple[str, float] | None:
+    """(key path, value) of the first NaN or infinite float inside ``value``, else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key, value
+    if isinstance(value, dict):
+        items = ((f"{key}.{k}" if key else str(k), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{key}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for sub_key, sub_value in items:
+        found = _first_non_finite(sub_value, sub_key)
+        if found is not None:
+            return found
+    return None
+
+
 def parse_config(data: dict[str, Any], source: str = "<config>") -> RigConfig:
-    """Validate a parsed TOML mapping; raise ConfigError naming ``source`` and the key."""
+    """Validate a parsed TOML mapping; raise ConfigError naming ``source`` and the key.
+
+    TOML allows ``nan`` and ``inf``; no setting of the rig means either, so they are refused.
+    """
+    non_finite = _first_non_finite(data, "")
+    if non_finite is not None:
+        key, value = non_finite
+        raise ConfigError(f"{source}: '{key}' = {value!r}: must be a finite number")
     try:
         return RigConfig.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -69,8 +94,14 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     if not file.is_file():
         raise ConfigError(f"{file}: config file not found (presets: {', '.join(PRESETS)} in the config/ folder)")
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: config file cannot be read ({exc.strerror or exc})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     if overrides:
         data = merge(data, overrides)
