@@ -56,8 +56,9 @@ class DifferentialFrame:
 class LiveDifferential:
     """Turns binned frames into differential images.
 
-    ``mask_threshold`` None = Otsu on the reference. ``fiducial_xy_px`` None = the brightest spot
-    of the reference. With ``drift_correction`` False frames are used as they are.
+    ``mask_threshold`` None = Otsu on the reference. ``fiducial_xy_px`` None = the small isolated
+    spot of the reference found by :func:`analysis.fiducial.locate_fiducial` (not the brightest
+    particle). With ``drift_correction`` False frames are used as they are.
     ``shift_order`` is the spline order of the live sub-pixel shift: 1 (bilinear, :func:`shift_bilinear`,
     ~10x faster than cubic on a full frame) keeps up with the camera; the offline analysis redoes
     the drift correction from /entry/binned with its own (cubic) interpolation.
@@ -99,6 +100,16 @@ class LiveDifferential:
         except ValueError:
             return None
 
+    @staticmethod
+    def _locate_fiducial(image: np.ndarray) -> tuple[float, float] | None:
+        """The small diffraction-limited spot (not the brightest particle), or None if there is none."""
+        from analysis.fiducial import locate_fiducial
+
+        try:
+            return locate_fiducial(image)
+        except ValueError:
+            return None
+
     def process(self, pixels: np.ndarray, time_s: float) -> DifferentialFrame:
         """Differential image of one binned frame (the first one becomes the reference)."""
         from analysis.differential import differential
@@ -109,7 +120,8 @@ class LiveDifferential:
         if self.reference is None:
             self.reference = image
             if self.drift_correction:
-                fit = self._fit(image, self.fiducial_xy_px)
+                guess = self.fiducial_xy_px or self._locate_fiducial(image)
+                fit = self._fit(image, guess)
                 if fit is not None and fit.ok:
                     self._ref_xy = self._last_xy = (fit.x_px, fit.y_px)
                 else:

@@ -68,8 +68,12 @@ def _quiet_qt_messages(mode, context, message: str) -> None:
 
 
 def main(config_path: str | None = None, screenshot: str | None = None, quit_after_s: float | None = None,
-         settings_file: str | None = None) -> int:
+         settings_file: str | None = None, protocol: str | None = None, focus_lock: bool = False,
+         speed: float | None = None) -> int:
     """Run the GUI. With ``screenshot`` save the window after ``quit_after_s`` (default 5 s) and exit.
+
+    ``protocol`` (e.g. "charge") starts that protocol with the config's parameters as soon as the rig
+    is open, ``focus_lock`` locks the focus then; ``speed`` sets a simulated rig's clock speed.
 
     Returns the process exit status: 0 ok, 1 screenshot failed, 2 bad configuration or arguments.
     """
@@ -83,7 +87,9 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
         return 2
     try:
         config = load_config(config_path)
-    except ConfigError as exc:
+        if speed is not None:
+            config.simulation.speed = speed
+    except (ConfigError, ValueError) as exc:
         print(f"operascope: error: {exc}", file=sys.stderr)
         return 2
 
@@ -91,6 +97,10 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     window = build_window(config, make_settings(settings_file))
     window.show()
+    if protocol is not None:
+        window.bridge.opened.connect(lambda: window.bridge.start_protocol(protocol))
+    if focus_lock:
+        window.bridge.opened.connect(window.bridge.focus_lock)
     status = {"code": 0}
 
     def report_unhandled(kind, value, trace) -> None:

@@ -51,3 +51,16 @@ def test_reset_makes_the_next_frame_the_reference():
     live.reset()
     again = live.process(spot_scene(particle_gain=1.2), 5.0)
     assert again.index == 0 and np.nanmax(np.abs(again.pixels)) == 0.0
+
+
+def test_fiducial_is_found_without_a_hint_even_when_a_particle_is_brighter():
+    def scene(dx: float, dy: float) -> np.ndarray:
+        yy, xx = np.mgrid[0:64, 0:80].astype(float)
+        img = 1000.0 + 6000.0 * (((xx - 50 - dx) ** 2 + (yy - 32 - dy) ** 2) < 12 ** 2)   # bright particle
+        img += 2000.0 * np.exp(-((xx - 15 - dx) ** 2 + (yy - 15 - dy) ** 2) / (2 * 2.0 ** 2))  # dimmer spot
+        return ndimage.gaussian_filter(img, 1.0).astype(np.float32)
+
+    live = LiveDifferential(mask_threshold=2500.0)          # no fiducial_xy_px
+    assert live.process(scene(0.0, 0.0), 0.0).fit_ok
+    later = live.process(scene(-1.2, 0.9), 10.0)
+    assert later.drift_x_px == pytest.approx(-1.2, abs=0.05) and later.drift_y_px == pytest.approx(0.9, abs=0.05)
