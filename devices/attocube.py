@@ -7,7 +7,8 @@ raised as :class:`AttocubeError`. Positions and targets are nm (double).
 
 :class:`AttocubeStage` is a :class:`devices.base.Stage` with one :class:`AttocubeAxis`
 (:class:`devices.base.Positioner`) per axis. A dropped link is :class:`DeviceLost`; the next
-call reconnects once (re-enabling the outputs) before giving up.
+call reconnects once (re-enabling the outputs, with every closed-loop move off so a target the
+controller kept from before the loss is never driven to) before giving up.
 """
 
 from __future__ import annotations
@@ -287,10 +288,15 @@ class AttocubeAxis(Positioner):
         )
 
     def _enable(self, target_range_nm: float) -> None:
-        """Check the positioner, switch its output on and hold the present position in closed loop."""
-        self._move_enabled = False  # unknown after (re)connecting: the next move_to switches it on
+        """Check the positioner, stop any closed-loop move the controller still holds, switch the output on.
+
+        The closed-loop move goes off first: after a lost link the controller may still hold the
+        target of a command the caller saw fail, and switching the output on would drive there.
+        """
+        self._move_enabled = False  # off after (re)connecting: the next move_to switches it on
         if not bool(self._stage.call(AMC + "status.getStatusConnected", [self.axis_index])[0]):
             raise DeviceLost(self.name, f"no positioner connected on controller axis {self.axis_index}; check the cable")
+        self._stage.call(AMC + "control.setControlMove", [self.axis_index, False])
         self._stage.call(AMC + "control.setControlOutput", [self.axis_index, True])
         self._stage.call(AMC + "control.setControlTargetRange", [self.axis_index, float(target_range_nm)])
 
