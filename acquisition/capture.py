@@ -30,7 +30,8 @@ class CaptureThread:
 
     ``frames_dropped`` counts ids missing between consecutive frames (an incomplete frame is
     discarded, so its id also shows up as a gap). A lost camera is reconnected with back-off for
-    up to ``lost_timeout_s`` wall seconds; after that ``failed`` holds the reason and the thread ends.
+    up to ``lost_timeout_s`` wall seconds (the last try at that deadline); after that ``failed`` holds
+    the reason and the thread ends.
     Consumers must be quick (queue puts); a must-not-drop consumer may block it.
     """
 
@@ -134,10 +135,11 @@ class CaptureThread:
                 self._on_event("info", "camera reconnected")
                 return True
             except Exception as exc:  # noqa: BLE001
-                if time.monotonic() + delay_s > deadline:
+                remaining_s = deadline - time.monotonic()
+                if remaining_s <= 0:     # the last try was at (or after) the deadline
                     self.failed = f"camera lost and not back after {self.lost_timeout_s:.0f} s: {exc}"
                     self._on_event("error", self.failed)
                     return False
-                self._stop.wait(delay_s)
+                self._stop.wait(min(delay_s, remaining_s))
                 delay_s = min(delay_s * 2, 2.0)
         return False

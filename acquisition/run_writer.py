@@ -4,6 +4,11 @@ Every dataset is created (resizable, chunked, length 0) before SWMR mode is swit
 second process can open the file with ``h5py.File(path, "r", swmr=True)`` while it grows.
 The file is flushed after every binned frame and at least every ``flush_interval_s`` (wall).
 Times in the file are seconds since the run's start (rig clock minus ``t0_s``).
+
+A write error (disk full, file size limit, I/O error) ends the writer: every growing dataset is cut
+back to its length at the last successful flush (so a frame whose pixels never reached the disk is
+not left in the file as zeros), the stop reason is recorded if the disk still takes it, and
+:attr:`RunWriter.error` names the file and what happened.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import collections
 import datetime as _dt
 import json
+import os
 import queue
+import re
 import threading
 import time
 import uuid
@@ -97,6 +104,9 @@ class RunWriter:
         self._thread = threading.Thread(target=self._run, name="run-writer", daemon=True)
         self._h5: h5py.File | None = None
         self._ds: dict[str, h5py.Dataset] = {}
+        self._durable_lengths: dict[str, int] = {}   # growing datasets' lengths at the last good flush
+        self._growing: list[str] | None = None
+        self.bins_flushed = 0                         # binned frames known to be on disk
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout_s: float = 30.0) -> None:
@@ -205,7 +215,10 @@ class RunWriter:
                 if self._stop.is_set():
                     break
         except Exception as exc:  # noqa: BLE001 - the file is closed properly below
-            self.error = f"run writer failed: {type(exc).__name__}: {exc}"
+            self._roll_back_to_last_flush()
+            self.error = (f"run writer failed: {type(exc).__name__}: {_write_error_text(exc)} while writing "
+                          f"{self.setup.path}; recording stopped; the file keeps the {self.bins_flushed} "
+                          f"binned frames flushed before")
             self._on_event("error", self.error)
             self._drain_discard()
         finally:
@@ -239,9 +252,17 @@ class RunWriter:
             self._write_counts()
             self._flush()
         except Exception as exc:  # noqa: BLE001
-            self.error = self.error or f"run writer could not finish the file: {exc}"
+            if self.error is None:
+                self._roll_back_to_last_flush()
+                self.error = (f"run writer could not finish {self.setup.path}: {_write_error_text(exc)}; "
+                              f"the file keeps the {self.bins_flushed} binned frames flushed before")
+                self._on_event("error", self.error)
         finally:
-            self._close_file()
+            try:
+                self._close_file()
+            except Exception as exc:  # noqa: BLE001 - the disk refused the last metadata; data is flushed
+                self._on_event("warning", f"{self.setup.path} closed with an error ({_write_error_text(exc)}); "
+                                          f"its content up to the last flush is readable")
 
     def _close_file(self) -> None:
         if self._h5 is not None:
@@ -255,6 +276,23 @@ class RunWriter:
         self._write_counts()
         self._h5.flush()
         self.flushes += 1
+        if self._growing is None:
+            self._growing = [key for key, ds in self._ds.items() if ds.maxshape and ds.maxshape[0] is None]
+        self._durable_lengths = {key: self._ds[key].shape[0] for key in self._growing}
+        self.bins_flushed = self._durable_lengths.get("binned/frames", 0)
+
+    def _roll_back_to_last_flush(self) -> None:
+        """After a write error: cut every growing dataset back to its length at the last good flush.
+
+        Only in-place metadata changes; without this, closing the file would record the new lengths
+        while the pixels of the last frames never reached the disk (read back as zeros)."""
+        for key, length in self._durable_lengths.items():
+            ds = self._ds[key]
+            try:
+                if ds.shape[0] > length:
+                    ds.resize(length, axis=0)
+            except Exception:  # noqa: BLE001 - best effort; the error itself is reported by the caller
+                pass
 
     def _write_counts(self) -> None:
         self._ds["frames_in"][()] = self.frames_in
@@ -505,6 +543,16 @@ class RunWriter:
             self._append("laser/time", t)
             self._append("laser/power", _float(getattr(laser, "power_w", None)))
             self._append("laser/enabled", int(bool(getattr(laser, "enabled", False))))
+
+
+def _write_error_text(exc: BaseException) -> str:
+    """A short reason for a failed write: the OS error text of h5py's long messages, or the message."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{os.strerror(exc.errno)} (errno {exc.errno})"
+    match = re.search(r"errno = (\d+), error message = '([^']*)'", str(exc))
+    if match:
+        return f"{match.group(2)} (errno {match.group(1)})"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _float(value: Any) -> float:

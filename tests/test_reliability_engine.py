@@ -1,0 +1,152 @@
+"""Reliability of the acquisition engine under injected faults (simulated rig and protocol emulators).
+
+Camera lost (back in time / gone for good), read timeouts and incomplete frames, a real write error
+(file size limit in a subprocess: the kernel refuses the write with EFBIG, as a full disk refuses it
+with ENOSPC), the electrochemistry watchdog when the instrument's own limit fails, potentiostat link
+loss and timeouts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from acquisition.microscope import Microscope
+from analysis import runfile_layout as L
+from analysis.runfile import open_run
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = dict(roi=(0, 0, 64, 64), particle_model="uniform")
+
+
+def _events(path: Path) -> list[tuple[str, str, str]]:
+    with h5py.File(path, "r") as f:
+        g = f[L.EVENTS]
+        return [(lv.decode(), src.decode(), msg.decode())
+                for lv, src, msg in zip(g["level"][()], g["source"][()], g["message"][()])]
+
+
+def _binned(path: Path) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as f:
+        g = f[L.BINNED]
+        return {k: g[k][()] for k in ("frames", "n_frames_in_bin", "first_frame_id", "last_frame_id", "partial",
+                                      "dropped_in_bin")} | {"stop_reason": f[L.ENTRY]["stop_reason"][()].decode()}
+
+
+def _when(condition, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+# --------------------------------------------------------------------------- 1. camera lost
+def test_a_camera_that_does_not_come_back_stops_the_run_cleanly_after_the_configured_time(tmp_path):
+    path = tmp_path / "lost.h5"
+    seen: dict[str, float] = {}
+    with Microscope.from_config(None, speed=10, seed=2, frame_rate_hz=10.0, camera_lost_timeout_s=1.0,
+                                **SMALL) as scope:
+        def unplug_after_five_bins() -> None:
+            _when(lambda: scope.status().bins_written >= 5)
+            seen["bins"] = scope.status().bins_written
+            seen["frames"] = scope.status().frames_recorded
+            scope.world.inject_fault("camera", "device_lost", duration_s=1e6)   # gone for 11 days
+            seen["t"] = time.monotonic()
+
+        unplugger = threading.Thread(target=unplug_after_five_bins)
+        unplugger.start()
+        summary = scope.record(path, duration_s=100_000, bin_size=2)
+        stopped_after_s = time.monotonic() - seen["t"]
+        unplugger.join()
+    assert summary.stop_reason.startswith("error: camera lost and not back after 1 s")
+    assert 0.9 <= stopped_after_s <= 10.0              # gave up after camera_lost_timeout_s, not at once, not never
+    b = _binned(path)
+    n = len(b["n_frames_in_bin"])
+    # every bin completed before the loss is there, plus the partial bin of frames received before it
+    assert n >= seen["bins"] and b["n_frames_in_bin"].sum() == summary.frames_in >= seen["frames"]
+    assert (b["n_frames_in_bin"][:-1] == 2).all() and (b["frames"].reshape(n, -1).mean(axis=1) > 10).all()
+    assert b["stop_reason"].startswith("error: camera lost")
+    messages = [m for _, src, m in _events(path) if src == "camera"]
+    assert any(m.startswith("camera lost") for m in messages) and not any("reconnected" in m for m in messages)
+    with open_run(path) as run:
+        assert run.n_frames == n
+
+
+def test_a_camera_unplugged_for_seconds_is_reconnected_on_the_emulated_flir_driver(tmp_path):
+    """The real FLIR driver against the fake Spinnaker SDK: unplug, replug, the run goes on."""
+    path = tmp_path / "replugged.h5"
+    config = REPO / "config" / "emulated.toml"
+    with Microscope.from_config(config, speed=10, frame_rate_hz=10.0, roi=(0, 0, 64, 64),
+                                camera_lost_timeout_s=30.0) as scope:
+        reconnected = threading.Event()
+        scope.subscribe_events(lambda e: reconnected.set() if e.message == "camera reconnected" else None)
+        scope.start_recording(path, bin_size=2)
+        _when(lambda: scope.status().bins_written >= 3)
+        scope.world.inject_fault("camera", "device_lost", duration_s=15.0)   # 1.5 wall s at 10x
+        assert reconnected.wait(30.0) and scope.status().error is None
+        frames_at_reconnect = scope.status().frames_recorded
+        _when(lambda: scope.status().frames_recorded >= frames_at_reconnect + 6)
+        summary = scope.stop_recording("test done")
+    assert summary.errors == () and summary.stop_reason == "test done"
+    b = _binned(path)
+    gap = b["first_frame_id"][1:] - b["last_frame_id"][:-1] - 1
+    # the unplugged interval is one gap in frame ids, counted as dropped frames and logged
+    assert gap.max() >= 0.8 * 15.0 * 10.0 and summary.frames_dropped >= gap.max()
+    assert b["last_frame_id"][-1] - b["first_frame_id"][0] + 1 == summary.frames_in + summary.frames_dropped
+    messages = [m for _, src, m in _events(path) if src == "camera"]
+    assert any(m.startswith("camera lost") for m in messages) and "camera reconnected" in messages
+
+
+# --------------------------------------------------------------------------- 4. disk full / write error
+def _small_rig_toml(tmp_path: Path) -> Path:
+    text = (REPO / "config" / "simulated.toml").read_text()
+    text = re.sub(r"(?m)^roi = .*$", "roi = [0, 0, 64, 64]", text)
+    text = re.sub(r'(?m)^particle_model = .*$', 'particle_model = "uniform"', text)
+    path = tmp_path / "small_rig.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_write_error_stops_the_run_with_a_clear_message_and_the_written_bins_stay_readable(tmp_path):
+    """A real write failure: the acquire process may not write past 1.5 MB (RLIMIT_FSIZE, SIGXFSZ
+    ignored), so the kernel refuses the write with EFBIG, as a full disk would with ENOSPC."""
+    out = tmp_path / "full.h5"
+    limit_bytes = 1_500_000
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    proc = subprocess.run([sys.executable, "-m", "acquisition.cli", "acquire", "--config", str(_small_rig_toml(tmp_path)),
+                           "--out", str(out), "--duration", "100000", "--speed", "10", "--fps", "10", "--bin", "2",
+                           "--protocol", "ocv"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 1, proc.stderr[-2000:]              # a clean failure, not a crash (was SIGSEGV)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("operascope: error: ")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr and "Exception" not in proc.stderr, proc.stderr
+    kept = int(re.search(r"keeps the (\d+) binned frames", errors[0]).group(1))
+    assert f"File too large (errno 27) while writing {out}" in errors[0] and "recording stopped" in errors[0]
+    assert os.path.getsize(out) <= limit_bytes
+    # what was written is readable and whole: no bin whose pixels never reached the disk
+    with h5py.File(out, "r", swmr=True, libver="latest", locking=False) as f:
+        frames = f[L.BINNED]["frames"][()]
+        n_in_bin = f[L.BINNED]["n_frames_in_bin"][()]
+        stop_reason = f[L.ENTRY]["stop_reason"][()].decode()
+    assert frames.shape[0] == kept >= 10 and n_in_bin.shape == (kept,) and (n_in_bin == 2).all()
+    assert (frames.reshape(kept, -1).mean(axis=1) > 100).all()
+    assert stop_reason.startswith("error: run writer failed")
+    with open_run(out) as run:
+        assert run.n_frames == kept
