@@ -109,6 +109,45 @@ def test_a_camera_unplugged_for_seconds_is_reconnected_on_the_emulated_flir_driv
     assert any(m.startswith("camera lost") for m in messages) and "camera reconnected" in messages
 
 
+# --------------------------------------------------------------------------- 2. timeouts, incomplete frames
+@pytest.mark.parametrize("rig", ["simulated", "emulated"])
+def test_timeouts_and_incomplete_frames_are_counted_logged_and_never_written(tmp_path, rig):
+    path = tmp_path / f"glitches_{rig}.h5"
+    config = None if rig == "simulated" else REPO / "config" / "emulated.toml"
+    extra = SMALL if rig == "simulated" else dict(roi=(0, 0, 64, 64))
+    with Microscope.from_config(config, speed=10, frame_rate_hz=10.0, read_timeout_s=0.5, **extra) as scope:
+        scope.start_recording(path, bin_size=2, save_raw=True)
+        _when(lambda: scope.status().bins_written >= 2)
+        scope.world.inject_fault("camera", "incomplete_frame", count=4)
+        if rig == "simulated":
+            scope.world.inject_fault("camera", "timeout", count=3)       # three reads time out
+        else:   # the fake SDK delivers no frame for 1.6 s of rig time: the driver's grabs time out (0.5 s each)
+            scope.world.inject_fault("camera", "timeout", duration_s=1.6)
+        _when(lambda: scope.status().incomplete_frames >= 4)
+        frames_then = scope.status().frames_recorded
+        _when(lambda: scope.status().frames_recorded >= frames_then + 10)     # the run goes on
+        status = scope.status()
+        summary = scope.stop_recording("test done")
+    assert status.error is None and summary.errors == () and status.incomplete_frames == 4
+    messages = [m for _, src, m in _events(path) if src == "camera"]
+    timeouts = sum(m.startswith("camera read timed out") for m in messages)
+    assert timeouts == 3 if rig == "simulated" else 2 <= timeouts <= 4
+    incomplete = [m for m in messages if m.startswith("incomplete frame discarded")]
+    assert len(incomplete) == 4
+    bad_ids = {int(re.search(r"frame (\d+)", m).group(1)) for m in incomplete}
+    with h5py.File(path, "r") as f:
+        raw_ids = f[L.RAW]["frame_id"][()]
+        raw_frames = f[L.RAW]["frames"][()]
+    b = _binned(path)
+    # an incomplete frame is never stored, raw or binned; its id is a counted gap like every lost frame
+    assert len(bad_ids) == 4 and not bad_ids & set(raw_ids.tolist())
+    assert raw_ids.size == summary.frames_in == b["n_frames_in_bin"].sum() and (np.diff(raw_ids) > 0).all()
+    assert raw_ids[-1] - raw_ids[0] + 1 == summary.frames_in + summary.frames_dropped
+    assert b["dropped_in_bin"].sum() == summary.frames_dropped >= 4
+    assert all(raw_ids[0] < i < raw_ids[-1] for i in bad_ids)
+    assert (raw_frames.reshape(raw_ids.size, -1).mean(axis=1) > 100).all()   # every stored frame is a real image
+
+
 # --------------------------------------------------------------------------- 4. disk full / write error
 def _small_rig_toml(tmp_path: Path) -> Path:
     text = (REPO / "config" / "simulated.toml").read_text()
