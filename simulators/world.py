@@ -122,6 +122,7 @@ class World:
             max_step_s=sim.cell_max_step_s,
             max_current_a=sim.potentiostat_max_current_a,
         )
+        self.cell.limit_ignored = lambda t_s: self.faults.consume("potentiostat", "limit_ignored", t_s)
         factory = particle_factory or PARTICLE_MODELS[sim.particle_model]
         self._particle_configs = list(sim.particles)
         self.particles: list[ParticleLithiation] = [factory(p, sim.initial_theta) for p in self._particle_configs]
@@ -343,6 +344,11 @@ class World:
                 "cell_theta_mean": cell.mean_theta,
                 "cell_theta_surface": cell.surface_theta,
             }
+
+    def drift_nm(self, t_s: float) -> tuple[float, float, float]:
+        """True sample drift (x, y, interface z) in nm at virtual time ``t_s`` (deterministic)."""
+        with self._lock:
+            return self._drift_nm("x", t_s), self._drift_nm("y", t_s), self._drift_nm("z", t_s)
 
     def particle_geometry(self) -> list[dict]:
         """Per particle: x_um, y_um, diameter_um, gamma, eta, rsl_angle_deg, brightness."""

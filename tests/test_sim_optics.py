@@ -109,22 +109,22 @@ def test_stage_xy_moves_the_field():
     assert after["y"] - before["y"] == pytest.approx(-20.0, abs=0.1)
 
 
-def _frame_with_truth(world) -> tuple[np.ndarray, float, float]:
-    """One frame and the true drift (x, y nm) at its time (truth read just before and after)."""
-    before = world.truth()
-    frame = world.render(ROI, 2.5).astype(float)
-    after = world.truth()
-    return frame, 0.5 * (before["drift_x_nm"] + after["drift_x_nm"]), 0.5 * (before["drift_y_nm"] + after["drift_y_nm"])
+def _frame_with_truth(world, key: int) -> tuple[np.ndarray, float, float]:
+    """One frame exposed now and the true drift (x, y nm) at exactly that virtual time."""
+    t = world.clock.now_s()
+    frame = world.render_at(t, ROI, 2.5, 0.0, key).astype(float)
+    dx, dy, _ = world.drift_nm(t)
+    return frame, dx, dy
 
 
 def test_lateral_drift_moves_the_image_as_truth_says():
     world = make_world(speed=1.0, drift_xy_nm_s=(2000.0, -1000.0), drift_noise_nm=0.5, drift_z_nm_s=0.0)
     open_devices(world)
     x_px, y_px = _fiducial_px(world)
-    frame0, dx0, dy0 = _frame_with_truth(world)
+    frame0, dx0, dy0 = _frame_with_truth(world, 1)
     first = fit_spot(frame0, x_px + dx0 / world.pixel_size_nm, y_px + dy0 / world.pixel_size_nm)
     world.clock.sleep_s(0.5)  # about 1000 nm and -500 nm of drift
-    frame1, dx1, dy1 = _frame_with_truth(world)
+    frame1, dx1, dy1 = _frame_with_truth(world, 2)
     second = fit_spot(frame1, x_px + dx1 / world.pixel_size_nm, y_px + dy1 / world.pixel_size_nm)
     measured_dx_nm = (second["x"] - first["x"]) * world.pixel_size_nm
     measured_dy_nm = (second["y"] - first["y"]) * world.pixel_size_nm
