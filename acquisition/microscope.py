@@ -112,12 +112,12 @@ class Microscope:
             f"{role}={getattr(self.config.devices, role).driver}" for role in rig.devices))
 
     def close(self) -> None:
-        """Stop everything in order (protocols -> focus lock -> camera -> writer -> devices) and close."""
+        """Stop everything in order (protocols -> camera -> focus lock -> writer -> devices) and close."""
         if self.rig is None:
             return
         problems: list[str] = []
-        for what, action in (("protocol", self.stop_protocol), ("focus lock", self._close_focus_lock),
-                             ("camera", self._stop_capture), ("recording", self._end_session),
+        for what, action in (("protocol", self.stop_protocol), ("camera", self._stop_capture),
+                             ("focus lock", self._close_focus_lock), ("recording", self._end_session),
                              ("pipeline", self._stop_pipeline), ("laser", lambda: self.rig.laser.enable(False)),
                              ("led", lambda: self.rig.led.enable(False))):
             try:
@@ -536,17 +536,21 @@ class Microscope:
                 next_progress = time.monotonic() + progress_interval_s
 
     def _finish_record(self, reason: str, stop_live: bool, unlock: bool) -> RunSummary | None:
-        """Ordered stop: protocol -> focus lock -> camera -> writer."""
-        steps: list[Callable[[], None]] = [self.stop_protocol]
-        if unlock and self._focus_lock is not None:
-            steps.append(self._focus_lock.unlock)
-        for step in steps:
-            try:
-                step()
-            except Exception as exc:  # noqa: BLE001
-                self.events.emit("warning", "engine", f"while stopping: {exc}")
+        """Ordered stop: protocol -> camera -> focus lock -> writer.
+
+        The camera stops before the lock lets go, so no frame of the run is taken unlocked.
+        """
+        try:
+            self.stop_protocol()
+        except Exception as exc:  # noqa: BLE001
+            self.events.emit("warning", "engine", f"while stopping: {exc}")
         if stop_live:
             self._stop_capture()
+        if unlock and self._focus_lock is not None:
+            try:
+                self._focus_lock.unlock()
+            except Exception as exc:  # noqa: BLE001
+                self.events.emit("warning", "engine", f"while stopping: {exc}")
         summary = self._end_session(reason)
         if stop_live:
             self._stop_pipeline()
