@@ -93,6 +93,11 @@ class FocusSample:
     reason: str = ""
 
 
+def _bad_measurement(reason: str) -> ProfileMeasurement:
+    """A measurement that fails the gate for ``reason`` (no position, no intensity)."""
+    return ProfileMeasurement(float("nan"), 0.0, 0.0, float("nan"), float("nan"), 0.0, False, False, reason)
+
+
 # --------------------------------------------------------------------------- pure control
 
 
@@ -320,9 +325,17 @@ class FocusLock:
         except DeviceError as exc:
             if isinstance(exc, DeviceLost):
                 self._try_reconnect_sensor()
-            return ProfileMeasurement(float("nan"), 0.0, 0.0, float("nan"), float("nan"), 0.0, False, False, str(exc))
-        dark = self.dark_profile if self.dark_profile is not None and self.dark_profile.size == profile.values.size else None
-        return measure_profile(profile.values, gate, self._config.estimator, dark)
+            return _bad_measurement(str(exc))
+        values = np.asarray(profile.values)
+        expected = int(self._sensor.n_pixels)
+        if values.ndim != 1 or values.size != expected:
+            shown = f"{values.size} pixels" if values.ndim == 1 else f"shape {values.shape}"
+            return _bad_measurement(f"profile has {shown}, the sensor has {expected} pixels; ignored")
+        dark = self.dark_profile if self.dark_profile is not None and self.dark_profile.size == values.size else None
+        try:
+            return measure_profile(values, gate, self._config.estimator, dark)
+        except (ValueError, TypeError, FloatingPointError) as exc:  # garbage the analysis refuses: a bad sample
+            return _bad_measurement(f"unusable profile: {exc}")
 
     def _try_reconnect_sensor(self, every_s: float = 1.0) -> None:
         """After DeviceLost, try the sensor's ``reconnect()`` (if it has one) at most once per ``every_s``."""
