@@ -2,17 +2,21 @@
 
 Every point goes into an :class:`EchemHistory` (for the binned frames' mid-time values) and to
 ``on_point``; every started step goes to ``on_step`` (the technique table). A watchdog stops the
-cell if the voltage passes a cut-off by more than ``safety_margin_v``.
+cell if the voltage passes a cut-off by more than ``safety_margin_v`` (whether or not the
+instrument's own limit works). A few potentiostat timeouts in a row are survived (counted, logged);
+a lost link ends the protocol, and the runner reconnects to switch the channel off, so the cell
+is left at rest.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 from acquisition.echem_history import EchemHistory, EchemSample
 from acquisition.protocols import ProtocolSpec, ProtocolStep, StepOutcome, protocol_steps
-from devices.base import Clock, DeviceError, Potentiostat
+from devices.base import Clock, DeviceError, DeviceLost, DeviceTimeout, Potentiostat
 
 EventSink = Callable[[str, str], None]  # (level, message)
 
@@ -25,7 +29,10 @@ class ProtocolRunner:
                  on_point: Callable[[EchemSample], None] | None = None,
                  on_step: Callable[[ProtocolStep, float], None] | None = None,
                  on_event: EventSink | None = None, safety_margin_v: float = 0.05,
-                 poll_wall_s: float = 0.05) -> None:
+                 poll_wall_s: float = 0.05, max_consecutive_timeouts: int = 3, rest_retry_s: float = 10.0) -> None:
+        """``max_consecutive_timeouts``: potentiostat timeouts in a row that are retried before the
+        protocol ends with "error"; ``rest_retry_s``: wall seconds spent reconnecting a lost link to
+        switch the channel off at the end."""
         self.potentiostat = potentiostat
         self.clock = clock
         self.spec = spec
@@ -35,6 +42,9 @@ class ProtocolRunner:
         self._on_event = on_event or (lambda level, message: None)
         self.safety_margin_v = safety_margin_v
         self.poll_wall_s = poll_wall_s
+        self.max_consecutive_timeouts = int(max_consecutive_timeouts)
+        self.rest_retry_s = float(rest_retry_s)
+        self.timeouts = 0
         self._stop = threading.Event()
         self.done = threading.Event()
         self.end_reason = "running"
@@ -66,12 +76,42 @@ class ProtocolRunner:
             self.end_reason = "error"
             self._on_event("error", f"protocol failed: {type(exc).__name__}: {exc}")
         finally:
-            try:
-                self.potentiostat.stop()
-            except DeviceError as exc:
-                self._on_event("error", f"could not stop the potentiostat: {exc}")
+            self._put_cell_at_rest()
             self._on_event("info", f"protocol {self.spec.kind} ended: {self.end_reason}")
             self.done.set()
+
+    def _put_cell_at_rest(self) -> None:
+        """Switch the channel off; if the link is lost, reconnect (back-off, up to ``rest_retry_s``) to do it."""
+        deadline = time.monotonic() + self.rest_retry_s
+        delay_s = 0.05
+        lost_reported = False
+        while True:
+            try:
+                self.potentiostat.stop()
+                if lost_reported:
+                    self._on_event("info", "potentiostat link back: channel switched off, the cell is at rest")
+                return
+            except DeviceLost as exc:
+                if not lost_reported:
+                    self._on_event("error", f"potentiostat link lost ({exc.detail}); reconnecting to switch the "
+                                            f"channel off")
+                    lost_reported = True
+                remaining_s = deadline - time.monotonic()
+                reconnect = getattr(self.potentiostat, "reconnect", None)
+                if remaining_s <= 0 or reconnect is None:
+                    self._on_event("error", f"could not switch the potentiostat off: link lost for "
+                                            f"{self.rest_retry_s:g} s; check the instrument, the cell may be "
+                                            f"under current until its own limits end the technique")
+                    return
+                time.sleep(min(delay_s, remaining_s))
+                delay_s = min(2 * delay_s, 1.0)
+                try:
+                    reconnect()
+                except DeviceError:
+                    pass
+            except DeviceError as exc:
+                self._on_event("error", f"could not stop the potentiostat: {exc}")
+                return
 
     def _run_steps(self) -> str:
         steps = protocol_steps(self.spec)
@@ -98,13 +138,25 @@ class ProtocolRunner:
             self._on_step(step, start_s)
         self._on_event("info", f"step {step.index} ({step.kind}, cycle {step.cycle}) started: {step.parameters_json()}")
         last_v: float | None = None
+        timeouts_in_a_row = 0
         while True:
             if self._stop.is_set():
                 self.potentiostat.stop()
                 self._drain()
                 return StepOutcome("stopped", last_v)
-            running = self.potentiostat.is_running()
-            v = self._drain()
+            try:
+                running = self.potentiostat.is_running()
+                v = self._drain()
+            except DeviceTimeout as exc:
+                self.timeouts += 1
+                timeouts_in_a_row += 1
+                if timeouts_in_a_row > self.max_consecutive_timeouts:
+                    raise
+                self._on_event("warning", f"potentiostat timed out ({exc.detail}); retry "
+                                          f"{timeouts_in_a_row} of {self.max_consecutive_timeouts}")
+                self._stop.wait(self.poll_wall_s)
+                continue
+            timeouts_in_a_row = 0
             last_v = v if v is not None else last_v
             if last_v is not None and not (self.spec.v_min - self.safety_margin_v
                                            <= last_v <= self.spec.v_max + self.safety_margin_v):

@@ -233,7 +233,8 @@ class FaultConfig(Strict):
     """A fault injected at virtual time ``at_s`` (see simulators/faults.py for what each kind does)."""
 
     device: Literal["camera", "stage", "led", "focus_laser", "focus_sensor", "potentiostat"]
-    kind: Literal["timeout", "incomplete_frame", "device_lost", "end_of_travel", "interlock_trip", "link_loss", "drop_frames"]
+    kind: Literal["timeout", "incomplete_frame", "device_lost", "end_of_travel", "interlock_trip", "link_loss", "drop_frames",
+                  "limit_ignored"]
     at_s: float = Field(ge=0, description="virtual time after the world was created")
     duration_s: float = Field(0.0, ge=0, le=1e7, description="> 0: every call in the window fails; 0: the next `count` events fail")
     count: int = Field(1, ge=1, le=1_000_000)
@@ -246,7 +247,7 @@ class FaultConfig(Strict):
             "led": ("timeout", "interlock_trip", "device_lost"),
             "focus_laser": ("timeout", "interlock_trip", "device_lost"),
             "focus_sensor": ("timeout", "device_lost"),
-            "potentiostat": ("timeout", "link_loss", "device_lost"),
+            "potentiostat": ("timeout", "link_loss", "device_lost", "limit_ignored"),
         }[self.device]
         if self.kind not in allowed:
             raise ValueError(f"fault kind {self.kind!r} does not apply to {self.device}; allowed: {', '.join(allowed)}")

@@ -111,6 +111,9 @@ class SphericalDiffusionCell:
         self._cycle_tag = 0
         self._end_reason: EndReason = "stopped"
         self._points: deque[EchemPoint] = deque(maxlen=MAX_BUFFERED_POINTS)
+        #: Fault hook ``limit_ignored(t_s) -> bool``: True = the channel's own voltage/current limit
+        #: fails at virtual time t_s (the technique runs on past it). None = limits always work.
+        self.limit_ignored: Callable[[float], bool] | None = None
 
     # ------------------------------------------------------------------ physics
 
@@ -285,6 +288,8 @@ class SphericalDiffusionCell:
         elif isinstance(technique, ConstantVoltage):
             if now > self._technique_start_s and abs(self.current_a) < technique.i_limit_a:
                 end = "limit"
+        if end == "limit" and self.limit_ignored is not None and self.limit_ignored(now):
+            end = None
         if end is None and now >= self._technique_start_s + technique.duration_s - 1e-9:
             end = "duration"
         if end is not None:

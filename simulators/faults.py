@@ -6,6 +6,10 @@ next ``count`` relevant events fail). ``device_lost``/``link_loss`` are special:
 stays lost (every call raises DeviceLost) until the window has passed AND the device was
 reconnected; with ``duration_s == 0`` a reconnect works at once.
 
+``limit_ignored`` (potentiostat) makes the channel's own limit fail: a technique runs on past its
+voltage (or current) limit while the fault is in force (each limit check inside the window, or
+the next ``count`` checks) -- what the software watchdog in acquisition/ must catch.
+
 Which kinds each role supports is in :data:`FAULT_KINDS`. The devices query the board; the
 board itself raises nothing but :class:`ValueError` for bad injections.
 """
@@ -21,7 +25,7 @@ FAULT_KINDS: dict[str, tuple[str, ...]] = {
     "led": ("timeout", "interlock_trip", "device_lost"),
     "focus_laser": ("timeout", "interlock_trip", "device_lost"),
     "focus_sensor": ("timeout", "device_lost"),
-    "potentiostat": ("timeout", "link_loss", "device_lost"),
+    "potentiostat": ("timeout", "link_loss", "device_lost", "limit_ignored"),
 }
 
 #: Kinds that make a device disappear until reconnected.

@@ -4,7 +4,8 @@ Techniques OCV / ConstantCurrent / ConstantVoltage run on the virtual clock; poi
 ``record_every_s`` of virtual time whether or not anyone polls. Positive current charges.
 Faults: ``link_loss``/``device_lost`` (DeviceLost on every call until ``reconnect()``; the
 running technique ends with end_reason "error" and the cell rests), ``timeout``
-(``read_new`` raises DeviceTimeout; no points are lost).
+(``read_new`` raises DeviceTimeout; no points are lost), ``limit_ignored`` (the channel's own
+voltage/current limit fails and the technique runs on past it).
 """
 
 from __future__ import annotations

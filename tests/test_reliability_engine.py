@@ -189,3 +189,90 @@ def test_a_write_error_stops_the_run_with_a_clear_message_and_the_written_bins_s
     assert stop_reason.startswith("error: run writer failed")
     with open_run(out) as run:
         assert run.n_frames == kept
+
+
+# --------------------------------------------------------------------------- 7. electrochemistry safety
+def test_the_simulated_channel_runs_past_its_limit_while_limit_ignored_is_in_force():
+    """The fault the watchdog test relies on: the instrument's own cut-off really fails."""
+    from config.loader import load_config
+    from devices.base import ConstantCurrent
+    from simulators.sim_potentiostat import SimulatedPotentiostat
+    from simulators.world import World
+
+    outcomes = {}
+    for ignored in (False, True):
+        world = World(load_config(None, {"simulation": {"speed": 10_000.0, "particle_model": "uniform"}}))
+        with SimulatedPotentiostat(world) as pot:
+            if ignored:
+                world.inject_fault("potentiostat", "limit_ignored", duration_s=1e6)
+            pot.start(ConstantCurrent(current_a=1e-3, v_limit_v=3.8, duration_s=600.0, record_every_s=5.0))
+            world.clock.sleep_s(700.0)
+            outcomes[ignored] = (max(p.voltage_v for p in pot.read_new()), pot.end_reason())
+    assert outcomes[False][0] < 3.81 and outcomes[False][1] == "limit"
+    assert outcomes[True][0] > 4.1 and outcomes[True][1] == "duration"      # ran on past 3.8 V
+
+
+def test_the_watchdog_stops_the_current_when_the_instruments_own_limit_fails(tmp_path):
+    path = tmp_path / "runaway.h5"
+    v_max, margin = 3.80, 0.05
+    with Microscope.from_config(None, speed=200, seed=1, frame_rate_hz=0.5, c_rate=5.0, v_max=v_max,
+                                safety_margin_v=margin, **SMALL) as scope:
+        scope.world.inject_fault("potentiostat", "limit_ignored", duration_s=1e7)
+        summary = scope.record(path, protocol="charge", duration_s=3000, bin_size=2)
+        truth = scope.world.truth()
+    assert summary.protocol_end == "safety" and summary.stop_reason == "protocol ended (safety)"
+    assert truth["cell_current_a"] == 0.0                        # the channel is off
+    with open_run(path) as run:
+        echem = run.require_echem()
+    # the voltage passed the cut-off (nothing else stopped it) and no further than the margin
+    assert v_max + margin < echem.voltage_v.max() <= v_max + margin + 0.02
+    after_trip = echem.time_s > echem.time_s[np.argmax(echem.voltage_v)]
+    assert np.all(echem.current_a[after_trip] == 0.0)
+    messages = [m for _, src, m in _events(path) if src == "protocol"]
+    assert any(m.startswith("safety: cell voltage") and "cell stopped" in m for m in messages)
+    with h5py.File(path, "r") as f:
+        assert f[L.ENTRY]["stop_reason"][()].decode() == "protocol ended (safety)"
+
+
+@pytest.mark.parametrize("lost_for_s", [0.0, 20.0])
+def test_potentiostat_link_loss_leaves_the_cell_at_rest_and_the_run_says_why(tmp_path, lost_for_s):
+    path = tmp_path / "unplugged.h5"
+    with Microscope.from_config(None, speed=100, seed=1, frame_rate_hz=0.5, c_rate=1.0, **SMALL) as scope:
+        def unplug() -> None:
+            _when(lambda: len(scope.echem) >= 20)
+            scope.world.inject_fault("potentiostat", "link_loss", duration_s=lost_for_s)
+
+        unplugger = threading.Thread(target=unplug)
+        unplugger.start()
+        summary = scope.record(path, protocol="charge", duration_s=30_000, bin_size=2)
+        unplugger.join()
+        truth = scope.world.truth()
+        running, reason = scope.world.potentiostat_status()
+    assert summary.protocol_end == "error" and summary.stop_reason == "protocol ended (error)"
+    assert truth["cell_current_a"] == 0.0 and not running and reason in ("error", "stopped")
+    messages = [m for _, src, m in _events(path) if src == "protocol"]
+    assert any(m.startswith("protocol stopped by a potentiostat error") and "lost" in m for m in messages)
+    assert any(m.startswith("potentiostat link lost") for m in messages)
+    assert "potentiostat link back: channel switched off, the cell is at rest" in messages
+    with h5py.File(path, "r") as f:
+        assert f[L.ENTRY]["stop_reason"][()].decode() == "protocol ended (error)"
+
+
+def test_a_few_potentiostat_timeouts_are_survived_and_too_many_end_the_protocol(tmp_path):
+    with Microscope.from_config(None, speed=100, seed=1, frame_rate_hz=0.5, c_rate=1.0, **SMALL) as scope:
+        scope.start_recording(tmp_path / "timeouts.h5", bin_size=2)
+        runner = scope.start_protocol("charge")
+        _when(lambda: len(scope.echem) >= 5)
+        scope.world.inject_fault("potentiostat", "timeout", count=3)        # survived
+        _when(lambda: runner.timeouts == 3)
+        points = len(scope.echem)
+        _when(lambda: len(scope.echem) >= points + 5)                       # still charging
+        assert runner.is_running and runner.end_reason == "running"
+        scope.world.inject_fault("potentiostat", "timeout", count=4)        # one more than allowed in a row
+        assert runner.done.wait(10.0)
+        summary = scope.stop_recording()
+        truth = scope.world.truth()
+    assert runner.end_reason == "error" and runner.timeouts == 3 + 4 and truth["cell_current_a"] == 0.0
+    messages = [m for _, src, m in _events(tmp_path / "timeouts.h5") if src == "protocol"]
+    assert sum(m.startswith("potentiostat timed out") for m in messages) == 3 + 3
+    assert summary.errors == ()
