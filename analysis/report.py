@@ -165,7 +165,10 @@ def analyze_run(
 
         # ---------------------------------------------------------------- mask and particles
         reference = shift_image(first, -dx_px[0], -dy_px[0])
-        threshold = otsu_threshold(reference) if mask_threshold is None else float(mask_threshold)
+        try:
+            threshold = otsu_threshold(reference) if mask_threshold is None else float(mask_threshold)
+        except ValueError as exc:  # a blank or flat first frame: nothing to analyse in this file
+            raise RunFileError(f"{run.path}: {exc} (the first binned frame shows no sample)") from None
         mask = make_mask(reference, threshold)
         labels, _count = label_image(mask)
         particles = label_particles(mask, min_area_px=min_area_px)
