@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -208,6 +209,7 @@ def check_acquire_settings(args: argparse.Namespace, config: Any) -> None:
     out = Path(args.out)
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'run.h5'}")
+    _output_folder(out.parent, "--out", f"the folder of --out {out}")
 
 
 def cmd_acquire(args: argparse.Namespace) -> int:
@@ -218,7 +220,6 @@ def cmd_acquire(args: argparse.Namespace) -> int:
     config = load_config(args.config, acquire_overrides(args))
     check_acquire_settings(args, config)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     printer = ProgressPrinter(sys.stderr)
     scope = Microscope(config)
     previous = {}
@@ -247,6 +248,20 @@ def cmd_acquire(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- analysis commands
 
 
+def _output_folder(folder: Path, flag: str, what: str | None = None) -> Path:
+    """Create ``folder`` (and parents) for output; ValueError naming ``flag`` if that is impossible."""
+    what = what or f"{flag} {folder}"
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{what} is a file, not a folder; give another {flag}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{what} cannot be created ({exc.strerror or exc}); give another {flag}") from None
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{what} is not writable; give another {flag}")
+    return folder
+
+
 def _existing_input(path: str) -> Path:
     p = Path(path)
     if not p.exists():
@@ -258,7 +273,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from analysis.report import analyze_run
 
     run = _existing_input(args.run)
-    out = Path(args.out) if args.out else run.with_name(run.stem + "_report")
+    out = _output_folder(Path(args.out) if args.out else run.with_name(run.stem + "_report"), "--out")
     summary = analyze_run(run, out, progress=_progress_lines("analyze"))
     print(f"report written to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
     return EXIT_OK
@@ -268,7 +283,7 @@ def cmd_gitt(args: argparse.Namespace) -> int:
     from analysis.gitt_report import gitt_from_file
 
     data = _existing_input(args.data)
-    out = Path(args.out) if args.out else data.with_name(data.stem + "_gitt")
+    out = _output_folder(Path(args.out) if args.out else data.with_name(data.stem + "_gitt"), "--out")
     kwargs = dict(bet_m2_g=args.bet_m2_g, molar_mass_g_mol=args.molar_mass_g_mol,
                   molar_volume_cm3_mol=args.molar_volume_cm3_mol, progress=_progress_lines("gitt"))
     if args.active_mass_mg is not None:

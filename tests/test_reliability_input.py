@@ -306,12 +306,17 @@ def test_fuzzed_command_lines_exit_0_1_or_2_with_one_line_errors(input_files, da
         (["acquire", "--out", "{tmp}/r.h5", "--duration", "1", "--seed", "-3"], "seed"),
         (["acquire", "--out", "{tmp}/r.h5", "--duration", "1", "--config", "{tmp}/none.toml"], "not found"),
         (["acquire", "--out", "{tmp}", "--duration", "1"], "is a folder"),
+        (["acquire", "--out", "{tmp}/a_file/run.h5", "--duration", "1"], "is a file, not a folder"),
+        (["acquire", "--out", "{tmp}/a_file/deeper/run.h5", "--duration", "1"], "cannot be created"),
+        (["analyze", "{tmp}/a_file", "--out", "{tmp}/a_file"], "--out"),
+        (["gitt", "{tmp}/a_file", "--out", "{tmp}/a_file/x"], "--out"),
         (["analyze"], "run"),
         (["gitt", "{tmp}/none.h5"], "does not exist"),
     ],
 )
 def test_bad_command_lines_name_the_problem(tmp_path, argv, fragment):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    (tmp_path / "a_file").write_text("not a folder")
     RecordingMicroscope.started.clear()
     with mock.patch("acquisition.microscope.Microscope", RecordingMicroscope):
         status, _, stderr = _run_main(argv)
