@@ -65,17 +65,17 @@ def test_sim_end_of_travel_mid_move_stops_the_axis_where_it_is_and_nothing_resum
     stage = open_devices(world)["stage"]
     x = stage.axis("x")
     spy = MoveSpy(world)
-    x.move_to(10_000.0)  # 0.5 s of travel
+    x.move_to(40_000.0)  # 2 s of travel
     world.clock.sleep_s(0.1)
     world.inject_fault("stage", "end_of_travel")
     with pytest.raises(EndOfTravel, match="end-of-travel"):
-        x.move_to(12_000.0)
+        x.move_to(42_000.0)
     stopped_at = x.position_nm()
-    assert 0.0 < stopped_at < 10_000.0  # halted part way, not at either target
+    assert 0.0 < stopped_at < 40_000.0  # halted part way, not at either target
     assert not x.is_moving() and x.target_nm() == pytest.approx(stopped_at, abs=1e-6)
-    world.clock.sleep_s(0.6)  # longer than the rest of the original move
+    world.clock.sleep_s(0.3)  # 6 µm of travel at full speed, had it not stopped
     assert x.position_nm() == pytest.approx(stopped_at, abs=1e-6)
-    assert spy.targets == [("x", 10_000.0)]  # the refused move was never sent to the motor, nor retried
+    assert spy.targets == [("x", 40_000.0)]  # the refused move was never sent to the motor, nor retried
     x.move_to(1_000.0)  # an explicit new command works again
     assert x.wait_settled(timeout_s=5.0) == pytest.approx(1_000.0, abs=1.0)
 
