@@ -27,7 +27,22 @@ PRESETS = ("simulated", "emulated", "rig.example")
 
 
 class ConfigError(ValueError):
-    """A configuration file is missing or invalid. The message is one line for the user."""
+    """A configuration file is missing or invalid. The message is one line for the user
+    (line breaks and other unprintable characters, e.g. from a key name, are escaped)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_one_line(message))
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every unprintable character (line breaks included) as its escape sequence."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """repr of a bad value, shortened to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ...)"
 
 
 def preset_path(name: str) -> Path:
@@ -45,12 +60,12 @@ def _describe_error(err: dict[str, Any]) -> str:
     if kind == "missing":
         return f"missing key '{key}'"
     if kind.startswith("greater_than") or kind.startswith("less_than"):
-        return f"'{key}' = {err.get('input')!r}: {msg}"
+        return f"'{key}' = {_shown(err.get('input'))}: {msg}"
     if kind == "literal_error":
-        return f"'{key}' = {err.get('input')!r}: allowed values are {ctx.get('expected', '')}"
+        return f"'{key}' = {_shown(err.get('input'))}: allowed values are {ctx.get('expected', '')}"
     if kind == "union_tag_invalid":
-        return f"'{key}': driver {ctx.get('tag')!r} is not known; allowed: {ctx.get('expected_tags')}"
-    return f"'{key}' = {err.get('input')!r}: {msg}"
+        return f"'{key}': driver {_shown(ctx.get('tag'))} is not known; allowed: {ctx.get('expected_tags')}"
+    return f"'{key}' = {_shown(err.get('input'))}: {msg}"
 
 
 def _first_non_finite(value: Any, key: str) -> tuple[str, float] | None:
