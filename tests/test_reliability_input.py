@@ -370,13 +370,21 @@ def bad_run_files(tmp_path_factory) -> dict[str, Path]:
     with h5py.File(files["flat_frames"], "a") as f:
         frames = f["entry/binned/frames"]
         frames[...] = np.zeros(frames.shape, frames.dtype)
+    files["csv_empty"] = folder / "empty.csv"
+    files["csv_empty"].write_bytes(b"")
+    files["csv_binary"] = folder / "binary.csv"
+    files["csv_binary"].write_bytes(np.random.default_rng(1).bytes(2048))
+    files["csv_columns"] = folder / "columns.csv"
+    files["csv_columns"].write_text("a;b;c\n1;2;3\n")
+    files["csv_ragged"] = folder / "ragged.csv"
+    files["csv_ragged"].write_text("time_s,voltage_v,current_a\n" + "1,3.5,0\n2,3.6\n3,3.7,0,9,9\n" * 20)
     files["folder"] = folder / "a_folder.h5"
     files["folder"].mkdir()
     return files
 
 
 BAD_KINDS = ["truncated", "header_only", "empty", "text", "random_bytes", "no_entry", "other_nexus", "wrong_shapes",
-             "flat_frames", "folder"]
+             "flat_frames", "csv_empty", "csv_binary", "csv_columns", "csv_ragged", "folder"]
 
 
 @pytest.mark.parametrize("command", ["analyze", "gitt"])
