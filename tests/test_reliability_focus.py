@@ -221,17 +221,21 @@ events_strategy = st.lists(
     soft_room_nm=st.tuples(st.floats(150.0, 6000.0), st.floats(150.0, 6000.0)),
     move_failure=st.one_of(st.none(), st.tuples(st.integers(0, 20), st.sampled_from(sorted(MOVE_ERRORS)))),
     drift_nm_per_read=st.floats(-40.0, 40.0),
+    estimator=st.sampled_from(["gaussian", "centroid", "phasor"]),
+    profiles_per_update=st.integers(1, 3),
     seed=st.integers(0, 1000),
 )
 def test_random_sensor_and_stage_faults_never_move_z_outside_the_window(
-        events, ok_runs, window_nm, max_step_nm, gain, origin_nm, soft_room_nm, move_failure, drift_nm_per_read, seed):
+        events, ok_runs, window_nm, max_step_nm, gain, origin_nm, soft_room_nm, move_failure, drift_nm_per_read,
+        estimator, profiles_per_update, seed):
     margin_nm = 100.0
     soft = (origin_nm - soft_room_nm[0], origin_nm + soft_room_nm[1])
     clock = SteppingClock()
     axis = RecordingZ(origin_nm, soft)
     sensor = ScriptedSensor(clock, axis, seed)
     config = FocusLockConfig(window_nm=window_nm, max_step_nm=max_step_nm, gain=gain, soft_limit_margin_nm=margin_nm,
-                             rate_hz=200.0, lost_after_bad=3, bad_history=6, reacquire_after_good=2)
+                             rate_hz=200.0, lost_after_bad=3, bad_history=6, reacquire_after_good=2,
+                             estimator=estimator, profiles_per_update=profiles_per_update)
     samples, log = [], []
     lock = FocusLock(sensor, axis, clock, config, on_sample=samples.append, on_event=lambda lvl, msg: log.append((lvl, msg)))
     lock.calibration = make_calibration()
