@@ -41,6 +41,9 @@ PROGRAM_NAME = "operascope"
 _STR = {"kind": "S16", "level": "S8", "source": "S32", "message": "S512", "parameters": "S512", "json": "S4096",
         "stamp": "S40"}
 _STOP = object()
+#: Chunk cache per dataset. Every dataset is written append-only, so a few chunks suffice; HDF5's
+#: default (1 MB per dataset, ~60 datasets) lets a long run's memory creep up by tens of MB.
+CHUNK_CACHE_BYTES = 64 * 1024
 #: Small log records (not frames): they go through an unblocking side channel so that a slow disk
 #: never stalls the focus-lock loop, the protocol runner or whoever emits an event.
 _LOG_KINDS = frozenset({"echem", "technique", "focus", "calibration", "event", "truth", "devices"})
@@ -302,7 +305,7 @@ class RunWriter:
     def _create(self) -> None:
         s = self.setup
         h, w = s.frame_shape
-        f = h5py.File(s.path, "w", libver="latest")
+        f = h5py.File(s.path, "w", libver="latest", rdcc_nbytes=CHUNK_CACHE_BYTES)
         self._h5 = f
         entry = f.create_group(L.ENTRY)
         entry.attrs["NX_class"] = "NXentry"

@@ -1,0 +1,187 @@
+"""Soak: 8 virtual hours of cycling on the simulated rig, sped up, with faults sprinkled in.
+
+The focus lock runs, the camera records (bin 4), the cell cycles at C/2, and faults scheduled in
+the config fire throughout: camera unplugged (back after 20-60 s), camera timeouts, incomplete and
+dropped frames, potentiostat timeouts, focus-sensor timeouts, a focus-laser interlock trip, stage
+timeouts. A monitor thread samples the process RSS and the thread count every wall second.
+
+Prints: wall time and speed-up, RSS at the start of the run (the reference), RSS growth over the run
+and over its second half, growth per virtual hour and per echem point, threads before/during/after,
+and file completeness (bins, frame-id accounting, echem coverage, one event per fault).
+Exit status 1 if a check fails: RSS growth in the second half above 5 % of the reference, a thread
+left after close, a bin or frame unaccounted for, an echem gap, a fault without its event.
+
+    .venv/bin/python benchmarks/bench_soak.py [--hours H] [--speed K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from acquisition.microscope import Microscope  # noqa: E402
+from analysis import runfile_layout as L  # noqa: E402
+
+HOUR_S = 3600.0
+
+
+def rss_mb() -> float:
+    """Resident set size of this process (MB) from /proc/self/status."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def fault_schedule(hours: float) -> list[dict]:
+    """Faults spread over the run (virtual seconds); a fixed pattern repeated every 40 virtual minutes."""
+    faults = []
+    period_s = 2400.0
+    for k in range(int(hours * HOUR_S // period_s)):
+        t0 = 300.0 + k * period_s
+        faults += [
+            {"device": "camera", "kind": "device_lost", "at_s": t0, "duration_s": 20.0 + 10.0 * (k % 5)},
+            {"device": "camera", "kind": "timeout", "at_s": t0 + 400.0, "count": 2},
+            {"device": "camera", "kind": "incomplete_frame", "at_s": t0 + 700.0, "count": 3},
+            {"device": "camera", "kind": "drop_frames", "at_s": t0 + 900.0, "count": 4},
+            {"device": "potentiostat", "kind": "timeout", "at_s": t0 + 1100.0, "count": 2},
+            {"device": "focus_sensor", "kind": "timeout", "at_s": t0 + 1300.0, "count": 3},
+            {"device": "stage", "kind": "timeout", "at_s": t0 + 1500.0, "count": 1},
+        ]
+        if k % 4 == 2:
+            faults.append({"device": "focus_laser", "kind": "interlock_trip", "at_s": t0 + 1700.0, "duration_s": 30.0})
+    return faults
+
+
+class Monitor:
+    """Samples (wall s, RSS MB, threads) every ``interval_s`` until stopped."""
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.samples: list[tuple[float, float, int]] = []
+        self._stop = threading.Event()
+        self._interval_s = interval_s
+        self._thread = threading.Thread(target=self._run, name="soak-monitor", daemon=True)
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        while not self._stop.wait(self._interval_s):
+            self.samples.append((time.monotonic() - t0, rss_mb(), threading.active_count()))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=8.0, help="virtual hours (default 8)")
+    parser.add_argument("--speed", type=float, default=600.0, help="rig seconds per wall second (default 600)")
+    args = parser.parse_args()
+    duration_s = args.hours * HOUR_S
+    faults = fault_schedule(args.hours)
+    checks: list[tuple[str, bool]] = []
+
+    threads_before = {t.name for t in threading.enumerate()}
+    gc.collect()
+    rss_before_open = rss_mb()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "soak.h5"
+        scope = Microscope.from_config(None, speed=args.speed, seed=7, frame_rate_hz=0.1, bin_size=4,
+                                       roi=(0, 0, 64, 64), particle_model="uniform", c_rate=0.5, cycles=10,
+                                       record_interval_s=1.0, camera_lost_timeout_s=60.0, read_timeout_s=5.0,
+                                       faults=faults)
+        monitor = Monitor()
+        wall0 = time.monotonic()
+        with scope:
+            monitor.start()
+            summary = scope.record(path, duration_s=duration_s, protocol="cycle", focus_lock=True)
+            echem_points = len(scope.echem)
+        wall_s = time.monotonic() - wall0
+        threads_during = max(n for _, _, n in monitor.samples) if monitor.samples else 0
+        monitor.stop()
+        time.sleep(0.5)
+        gc.collect()
+        leaked = sorted({t.name for t in threading.enumerate()} - threads_before)
+
+        with h5py.File(path, "r") as f:
+            b = f[L.BINNED]
+            n_bins = b["frames"].shape[0]
+            n_in_bin = b["n_frames_in_bin"][()]
+            first_id, last_id = b["first_frame_id"][()], b["last_frame_id"][()]
+            dropped_in_bin = b["dropped_in_bin"][()]
+            bin_means = b["frames"][()].reshape(n_bins, -1).mean(axis=1)
+            echem_t = f[L.ELECTROCHEMISTRY]["time"][()]
+            focus_n = f[L.FOCUS_LOCK]["log"]["time"].shape[0]
+            messages = [m.decode() for m in f[L.EVENTS]["message"][()]]
+            stop_reason = f[L.ENTRY]["stop_reason"][()].decode()
+        file_mb = os.path.getsize(path) / 1e6
+
+    samples = np.array([(t, r) for t, r, _ in monitor.samples])
+    run_rss = samples[:, 1]
+    ref_mb = float(np.median(run_rss[: max(3, len(run_rss) // 10)]))          # first tenth of the run
+    mid_mb = float(np.median(run_rss[len(run_rss) // 2 - 2: len(run_rss) // 2 + 2]))
+    end_mb = float(np.median(run_rss[-max(3, len(run_rss) // 10):]))
+    half_growth_mb = end_mb - mid_mb
+    virtual_h = summary.duration_s / HOUR_S
+
+    print(f"soak: {virtual_h:.2f} virtual h in {wall_s:.1f} wall s ({summary.duration_s / wall_s:.0f}x real time), "
+          f"{len(faults)} faults scheduled")
+    print(f"  stop reason: {summary.stop_reason}; file {file_mb:.1f} MB")
+    print(f"  RSS: {rss_before_open:.0f} MB before open, reference (first tenth of the run) {ref_mb:.1f} MB, "
+          f"middle {mid_mb:.1f} MB, end {end_mb:.1f} MB")
+    print(f"  RSS growth: whole run {end_mb - ref_mb:+.1f} MB ({(end_mb - ref_mb) / ref_mb:+.1%} of reference), "
+          f"second half {half_growth_mb:+.1f} MB ({half_growth_mb / ref_mb:+.1%}), "
+          f"{(end_mb - ref_mb) / max(virtual_h, 1e-9):+.2f} MB per virtual hour")
+    print(f"  echem points in memory: {echem_points} ({(end_mb - ref_mb) * 1e6 / max(echem_points, 1):.0f} B of RSS "
+          f"growth per point; a week at 1 s would hold {7 * 86400:,} points)")
+    print(f"  threads: {len(threads_before)} before, up to {threads_during} during (incl. monitor), "
+          f"left after close: {leaked or 'none'}")
+    print(f"  frames: {summary.frames_in} in, {summary.frames_dropped} dropped, {n_bins} bins "
+          f"({summary.partial_bins} partial); focus samples {focus_n}; echem points in file {echem_t.size}")
+
+    span = int(last_id[-1] - first_id[0] + 1)
+    expected_points = summary.duration_s / 1.0
+    max_gap_s = float(np.max(np.diff(echem_t))) if echem_t.size > 1 else float("inf")
+    checks += [
+        ("ran the full duration", stop_reason == "duration reached" and virtual_h >= 0.99 * args.hours),
+        ("RSS growth in the second half < 5 % of reference", half_growth_mb < 0.05 * ref_mb),
+        ("no thread left after close", not leaked),
+        ("every bin in the file", n_bins == summary.bins and n_in_bin.sum() == summary.frames_in),
+        ("every frame id binned or counted as dropped", span == summary.frames_in + summary.frames_dropped
+         and dropped_in_bin.sum() == summary.frames_dropped),
+        ("every bin is an image (no empty pixels)", bool((bin_means > 10).all())),
+        ("echem covers the run, no gap > 30 s", echem_t.size >= 0.95 * expected_points and max_gap_s <= 30.0),
+        ("each camera loss logged and reconnected",
+         sum(m.startswith("camera lost") for m in messages) >= sum(f["kind"] == "device_lost" for f in faults)
+         and sum(m == "camera reconnected" for m in messages) >= sum(f["kind"] == "device_lost" for f in faults)),
+        ("each incomplete frame logged",
+         sum(m.startswith("incomplete frame discarded") for m in messages)
+         == sum(f["count"] for f in faults if f["kind"] == "incomplete_frame")),
+        ("each potentiostat timeout survived and logged",
+         sum(m.startswith("potentiostat timed out") for m in messages)
+         == sum(f["count"] for f in faults if f["device"] == "potentiostat")),
+    ]
+    print(f"  echem max gap {max_gap_s:.1f} s")
+    failed = [name for name, ok in checks if not ok]
+    for name, ok in checks:
+        print(f"  [{'ok' if ok else 'FAIL'}] {name}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
