@@ -90,6 +90,11 @@ def _case_summary(label: str, result: ModelResult) -> dict:
     }
 
 
+#: Largest particle and C-rate the model accepts (a single-crystal particle; a 100C charge).
+MAX_DIAMETER_UM = 50.0
+MAX_C_RATE = 100.0
+
+
 def run_model(
     c_rate: float = 1.0,
     eta: float = 1.0,
@@ -111,6 +116,9 @@ def run_model(
     """
     check_positive("c_rate", c_rate, "(C)")
     check_positive("diameter_um", diameter_um, "µm")
+    if diameter_um > MAX_DIAMETER_UM or c_rate > MAX_C_RATE:
+        raise ValueError(f"diameter_um must be <= {MAX_DIAMETER_UM:g} µm and c_rate <= {MAX_C_RATE:g} C "
+                         f"(single particles, operando rates); got {diameter_um:g} µm, {c_rate:g} C")
     check_rock_salt(gamma, eta)
     settings = settings or RunSettings()
     out = Path(out_dir)

@@ -111,6 +111,8 @@ def test_run_model_sweep(tmp_path):
         (dict(eta=-0.2), "eta"),
         (dict(diameter_um=0.0), "diameter_um"),
         (dict(c_rate=-1.0), "c_rate"),
+        (dict(diameter_um=1e300), "diameter_um must be <= 50"),
+        (dict(c_rate=1e6), "c_rate <= 100"),
         (dict(c_rate=0.0), "c_rate"),
     ],
 )
