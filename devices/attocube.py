@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devices.base import (
+    StageAxis,
     AXES,
     DeviceError,
     DeviceInfo,
@@ -199,7 +200,7 @@ class JsonRpcLink:
             return f"error {error_number} (no text available)"
 
 
-class AttocubeAxis(Positioner):
+class AttocubeAxis(StageAxis):
     """One closed-loop axis (positions in nm) of an :class:`AttocubeStage`."""
 
     def __init__(self, stage: "AttocubeStage", axis_name: str, axis_index: int, limits_nm: tuple[float, float]) -> None:
@@ -210,19 +211,6 @@ class AttocubeAxis(Positioner):
         self._target_nm = 0.0
         self._move_enabled = False  # closed-loop move known to be on at the controller
         self.name = f"stage.{axis_name}"
-
-    def open(self) -> None:
-        self._stage.open()
-
-    def close(self) -> None:
-        self._stage.close()
-
-    def info(self) -> DeviceInfo:
-        return self._stage.info()
-
-    @property
-    def is_open(self) -> bool:
-        return self._stage.is_open
 
     @property
     def limits_nm(self) -> tuple[float, float]:

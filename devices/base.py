@@ -311,6 +311,26 @@ class Positioner(Device):
         return self.position_nm()
 
 
+class StageAxis(Positioner):
+    """A :class:`Positioner` that is one axis of a :class:`Stage`: opening, closing and
+    identity are the stage's. Subclasses set ``self._stage`` and implement the motion."""
+
+    _stage: "Stage"
+
+    def open(self) -> None:
+        self._stage.open()
+
+    def close(self) -> None:
+        self._stage.close()
+
+    def info(self) -> DeviceInfo:
+        return self._stage.info()
+
+    @property
+    def is_open(self) -> bool:
+        return self._stage.is_open
+
+
 class Stage(Device):
     """An XYZ stack of :class:`Positioner` axes."""
 
@@ -575,6 +595,7 @@ __all__: Sequence[str] = [
     "Profile",
     "Roi",
     "Stage",
+    "StageAxis",
     "Technique",
     "WallClock",
     "validate_in_range",

@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from devices.base import (
+    StageAxis,
     AXES,
     Clock,
     DeviceInfo,
@@ -89,7 +90,7 @@ class AxisMotion:
         self._overshoot_nm = 0.0
 
 
-class SimulatedAxis(Positioner):
+class SimulatedAxis(StageAxis):
     """One axis of the simulated stage (opened and closed with the stage)."""
 
     def __init__(self, world: World, stage: SimulatedStage, axis: str) -> None:
@@ -97,19 +98,6 @@ class SimulatedAxis(Positioner):
         self._stage = stage
         self.axis_name = axis
         self.name = f"stage.{axis}"
-
-    def open(self) -> None:
-        self._stage.open()
-
-    def close(self) -> None:
-        self._stage.close()
-
-    def info(self) -> DeviceInfo:
-        return self._stage.info()
-
-    @property
-    def is_open(self) -> bool:
-        return self._stage.is_open
 
     @property
     def limits_nm(self) -> tuple[float, float]:
