@@ -16,7 +16,7 @@ from typing import Callable
 
 from acquisition.echem_history import EchemHistory, EchemSample
 from acquisition.protocols import ProtocolSpec, ProtocolStep, StepOutcome, protocol_steps
-from devices.base import Clock, DeviceError, DeviceLost, DeviceTimeout, Potentiostat
+from devices.base import Clock, DeviceError, DeviceLost, DeviceTimeout, NotOpen, Potentiostat
 
 EventSink = Callable[[str, str], None]  # (level, message)
 
@@ -91,7 +91,11 @@ class ProtocolRunner:
                 if lost_reported:
                     self._on_event("info", "potentiostat link back: channel switched off, the cell is at rest")
                 return
-            except DeviceLost as exc:
+            except (DeviceLost, NotOpen) as exc:
+                if isinstance(exc, NotOpen) and not lost_reported:
+                    self._on_event("error", f"could not stop the potentiostat: {exc}")
+                    return
+                # NotOpen after a failed reconnect: some drivers leave the handle closed; still lost
                 if not lost_reported:
                     self._on_event("error", f"potentiostat link lost ({exc.detail}); reconnecting to switch the "
                                             f"channel off")

@@ -212,11 +212,15 @@ def test_the_simulated_channel_runs_past_its_limit_while_limit_ignored_is_in_for
     assert outcomes[True][0] > 4.1 and outcomes[True][1] == "duration"      # ran on past 3.8 V
 
 
-def test_the_watchdog_stops_the_current_when_the_instruments_own_limit_fails(tmp_path):
+@pytest.mark.parametrize("rig", ["simulated", "emulated"])
+def test_the_watchdog_stops_the_current_when_the_instruments_own_limit_fails(tmp_path, rig):
+    """On the emulated rig the real Biologic driver talks to the fake EC-Lab library around the same cell."""
     path = tmp_path / "runaway.h5"
     v_max, margin = 3.80, 0.05
-    with Microscope.from_config(None, speed=200, seed=1, frame_rate_hz=0.5, c_rate=5.0, v_max=v_max,
-                                safety_margin_v=margin, **SMALL) as scope:
+    config = None if rig == "simulated" else REPO / "config" / "emulated.toml"
+    extra = SMALL if rig == "simulated" else dict(roi=(0, 0, 64, 64))
+    with Microscope.from_config(config, speed=200, frame_rate_hz=1.0, c_rate=5.0, v_max=v_max,
+                                safety_margin_v=margin, **extra) as scope:
         scope.world.inject_fault("potentiostat", "limit_ignored", duration_s=1e7)
         summary = scope.record(path, protocol="charge", duration_s=3000, bin_size=2)
         truth = scope.world.truth()
@@ -234,10 +238,12 @@ def test_the_watchdog_stops_the_current_when_the_instruments_own_limit_fails(tmp
         assert f[L.ENTRY]["stop_reason"][()].decode() == "protocol ended (safety)"
 
 
-@pytest.mark.parametrize("lost_for_s", [0.0, 20.0])
-def test_potentiostat_link_loss_leaves_the_cell_at_rest_and_the_run_says_why(tmp_path, lost_for_s):
+@pytest.mark.parametrize("rig, lost_for_s", [("simulated", 0.0), ("simulated", 20.0), ("emulated", 20.0)])
+def test_potentiostat_link_loss_leaves_the_cell_at_rest_and_the_run_says_why(tmp_path, rig, lost_for_s):
     path = tmp_path / "unplugged.h5"
-    with Microscope.from_config(None, speed=100, seed=1, frame_rate_hz=0.5, c_rate=1.0, **SMALL) as scope:
+    config = None if rig == "simulated" else REPO / "config" / "emulated.toml"
+    extra = SMALL if rig == "simulated" else dict(roi=(0, 0, 64, 64))
+    with Microscope.from_config(config, speed=100, frame_rate_hz=1.0, c_rate=1.0, **extra) as scope:
         def unplug() -> None:
             _when(lambda: len(scope.echem) >= 20)
             scope.world.inject_fault("potentiostat", "link_loss", duration_s=lost_for_s)
