@@ -136,7 +136,10 @@ def _say(message: str) -> None:
 
 
 def _progress_lines(label: str) -> Callable[[int, int, str], None]:
-    """progress(done, total, what) for analysis functions: a line every ~10 %."""
+    """progress(done, total, what) for analysis functions: a tqdm bar per stage on a terminal,
+    a line every ~10 % otherwise (logs, pipes)."""
+    if sys.stderr.isatty():
+        return _progress_bars(label)
     state = {"last": -1}
 
     def progress(done: int, total: int, what: str = "") -> None:
@@ -144,6 +147,23 @@ def _progress_lines(label: str) -> Callable[[int, int, str], None]:
         if step != state["last"]:
             state["last"] = step
             print(f"{label}: {what} {done}/{total}", file=sys.stderr, flush=True)
+    return progress
+
+
+def _progress_bars(label: str) -> Callable[[int, int, str], None]:
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def progress(done: int, total: int, what: str = "") -> None:
+        bar = bars.get(what)
+        if bar is None:
+            for old in bars.values():
+                old.close()
+            bar = bars[what] = tqdm(total=total, desc=f"{label}: {what}", file=sys.stderr, leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
     return progress
 
 
@@ -276,6 +296,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     out = _output_folder(Path(args.out) if args.out else run.with_name(run.stem + "_report"), "--out")
     summary = analyze_run(run, out, progress=_progress_lines("analyze"))
     print(f"report written to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
+    drift = summary.get("drift", {})
+    print(f"{len(summary.get('particles', []))} particles, {summary.get('n_frames', 0)} binned frames; "
+          f"drift up to {drift.get('max_abs_drift_nm', float('nan')):.0f} nm; fiducial scatter "
+          f"{max(drift.get('scatter_nm') or [float('nan')]):.2f} nm (Cramér–Rao bound "
+          f"{drift.get('crlb_nm', float('nan')):.2f} nm)")
     return EXIT_OK
 
 
