@@ -400,7 +400,8 @@ class Microscope:
         pipeline_error = self._pipeline.error if self._pipeline is not None else None
         return RunSummary(
             path=writer.setup.path, frames_in=session.frames_in, frames_binned=session.binner.frames_in,
-            frames_dropped=session.binner.frames_dropped, bins=session.binner.bins_out,
+            frames_dropped=session.binner.frames_dropped,
+            bins=session.binner.bins_out if writer.error is None else writer.bins_flushed,   # what the file holds
             partial_bins=session.partial_bins, raw_frames=session.raw_written,
             duration_s=session.end_s - session.t0_s, stop_reason=reason,
             protocol_end=self._protocol.end_reason if self._protocol is not None else None,

@@ -179,6 +179,7 @@ def test_a_write_error_stops_the_run_with_a_clear_message_and_the_written_bins_s
     kept = int(re.search(r"keeps the (\d+) binned frames", errors[0]).group(1))
     assert f"File too large (errno 27) while writing {out}" in errors[0] and "recording stopped" in errors[0]
     assert os.path.getsize(out) <= limit_bytes
+    assert f": {kept} binned frames" in proc.stdout            # the summary line counts what the file holds
     # what was written is readable and whole: no bin whose pixels never reached the disk
     with h5py.File(out, "r", swmr=True, libver="latest", locking=False) as f:
         frames = f[L.BINNED]["frames"][()]
