@@ -48,6 +48,7 @@ class CaptureThread:
         self._lock = threading.Lock()
         self._frames_in = self._dropped = self._incomplete = self._timeouts = self._reconnects = 0
         self._last_id: int | None = None
+        self._lost_at_s: float | None = None   # wall time of the last loss, until the first frame after it
         self._thread = threading.Thread(target=self._run, name="camera-capture", daemon=True)
 
     @property
@@ -102,6 +103,7 @@ class CaptureThread:
                 self._on_event("warning", f"incomplete frame discarded: {exc.detail}")
                 continue
             except DeviceLost as exc:
+                self._lost_at_s = time.monotonic()
                 self._on_event("error", f"camera lost: {exc.detail}; reconnecting")
                 if not self._reconnect():
                     return
@@ -114,10 +116,15 @@ class CaptureThread:
 
     def _accept(self, frame: Frame) -> None:
         with self._lock:
-            if self._last_id is not None and frame.frame_id > self._last_id + 1:
-                self._dropped += frame.frame_id - self._last_id - 1
+            gap = frame.frame_id - self._last_id - 1 if self._last_id is not None else 0
+            if gap > 0:
+                self._dropped += gap
             self._last_id = frame.frame_id
             self._frames_in += 1
+        if self._lost_at_s is not None:
+            self._on_event("warning", f"camera gap: first frame {time.monotonic() - self._lost_at_s:.1f} s after the "
+                                      f"loss; {max(gap, 0)} frames missed (counted as dropped)")
+            self._lost_at_s = None
         with self._consumers_lock:
             consumers = list(self._consumers)
         for consumer in consumers:

@@ -166,9 +166,10 @@ def main() -> int:
          and dropped_in_bin.sum() == summary.frames_dropped),
         ("every bin is an image (no empty pixels)", bool((bin_means > 10).all())),
         ("echem covers the run, no gap > 30 s", echem_t.size >= 0.95 * expected_points and max_gap_s <= 30.0),
-        ("each camera loss logged and reconnected",
+        ("each camera loss logged, reconnected, its gap logged",
          sum(m.startswith("camera lost") for m in messages) >= sum(f["kind"] == "device_lost" for f in faults)
-         and sum(m == "camera reconnected" for m in messages) >= sum(f["kind"] == "device_lost" for f in faults)),
+         and sum(m == "camera reconnected" for m in messages) >= sum(f["kind"] == "device_lost" for f in faults)
+         and sum(m.startswith("camera gap") for m in messages) >= sum(f["kind"] == "device_lost" for f in faults)),
         ("each incomplete frame logged",
          sum(m.startswith("incomplete frame discarded") for m in messages)
          == sum(f["count"] for f in faults if f["kind"] == "incomplete_frame")),

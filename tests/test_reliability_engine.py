@@ -107,6 +107,8 @@ def test_a_camera_unplugged_for_seconds_is_reconnected_on_the_emulated_flir_driv
     assert b["last_frame_id"][-1] - b["first_frame_id"][0] + 1 == summary.frames_in + summary.frames_dropped
     messages = [m for _, src, m in _events(path) if src == "camera"]
     assert any(m.startswith("camera lost") for m in messages) and "camera reconnected" in messages
+    gap_events = [int(re.search(r"; (\d+) frames missed", m).group(1)) for m in messages if m.startswith("camera gap")]
+    assert gap_events == [gap.max()]                       # the gap is logged once, with its size
 
 
 # --------------------------------------------------------------------------- 2. timeouts, incomplete frames
