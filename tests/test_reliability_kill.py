@@ -26,36 +26,42 @@ REPO = Path(__file__).resolve().parents[1]
 FLUSH_AGE_S = 1.0
 
 
-def _bins_now(path: Path) -> int | None:
-    """Binned frames in the growing file, read the way a second process does (SWMR), or None."""
+def _bins_now(path: Path) -> tuple[int, float] | None:
+    """(binned frames, run time of the last one in s) in the growing file, read the way a second
+    process does (SWMR), or None."""
     try:
         with h5py.File(path, "r", swmr=True, libver="latest", locking=False) as f:
-            return int(f[L.BINNED]["frames"].shape[0])
-    except (OSError, KeyError):
+            times = f[L.BINNED]["time"]
+            n = int(times.shape[0])
+            return n, (float(times[n - 1]) if n else float("nan"))
+    except (OSError, KeyError, ValueError):
         return None
 
 
 def test_sigkill_mid_run_leaves_a_file_with_every_bin_older_than_a_second(tmp_path):
     out = tmp_path / "killed.h5"
     proc = subprocess.Popen([sys.executable, "-m", "acquisition.cli", "acquire", "--out", str(out),
-                             "--duration", "100000", "--speed", "10", "--fps", "10", "--bin", "2",
+                             "--duration", "100000", "--speed", "10", "--fps", "2", "--bin", "2",
                              "--protocol", "charge", "--c-rate", "1"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     first_seen: dict[int, float] = {}          # bin count -> wall time it was first seen by the reader
+    last_look: tuple[float, float] = (0.0, float("nan"))   # (wall time, run time of the newest bin then)
     try:
         deadline = time.monotonic() + 60.0
         while time.monotonic() < deadline:
             assert proc.poll() is None, proc.communicate()[1]
-            count = _bins_now(out)
-            if count is not None:
-                first_seen.setdefault(count, time.monotonic())
-                if count >= 8:
+            now = _bins_now(out)
+            if now is not None:
+                first_seen.setdefault(now[0], time.monotonic())
+                if now[0] >= 1:
+                    last_look = (time.monotonic(), now[1])
+                if now[0] >= 8:
                     break
             time.sleep(0.05)
         else:
             raise AssertionError(f"fewer than 8 bins in {out} after 60 s")
-        time.sleep(FLUSH_AGE_S + 0.5)              # the run goes on; some bins are younger than a second
+        time.sleep(2.5 * FLUSH_AGE_S)              # the run goes on; the newest bins are younger than a second
         kill_time = time.monotonic()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -79,6 +85,12 @@ def test_sigkill_mid_run_leaves_a_file_with_every_bin_older_than_a_second(tmp_pa
         n_diff = f[L.DIFFERENTIAL]["frames"].shape[0]
     n = frames.shape[0]
     assert n >= old_enough
+    # ... and the bins made up to ~1 s of wall time (10 s of rig time at --speed 10) before the kill:
+    # the run clock at the kill is the newest bin seen plus the wall time since, times the speed
+    run_time_at_kill = last_look[1] + (kill_time - last_look[0]) * 10.0
+    print(f"newest bin in the file {run_time_at_kill - times[-1]:.1f} rig s before the kill")
+    assert times[-1] >= run_time_at_kill - (FLUSH_AGE_S + 0.3) * 10.0
+    assert n >= old_enough + 5                     # bins were made and kept after the reader last looked
     # the bins in the file are whole: real pixels, consecutive frame ids, increasing times
     assert np.isfinite(frames).all() and (frames.reshape(n, -1).mean(axis=1) > 10).all()
     assert (n_in_bin == 2).all() and (last_id - first_id == 1).all() and (first_id[1:] == last_id[:-1] + 1).all()
