@@ -202,7 +202,7 @@ class EngineBridge(QtCore.QObject):
         n_known = len(self._echem)
         if len(history) > n_known:
             self._echem.extend((p.time_s, p.voltage_v, p.current_a, p.capacity_mAh_g)
-                               for p in history.samples()[n_known:])
+                               for p in history.samples(n_known))
         if len(self._echem) == 0:
             return None
         time_s, voltage_v, current_a, capacity = self._echem.columns()

@@ -129,3 +129,15 @@ def test_a_failing_recording_start_reports_the_original_error(tmp_path):
         with pytest.raises(FileNotFoundError, match="does not exist"):
             scope.record(tmp_path / "missing" / "run.h5", duration_s=5.0)
         assert not scope.is_live and not scope.is_recording
+
+
+def test_history_grows_past_its_initial_capacity_and_returns_points_from_an_index():
+    history = EchemHistory(active_mass_mg=2.0, initial_capacity=4)
+    for k in range(11):
+        history.add(EchemPoint(float(k), 3.5 + 0.01 * k, 1e-4, step=k // 5, cycle=0))
+    assert len(history) == 11 and history.latest().step == 2
+    tail = history.samples(8)
+    assert [s.time_s for s in tail] == [8.0, 9.0, 10.0] and tail[0].voltage_v == pytest.approx(3.58)
+    # 1e-4 A for 10 s on 2 mg = 1e-3 As / 7.2e-3 = 0.1389 mAh/g
+    assert history.latest().capacity_mAh_g == pytest.approx(1e-3 / 7.2e-3)
+    assert history.at(4.5)[0] == pytest.approx(3.545)
