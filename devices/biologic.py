@@ -254,7 +254,11 @@ class BiologicPotentiostat(Potentiostat):
         with self._lock:
             self._drop_device()
             self._lost = False
-            self.open()
+            try:
+                self.open()
+            except DeviceError:
+                self._lost = True   # still gone: later calls keep saying DeviceLost, not NotOpen
+                raise
             if self._running:
                 self._running = False
                 self._end_reason = "error"

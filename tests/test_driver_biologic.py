@@ -157,6 +157,8 @@ def test_unplugged_mid_stream_and_back(address: str, world: World) -> None:
         pot.is_running()
     with pytest.raises(DeviceLost):
         pot.reconnect()
+    with pytest.raises(DeviceLost, match="reconnect"):   # a failed reconnect leaves it lost, not merely closed
+        pot.read_new()
     fake_biologic.replug(address)
     pot.reconnect()
     assert pot.end_reason() == "error"
