@@ -7,7 +7,6 @@ loop runs as fast as the CPU allows and the tests stay quick and deterministic i
 from __future__ import annotations
 
 import math
-import threading
 import time
 
 import numpy as np
@@ -24,29 +23,10 @@ from acquisition.focus_lock import (
     travel_limits,
 )
 from config.schema import FocusLockConfig
+from tests.stepping_clock import SteppingClock
 from devices.base import DeviceInfo, FocusSensor, Positioner, Profile
 
 N_PIXELS = 128
-
-
-class SteppingClock:
-    """Virtual clock: sleep_s advances time immediately (and yields the CPU)."""
-
-    speed = 1.0
-
-    def __init__(self) -> None:
-        self._t = 0.0
-        self._lock = threading.Lock()
-
-    def now_s(self) -> float:
-        with self._lock:
-            return self._t
-
-    def sleep_s(self, duration_s: float) -> None:
-        if duration_s > 0:
-            with self._lock:
-                self._t += duration_s
-        time.sleep(0.0001)
 
 
 class FakeZ(Positioner):

@@ -21,7 +21,6 @@ interlock → lost → reacquired and sensor unplugged → reconnected on the si
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -34,6 +33,7 @@ from analysis.focus_signal import FocusCalibration
 from analysis.runfile_layout import FOCUS_STATES
 from config.loader import load_config
 from config.schema import FocusLockConfig
+from tests.stepping_clock import SteppingClock
 from devices.base import (
     DeviceInfo,
     DeviceLost,
@@ -49,26 +49,6 @@ from simulators.world import World
 N_PIXELS = 128
 SLOPE_PX_PER_NM = 0.02
 LINE_SIGMA_PX = 3.0
-
-
-class SteppingClock:
-    """Virtual clock: ``sleep_s`` advances time at once (and yields the CPU)."""
-
-    speed = 1.0
-
-    def __init__(self) -> None:
-        self._t = 0.0
-        self._lock = threading.Lock()
-
-    def now_s(self) -> float:
-        with self._lock:
-            return self._t
-
-    def sleep_s(self, duration_s: float) -> None:
-        if duration_s > 0:
-            with self._lock:
-                self._t += duration_s
-        time.sleep(0.00005)
 
 
 class RecordingZ(Positioner):
@@ -230,7 +210,7 @@ def test_random_sensor_and_stage_faults_never_move_z_outside_the_window(
         estimator, profiles_per_update, seed):
     margin_nm = 100.0
     soft = (origin_nm - soft_room_nm[0], origin_nm + soft_room_nm[1])
-    clock = SteppingClock()
+    clock = SteppingClock(yield_s=0.00005)
     axis = RecordingZ(origin_nm, soft)
     sensor = ScriptedSensor(clock, axis, seed)
     config = FocusLockConfig(window_nm=window_nm, max_step_nm=max_step_nm, gain=gain, soft_limit_margin_nm=margin_nm,
@@ -287,7 +267,7 @@ def test_random_sensor_and_stage_faults_never_move_z_outside_the_window(
 def test_garbage_profiles_are_bad_samples_not_loop_errors():
     """Each kind of broken profile, alone and repeated: the lock goes lost, holds z, keeps running."""
     for kind in ["nan", "short", "long", "tiny", "empty", "two_d", "noise", "flat", "saturated", "negative"]:
-        clock = SteppingClock()
+        clock = SteppingClock(yield_s=0.00005)
         axis = RecordingZ(0.0, (-50_000.0, 50_000.0))
         sensor = ScriptedSensor(clock, axis)
         log = []
@@ -310,7 +290,7 @@ def test_garbage_profiles_are_bad_samples_not_loop_errors():
 
 
 def test_wrong_length_profile_names_the_lengths():
-    clock = SteppingClock()
+    clock = SteppingClock(yield_s=0.00005)
     axis = RecordingZ(0.0, (-50_000.0, 50_000.0))
     sensor = ScriptedSensor(clock, axis)
     samples = []
