@@ -75,15 +75,23 @@ class LiveDifferential:
         self.fiducial_xy_px = fiducial_xy_px
         self.fiducial_box_px = int(fiducial_box_px)
         self.warnings: list[str] = []
-        self.reset()
+        self._apply_reset()
 
     def reset(self) -> None:
-        """Forget the reference; the next frame becomes I_1."""
+        """Forget the reference; the next frame becomes I_1.
+
+        Safe from any thread: the differential thread applies it before its next frame, so a
+        frame in progress never sees half a reset.
+        """
+        self._reset_requested = True
+
+    def _apply_reset(self) -> None:
         self.reference: np.ndarray | None = None
         self.mask: np.ndarray | None = None
         self._ref_xy: tuple[float, float] | None = None
         self._last_xy: tuple[float, float] | None = None
         self._count = 0
+        self._reset_requested = False
 
     def set_fiducial(self, x_px: float, y_px: float) -> None:
         """Use the spot near (x_px, y_px) as the fiducial from the next reset on."""
@@ -116,6 +124,8 @@ class LiveDifferential:
         from analysis.drift import shift_image
         from analysis.masking import make_mask
 
+        if self._reset_requested:
+            self._apply_reset()
         image = np.asarray(pixels, dtype=np.float32)
         if self.reference is None:
             self.reference = image

@@ -203,7 +203,13 @@ class Microscope:
             session.writer.write_focus_calibration(self._now_s(), data)
 
     def _on_focus_sample(self, sample: Any) -> None:
-        self._latest_focus = sample
+        previous, self._latest_focus = self._latest_focus, sample
+        if (previous is not None and previous.state == "locking" and sample.state == "locked"
+                and self._session is None):
+            # Live only: the reference may have been taken defocused (e.g. during the calibration
+            # scan); start again in focus. Never during a recording, whose I_1 must not change.
+            self._differential.reset()
+            self.events.emit("info", "differential", "focus locked: live differential reference restarted")
         session = self._session
         if session is not None:
             session.writer.write_focus_sample(sample)

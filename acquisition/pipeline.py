@@ -192,8 +192,8 @@ class FramePipeline:
             self.differential_queue.put(("bin", binned, session))
 
     def _publish(self, binned: BinnedFrame, session: RecordingSession | None) -> None:
-        first = self.differential.reference is None
         diff = self.differential.process(binned.pixels, binned.mid_time_s)
+        first = diff.index == 0   # a new reference (first bin, or after a reset)
         if first:
             for warning in self.differential.warnings:
                 self._emit("warning", "differential", warning)

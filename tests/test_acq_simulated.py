@@ -134,3 +134,22 @@ def test_a_focus_calibration_made_during_a_recording_is_written(tmp_path):
         cal = f[L.FOCUS_LOCK]["calibration"]
         assert cal["time"].shape == (1,) and cal["time"][0] > 0
         assert cal["slope_px_per_nm"][0] == pytest.approx(calibration.slope_px_per_nm)
+
+
+def test_live_reference_restarts_in_focus_once_the_lock_engages():
+    """A live (not recording) reference taken during the calibration scan is defocused: locking restarts it."""
+    import threading
+
+    restarted = threading.Event()
+    with Microscope.from_config(None, speed=20, seed=2, frame_rate_hz=4.0, bin_size=2) as scope:
+        scope.subscribe_events(lambda e: restarted.set() if "reference restarted" in e.message else None)
+        scope.start_live()
+        scope.laser.set_power(scope.config.focus_lock.laser_power_w)
+        scope.laser.enable(True)
+        scope.focus_lock.lock()                       # calibrates first (a +-1.5 um z scan), then locks
+        assert restarted.wait(60.0)
+        deadline = time.monotonic() + 30.0
+        while (scope.latest_differential() is None or scope.latest_differential().index < 1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert scope.focus_lock.state == "locked" and scope.latest_differential().index >= 1
+        scope.stop_live()
