@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from acquisition.protocols import PROTOCOL_KINDS as PROTOCOLS
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-PROTOCOLS = ("ocv", "charge", "discharge", "cycle", "gitt")
 # Defaults of `operascope gitt` for LiNi0.88Mn0.05Co0.07O2 (physics reference, section 0).
 GITT_DEFAULTS = {"bet_m2_g": 0.6, "molar_mass_g_mol": 97.46, "molar_volume_cm3_mol": 20.39}
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
-PROTOCOLS = ("ocv", "charge", "discharge", "cycle", "gitt")
+from acquisition.protocols import PROTOCOL_KINDS as PROTOCOLS
 #: which parameters each protocol uses
 PROTOCOL_PARAMETERS: dict[str, tuple[str, ...]] = {
     "ocv": ("duration_s",),
@@ -22,7 +22,10 @@ PROTOCOL_PARAMETERS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class ProtocolRequest:
-    """What the user asked for; units in the names. ``duration_s`` None = until a cut-off."""
+    """What the user asked for in the panel; units in the names. ``duration_s`` None = until a cut-off.
+
+    The engine turns it into an ``acquisition.protocols.ProtocolSpec`` (adding the active mass,
+    capacity and recording interval from the config) in ``Microscope.make_protocol``."""
 
     kind: str
     c_rate: float = 1.0
