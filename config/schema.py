@@ -229,6 +229,17 @@ class ParticleConfig(Strict):
     brightness: float = Field(1.0, gt=0, le=100, description="multiplies simulation.particle_contrast")
 
 
+#: Fault kinds each simulated device role understands (checked here, acted on in simulators/faults.py).
+FAULT_KINDS: dict[str, tuple[str, ...]] = {
+    "camera": ("timeout", "incomplete_frame", "drop_frames", "device_lost"),
+    "stage": ("timeout", "end_of_travel", "link_loss", "device_lost"),
+    "led": ("timeout", "interlock_trip", "device_lost"),
+    "focus_laser": ("timeout", "interlock_trip", "device_lost"),
+    "focus_sensor": ("timeout", "device_lost"),
+    "potentiostat": ("timeout", "link_loss", "device_lost", "limit_ignored"),
+}
+
+
 class FaultConfig(Strict):
     """A fault injected at virtual time ``at_s`` (see simulators/faults.py for what each kind does)."""
 
@@ -241,14 +252,7 @@ class FaultConfig(Strict):
 
     @model_validator(mode="after")
     def _kind_fits_device(self):
-        allowed = {
-            "camera": ("timeout", "incomplete_frame", "drop_frames", "device_lost"),
-            "stage": ("timeout", "end_of_travel", "link_loss", "device_lost"),
-            "led": ("timeout", "interlock_trip", "device_lost"),
-            "focus_laser": ("timeout", "interlock_trip", "device_lost"),
-            "focus_sensor": ("timeout", "device_lost"),
-            "potentiostat": ("timeout", "link_loss", "device_lost", "limit_ignored"),
-        }[self.device]
+        allowed = FAULT_KINDS[self.device]
         if self.kind not in allowed:
             raise ValueError(f"fault kind {self.kind!r} does not apply to {self.device}; allowed: {', '.join(allowed)}")
         return self

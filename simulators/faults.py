@@ -18,15 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Fault kinds each simulated device role understands.
-FAULT_KINDS: dict[str, tuple[str, ...]] = {
-    "camera": ("timeout", "incomplete_frame", "drop_frames", "device_lost"),
-    "stage": ("timeout", "end_of_travel", "link_loss", "device_lost"),
-    "led": ("timeout", "interlock_trip", "device_lost"),
-    "focus_laser": ("timeout", "interlock_trip", "device_lost"),
-    "focus_sensor": ("timeout", "device_lost"),
-    "potentiostat": ("timeout", "link_loss", "device_lost", "limit_ignored"),
-}
+from config.schema import FAULT_KINDS
 
 #: Kinds that make a device disappear until reconnected.
 LOSS_KINDS = ("device_lost", "link_loss")
