@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 
 from config.loader import load_config  # noqa: E402
 from devices.base import Camera, CameraSettings, DeviceInfo, Frame, Roi  # noqa: E402
+from gui.event_loop_lag import EventLoopLagProbe  # noqa: E402
 from gui.app import build_window, make_settings  # noqa: E402
 
 LAG_GOAL_MS = 50.0
@@ -57,24 +58,12 @@ def _wait(app: QtWidgets.QApplication, seconds: float) -> None:
 
 
 def _measure_lag(app: QtWidgets.QApplication, seconds: float) -> list[float]:
-    lags: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        lags.append(max(0.0, (now - last[0]) * 1000.0 - TIMER_INTERVAL_MS))
-        last[0] = now
-
-    timer = QtCore.QTimer()
-    timer.setTimerType(QtCore.Qt.PreciseTimer)
-    timer.setInterval(TIMER_INTERVAL_MS)
-    timer.timeout.connect(tick)
-    timer.start()
+    probe = EventLoopLagProbe(TIMER_INTERVAL_MS)
+    probe.start()
     loop = QtCore.QEventLoop()
     QtCore.QTimer.singleShot(int(seconds * 1000), loop.quit)
     loop.exec_()
-    timer.stop()
-    return lags[1:]
+    return probe.stop()
 
 
 def _no_rig():

@@ -17,6 +17,7 @@ from PyQt5 import QtCore, QtWidgets
 
 from analysis import runfile_layout as layout
 from config.loader import load_config
+from gui.event_loop_lag import EventLoopLagProbe
 from gui.app import build_window, main, make_settings
 
 SMALL_ROI = [0, 0, 160, 160]
@@ -197,22 +198,10 @@ def test_closing_during_a_recording_asks_then_leaves_a_valid_file(qtbot, tmp_pat
 
 def _timer_lag_ms(qtbot, duration_s: float, interval_ms: int = 10) -> list[float]:
     """Lateness (ms) of a repeating QTimer while the window runs: the event loop's responsiveness."""
-    lags: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        lags.append(max(0.0, (now - last[0]) * 1000.0 - interval_ms))
-        last[0] = now
-
-    timer = QtCore.QTimer()
-    timer.setTimerType(QtCore.Qt.PreciseTimer)
-    timer.setInterval(interval_ms)
-    timer.timeout.connect(tick)
-    timer.start()
+    probe = EventLoopLagProbe(interval_ms)
+    probe.start()
     qtbot.wait(int(duration_s * 1000))
-    timer.stop()
-    return lags[1:]
+    return probe.stop()
 
 
 @pytest.mark.parametrize("frame_rate_hz, roi", [(10.0, None), (200.0, SMALL_ROI)], ids=["10Hz-full-frame", "200Hz-roi"])
