@@ -26,7 +26,6 @@ simulated World and serves its stage.
 from __future__ import annotations
 
 import argparse
-import signal
 import json
 import math
 import socket
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from devices.base import DeviceError, DeviceLost, DeviceTimeout, EndOfTravel, OutOfRange, Stage
+from simulators.standalone import serve_until_interrupted, simulated_device
 
 ERR_OK = 0
 ERR_TIMEOUT = 1
@@ -515,10 +515,6 @@ def _looks_incomplete(text: str, exc: json.JSONDecodeError) -> bool:
     return exc.msg.startswith("Unterminated string")
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM ends the standalone server like Ctrl-C (so it cleans up)."""
-    raise KeyboardInterrupt
-
 
 def main(argv: list[str] | None = None) -> int:
     """Serve a simulated World's stage until interrupted."""
@@ -526,23 +522,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9090)
     args = parser.parse_args(argv)
-    from config.loader import load_config
-    from simulators.backends import build_simulated_devices
-    from simulators.world import World
-
-    world = World(load_config())
-    server = Amc100Server(build_simulated_devices(world)["stage"], args.host, args.port)  # type: ignore[arg-type]
+    server = Amc100Server(simulated_device("stage"), args.host, args.port)  # type: ignore[arg-type]
     host, port = server.start()
     print(f"AMC100 emulator listening on {host}:{port}", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        while True:
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
+    return serve_until_interrupted(server.stop)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,7 +22,6 @@ port path it serves.
 from __future__ import annotations
 
 import argparse
-import signal
 import os
 import select
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from devices.base import DeviceError, DeviceLost, DeviceTimeout, InterlockTripped, Laser, OutOfRange
+from simulators.standalone import serve_until_interrupted, simulated_device
 
 FAULT_INTERLOCK = 0x0000_0400
 STATUS_EMISSION = 0x0000_0001
@@ -309,32 +309,15 @@ class _LaserErr(Exception):
         self.code = code
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM ends the standalone server like Ctrl-C (so it cleans up)."""
-    raise KeyboardInterrupt
-
 
 def main(argv: list[str] | None = None) -> int:
     """Serve a simulated World's focus laser on a pty until interrupted; print the port path."""
     parser = argparse.ArgumentParser(prog="python -m simulators.serial_laser", description=__doc__.splitlines()[0])
     parser.add_argument("--link", default=None, help="path of the stable port link (default: a temporary directory)")
     args = parser.parse_args(argv)
-    from config.loader import load_config
-    from simulators.backends import build_simulated_devices
-    from simulators.world import World
-
-    world = World(load_config())
-    emulator = SerialLaserEmulator(build_simulated_devices(world)["focus_laser"], link_path=args.link)  # type: ignore[arg-type]
+    emulator = SerialLaserEmulator(simulated_device("focus_laser"), link_path=args.link)  # type: ignore[arg-type]
     print(emulator.start(), flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        while True:
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
-    return 0
+    return serve_until_interrupted(emulator.stop)
 
 
 if __name__ == "__main__":  # pragma: no cover
