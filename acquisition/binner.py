@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devices.base import Frame
+from operascope.devices.base import Frame
 
 
 @dataclass(frozen=True)

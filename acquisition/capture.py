@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from devices.base import Camera, DeviceLost, DeviceTimeout, Frame, IncompleteFrame
+from operascope.devices.base import Camera, DeviceLost, DeviceTimeout, Frame, IncompleteFrame
 
 FrameConsumer = Callable[[Frame], None]
 EventSink = Callable[[str, str], None]  # (level, message)

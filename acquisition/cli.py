@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from acquisition.protocols import PROTOCOL_KINDS as PROTOCOLS
+from operascope.acquisition.protocols import PROTOCOL_KINDS as PROTOCOLS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Defaults of `operascope gitt` for LiNi0.88Mn0.05Co0.07O2 (physics reference, section 0).
@@ -172,8 +172,8 @@ def _progress_bars(label: str) -> Callable[[int, int, str], None]:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from acquisition.rig import ROLES, build_rig, describe_device
-    from config.loader import load_config
+    from operascope.acquisition.rig import ROLES, build_rig, describe_device
+    from operascope.config.loader import load_config
 
     config = load_config(args.config)
     rig = build_rig(config)
@@ -234,9 +234,9 @@ def check_acquire_settings(args: argparse.Namespace, config: Any) -> None:
 
 
 def cmd_acquire(args: argparse.Namespace) -> int:
-    from acquisition.microscope import Microscope
-    from acquisition.progress import ProgressPrinter
-    from config.loader import load_config
+    from operascope.acquisition.microscope import Microscope
+    from operascope.acquisition.progress import ProgressPrinter
+    from operascope.config.loader import load_config
 
     config = load_config(args.config, acquire_overrides(args))
     check_acquire_settings(args, config)
@@ -291,7 +291,7 @@ def _existing_input(path: str) -> Path:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from analysis.report import analyze_run
+    from operascope.analysis.report import analyze_run
 
     run = _existing_input(args.run)
     out = _output_folder(Path(args.out) if args.out else run.with_name(run.stem + "_report"), "--out")
@@ -306,7 +306,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_gitt(args: argparse.Namespace) -> int:
-    from analysis.gitt_report import gitt_from_file
+    from operascope.analysis.gitt.report import gitt_from_file
 
     data = _existing_input(args.data)
     out = _output_folder(Path(args.out) if args.out else data.with_name(data.stem + "_gitt"), "--out")
@@ -320,7 +320,7 @@ def cmd_gitt(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from analysis.particle_model_cli import run_model
+    from operascope.analysis.particle_model.cli import run_model
 
     result = run_model(args.c_rate, args.eta, args.gamma, args.diameter_um, args.out, sweep=args.sweep,
                        progress=_progress_lines("model"))
@@ -330,13 +330,17 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    try:
-        from gui.app import main as gui_main
-    except ImportError as exc:
-        _say(f"the GUI cannot start: {exc} (install PyQt5 and pyqtgraph)")
-        return EXIT_FAILED
-    return int(gui_main(args.config, args.screenshot, args.quit_after, protocol=args.protocol,
-                        focus_lock=args.focus_lock, speed=args.speed) or 0)
+    """``operascope gui``: runs ``operascope-gui`` in its own process (this module never imports Qt)."""
+    import subprocess
+
+    forwarded: list[str] = []
+    for flag, value in (("--config", args.config), ("--screenshot", args.screenshot), ("--quit-after", args.quit_after),
+                        ("--protocol", args.protocol), ("--speed", args.speed)):
+        if value is not None:
+            forwarded += [flag, str(value)]
+    if args.focus_lock:
+        forwarded.append("--focus-lock")
+    return subprocess.call([sys.executable, "-m", "operascope.gui", *forwarded])
 
 
 COMMANDS = {"devices": cmd_devices, "acquire": cmd_acquire, "analyze": cmd_analyze, "gitt": cmd_gitt,
@@ -345,10 +349,10 @@ COMMANDS = {"devices": cmd_devices, "acquire": cmd_acquire, "analyze": cmd_analy
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failed, 2 usage/config error)."""
-    from config.loader import ConfigError
+    from operascope.config.loader import ConfigError
 
     try:
-        from analysis.errors import RunFileError
+        from operascope.analysis.errors import RunFileError
     except ImportError:  # pragma: no cover
         RunFileError = ValueError  # type: ignore[misc,assignment]
     parser = build_parser()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devices.base import EchemPoint
+from operascope.devices.base import EchemPoint
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ The lock watches where the reflected 980 nm line falls on the focus sensor and m
 nano-positioner to keep it at a target pixel. One loop update (period T = 1/rate_hz on the rig
 clock) does:
 
-    x̂   = line position (px) from the profile (analysis.focus_signal)
+    x̂   = line position (px) from the profile (operascope.analysis.focus_signal)
     e    = (x̂ − x_target) / b                 focus error in nm of stage z (b = slope px/nm)
     z_cmd ← clamp(z_cmd − g·e)                  integral control on ABSOLUTE z
 
@@ -25,7 +25,7 @@ update) and w_k the drift increment, the error obeys e_{k+1} = (1 − αg)·e_k 
 So a calibration off by a factor 0.5–1.5 only changes the effective gain (αg = 0.25–0.75 at
 g = 0.5) and the lock still converges.
 
-States (analysis.runfile_layout.FOCUS_STATES): ``off`` → ``calibrating`` → ``locking`` →
+States (operascope.analysis.runfile_layout.FOCUS_STATES): ``off`` → ``calibrating`` → ``locking`` →
 ``locked`` (``locked_samples`` consecutive good samples with |e| < tolerance) → ``lost`` (the
 gate failed for ``lost_after_bad`` of the last ``bad_history`` samples: z is held, never
 chased) → ``reacquiring`` (``reacquire_after_good`` good samples in a row: control resumes) →
@@ -46,7 +46,7 @@ from typing import Callable
 
 import numpy as np
 
-from analysis.focus_signal import (
+from operascope.analysis.focus_signal import (
     CalibrationCriteria,
     CalibrationRefused,
     FocusCalibration,
@@ -55,9 +55,9 @@ from analysis.focus_signal import (
     fit_calibration,
     measure_profile,
 )
-from analysis.runfile_layout import FOCUS_STATES
-from config.schema import FocusLockConfig
-from devices.base import Clock, DeviceError, DeviceLost, FocusSensor, Positioner
+from operascope.analysis.runfile_layout import FOCUS_STATES
+from operascope.config.schema import FocusLockConfig
+from operascope.devices.base import Clock, DeviceError, DeviceLost, FocusSensor, Positioner
 
 __all__ = [
     "CalibrationRefused",
@@ -263,7 +263,7 @@ class FocusLock:
 
     @property
     def state(self) -> str:
-        """One of analysis.runfile_layout.FOCUS_STATES."""
+        """One of operascope.analysis.runfile_layout.FOCUS_STATES."""
         return self._state
 
     @property

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from acquisition.rig import Rig
-from acquisition.run_writer import RunWriter
+from operascope.acquisition.rig import Rig
+from operascope.acquisition.run_writer import RunWriter
 
 Emit = Callable[[str, str, str], Any]   # (level, source, message)
 

@@ -1,8 +1,8 @@
 """Live differential imaging: (I_i - I_1)/I_1 inside a frozen mask, with live drift correction.
 
 The reference I_1 is the first binned frame given after :meth:`LiveDifferential.reset`. Drift is
-measured by the shared fiducial fit (``analysis.fiducial.fit_spot``) and undone with
-``analysis.drift.shift_image``; the mask comes from ``analysis.masking.make_mask``.
+measured by the shared fiducial fit (``operascope.analysis.fiducial.fit_spot``) and undone with
+``operascope.analysis.drift.shift_image``; the mask comes from ``operascope.analysis.masking.make_mask``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class LiveDifferential:
     """Turns binned frames into differential images.
 
     ``mask_threshold`` None = Otsu on the reference. ``fiducial_xy_px`` None = the small isolated
-    spot of the reference found by :func:`analysis.fiducial.locate_fiducial` (not the brightest
+    spot of the reference found by :func:`operascope.analysis.fiducial.locate_fiducial` (not the brightest
     particle). With ``drift_correction`` False frames are used as they are.
     ``shift_order`` is the spline order of the live sub-pixel shift: 1 (bilinear, :func:`shift_bilinear`,
     ~10x faster than cubic on a full frame) keeps up with the camera; the offline analysis redoes
@@ -98,7 +98,7 @@ class LiveDifferential:
         self.fiducial_xy_px = (float(x_px), float(y_px))
 
     def _fit(self, image: np.ndarray, guess: tuple[float, float] | None):
-        from analysis.fiducial import fit_spot
+        from operascope.analysis.fiducial import fit_spot
 
         box = self.fiducial_box_px
         if image.shape[0] < box or image.shape[1] < box:
@@ -111,7 +111,7 @@ class LiveDifferential:
     @staticmethod
     def _locate_fiducial(image: np.ndarray) -> tuple[float, float] | None:
         """The small diffraction-limited spot (not the brightest particle), or None if there is none."""
-        from analysis.fiducial import locate_fiducial
+        from operascope.analysis.fiducial import locate_fiducial
 
         try:
             return locate_fiducial(image)
@@ -120,9 +120,9 @@ class LiveDifferential:
 
     def process(self, pixels: np.ndarray, time_s: float) -> DifferentialFrame:
         """Differential image of one binned frame (the first one becomes the reference)."""
-        from analysis.differential import differential
-        from analysis.drift import shift_image
-        from analysis.masking import make_mask
+        from operascope.analysis.differential import differential
+        from operascope.analysis.drift import shift_image
+        from operascope.analysis.masking import make_mask
 
         if self._reset_requested:
             self._apply_reset()

@@ -15,21 +15,21 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from acquisition.binner import Binner
-from acquisition.echem_history import EchemHistory, EchemSample
-from acquisition.events import Event, EventBus
-from acquisition.housekeeping import DeviceLogger
-from acquisition.live_differential import DifferentialFrame, LiveDifferential
-from acquisition.pipeline import FramePipeline, RecordingSession
-from acquisition.protocol_runner import ProtocolRunner
-from acquisition.protocols import ProtocolSpec, ProtocolStep
-from acquisition.rig import Rig, build_rig
-from acquisition.run_writer import RunSetup, RunWriter
-from acquisition.settings import check_bin_size, check_duration, config_with_overrides
-from acquisition.status import MicroscopeStatus, RunSummary
-from config.loader import to_toml
-from config.schema import RigConfig
-from devices.base import Frame, Roi
+from operascope.acquisition.binner import Binner
+from operascope.acquisition.echem_history import EchemHistory, EchemSample
+from operascope.acquisition.events import Event, EventBus
+from operascope.acquisition.housekeeping import DeviceLogger
+from operascope.acquisition.live_differential import DifferentialFrame, LiveDifferential
+from operascope.acquisition.pipeline import FramePipeline, RecordingSession
+from operascope.acquisition.protocol_runner import ProtocolRunner
+from operascope.acquisition.protocols import ProtocolSpec, ProtocolStep
+from operascope.acquisition.rig import Rig, build_rig
+from operascope.acquisition.run_writer import RunSetup, RunWriter
+from operascope.acquisition.settings import check_bin_size, check_duration, config_with_overrides
+from operascope.acquisition.status import MicroscopeStatus, RunSummary
+from operascope.config.loader import to_toml
+from operascope.config.schema import RigConfig
+from operascope.devices.base import Frame, Roi
 
 __all__ = ["Microscope", "MicroscopeStatus", "RunSummary"]
 
@@ -43,7 +43,7 @@ class Microscope:
 
     def __init__(self, config: RigConfig, rig_factory: Callable[[RigConfig], Rig] | None = None,
                  queue_memory_mb: float = 512.0) -> None:
-        """``rig_factory(config) -> Rig`` (unopened) replaces :func:`acquisition.rig.build_rig` (tests).
+        """``rig_factory(config) -> Rig`` (unopened) replaces :func:`operascope.acquisition.rig.build_rig` (tests).
 
         Must-not-drop queues hold at most ``acquisition.queue_frames`` items and at most about
         ``queue_memory_mb`` MB of frames each (a full 1920x1200 frame is 4.6 MB as uint16).
@@ -80,7 +80,7 @@ class Microscope:
 
         ``overrides`` are field names of the config sections (``speed=100``, ``bin_size=10``,
         ``roi=(0, 0, 64, 64)``, ``seed=1``, ...) or whole sections as dicts. Raises
-        ``config.loader.ConfigError`` for unknown names or invalid values.
+        ``operascope.config.loader.ConfigError`` for unknown names or invalid values.
         """
         return cls(config_with_overrides(config_or_path, overrides))
 
@@ -170,10 +170,10 @@ class Microscope:
     # ------------------------------------------------------------------ focus lock
     @property
     def focus_lock(self) -> Any:
-        """The focus lock (``acquisition.focus_lock.FocusLock``), created on first use."""
+        """The focus lock (``operascope.acquisition.focus_lock.FocusLock``), created on first use."""
         rig = self._require_rig()
         if self._focus_lock is None:
-            from acquisition.focus_lock import FocusLock
+            from operascope.acquisition.focus_lock import FocusLock
 
             lock_config = self.config.focus_lock
             if lock_config.rate_hz * rig.clock.speed > MAX_FOCUS_LOOP_WALL_HZ:

@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from acquisition.binner import BinnedFrame, Binner
-from acquisition.capture import CaptureCounts, CaptureThread
-from acquisition.live_differential import DifferentialFrame, LiveDifferential
-from acquisition.queues import ConsumerCounts, MustNotDropQueue, NewestOnlySlot
-from acquisition.run_writer import RunWriter
-from devices.base import Camera, Frame
+from operascope.acquisition.binner import BinnedFrame, Binner
+from operascope.acquisition.capture import CaptureCounts, CaptureThread
+from operascope.acquisition.live_differential import DifferentialFrame, LiveDifferential
+from operascope.acquisition.queues import ConsumerCounts, MustNotDropQueue, NewestOnlySlot
+from operascope.acquisition.run_writer import RunWriter
+from operascope.devices.base import Camera, Frame
 
 Emit = Callable[[str, str, str], Any]                       # (level, source, message)
 EchemAt = Callable[[float], tuple[float, float, float]]      # time_s -> (V, A, mAh/g)

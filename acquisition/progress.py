@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TextIO
 
-from acquisition.status import MicroscopeStatus
+from operascope.acquisition.status import MicroscopeStatus
 
 
 def _clock(seconds: float) -> str:

@@ -14,9 +14,9 @@ import threading
 import time
 from typing import Callable
 
-from acquisition.echem_history import EchemHistory, EchemSample
-from acquisition.protocols import ProtocolSpec, ProtocolStep, StepOutcome, protocol_steps
-from devices.base import Clock, DeviceError, DeviceLost, DeviceTimeout, NotOpen, Potentiostat
+from operascope.acquisition.echem_history import EchemHistory, EchemSample
+from operascope.acquisition.protocols import ProtocolSpec, ProtocolStep, StepOutcome, protocol_steps
+from operascope.devices.base import Clock, DeviceError, DeviceLost, DeviceTimeout, NotOpen, Potentiostat
 
 EventSink = Callable[[str, str], None]  # (level, message)
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Generator
 
-from devices.base import OCV, ConstantCurrent, Technique
+from operascope.devices.base import OCV, ConstantCurrent, Technique
 
 PROTOCOL_KINDS = ("ocv", "charge", "discharge", "cycle", "gitt")
 #: OCV rest length when no duration is given (s): a week; the run duration ends it earlier.

@@ -1,6 +1,6 @@
 """Rig factory: builds the six devices of a configuration, opens and closes them in order.
 
-Driver "simulated" uses the simulator (one shared ``simulators.world.World``); any other driver
+Driver "simulated" uses the simulator (one shared ``operascope.simulators.world.world.World``); any other driver
 is the real driver class, imported lazily by name and constructed with its config section's
 fields as keyword arguments (minus ``driver``).
 """
@@ -12,17 +12,17 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from config.schema import RigConfig
-from devices.base import Camera, Clock, Device, DeviceError, FocusSensor, Laser, LightSource, Potentiostat, Stage, WallClock
+from operascope.config.schema import RigConfig
+from operascope.devices.base import Camera, Clock, Device, DeviceError, FocusSensor, Laser, LightSource, Potentiostat, Stage, WallClock
 
 ROLES = ("camera", "stage", "led", "focus_laser", "focus_sensor", "potentiostat")
 REAL_DRIVERS: dict[str, str] = {
-    "flir": "devices.flir.FlirCamera",
-    "attocube": "devices.attocube.AttocubeStage",
-    "thorlabs": "devices.thorlabs.ThorlabsLed",
-    "serial_laser": "devices.laser.SerialLaser",
-    "flir_line": "devices.focus_sensor.FlirLineSensor",
-    "biologic": "devices.biologic.BiologicPotentiostat",
+    "flir": "operascope.devices.flir.FlirCamera",
+    "attocube": "operascope.devices.attocube.AttocubeStage",
+    "thorlabs": "operascope.devices.thorlabs.ThorlabsLed",
+    "serial_laser": "operascope.devices.laser.SerialLaser",
+    "flir_line": "operascope.devices.focus_sensor.FlirLineSensor",
+    "biologic": "operascope.devices.biologic.BiologicPotentiostat",
 }
 
 
@@ -116,18 +116,18 @@ def build_rig(config: RigConfig) -> Rig:
     clock: Clock = WallClock()
     if _needs_world(config):
         try:
-            from simulators.world import World
+            from operascope.simulators.world.world import World
         except ImportError as exc:
             raise RigError(f"the simulator is not available ({exc}); use real drivers in the config") from exc
         world = World(config)
         clock = world.clock
     if config.simulation.start_emulators:
-        from simulators.emulators import start_emulators
+        from operascope.simulators.emulators.rig import start_emulators
 
         config, stop_emulators = start_emulators(world, config)
     simulated: dict[str, Device] = {}
     if any(getattr(config.devices, r).driver == "simulated" for r in ROLES):
-        from simulators.backends import build_simulated_devices
+        from operascope.simulators.devices.backends import build_simulated_devices
 
         simulated = build_simulated_devices(world)
     devices: dict[str, Device] = {}

@@ -28,14 +28,14 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
-from acquisition.binner import BinnedFrame
-from acquisition.echem_history import EchemSample
-from acquisition.events import Event
-from acquisition.live_differential import DifferentialFrame
-from acquisition.protocols import ProtocolStep
-from acquisition.queues import MustNotDropQueue
-from analysis import runfile_layout as L
-from devices.base import Frame
+from operascope.acquisition.binner import BinnedFrame
+from operascope.acquisition.echem_history import EchemSample
+from operascope.acquisition.events import Event
+from operascope.acquisition.live_differential import DifferentialFrame
+from operascope.acquisition.protocols import ProtocolStep
+from operascope.acquisition.queues import MustNotDropQueue
+from operascope.analysis import runfile_layout as L
+from operascope.devices.base import Frame
 
 PROGRAM_NAME = "operascope"
 _STR = {"kind": "S16", "level": "S8", "source": "S32", "message": "S512", "parameters": "S512", "json": "S4096",

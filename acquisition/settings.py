@@ -6,8 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from config.loader import ConfigError, load_config, merge, parse_config
-from config.schema import RigConfig
+from operascope.config.loader import ConfigError, load_config, merge, parse_config
+from operascope.config.schema import RigConfig
 
 #: Config sections whose fields may be overridden by bare name.
 OVERRIDABLE_SECTIONS = ("acquisition", "focus_lock", "electrochemistry", "sample", "simulation")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from acquisition.queues import ConsumerCounts
+from operascope.acquisition.queues import ConsumerCounts
 
 
 @dataclass(frozen=True)

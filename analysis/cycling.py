@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.materials import SPECIFIC_CAPACITY_MAH_G
+from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
 
 
 @dataclass(frozen=True)

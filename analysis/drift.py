@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import ndimage
 
-from analysis.fiducial import SpotFit, crlb_of_fit, find_brightest_spot, fit_spot
+from operascope.analysis.fiducial import SpotFit, crlb_of_fit, find_brightest_spot, fit_spot
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -113,7 +113,7 @@ def track_fiducial(
     ``read_region(k, rows, cols)`` returns that region of frame k, so only a small window around
     the spot is read per frame. The window follows the spot from frame to frame (starting at
     ``guess_xy``, or the brightest spot of frame 0). Fits that fail the quality checks of
-    :func:`analysis.fiducial.fit_spot`, or jump more than ``max_jump_px`` from the last accepted
+    :func:`operascope.analysis.fiducial.fit_spot`, or jump more than ``max_jump_px`` from the last accepted
     position, are rejected (NaN). Defocused (wide) spots are refitted in a box up to
     ``max_box_px``. ``progress(done, total, label)`` is called per frame.
     """

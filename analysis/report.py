@@ -21,17 +21,17 @@ except ImportError:  # Python 3.10
 
 import numpy as np
 
-from analysis import figures
-from analysis.cycling import capacity_per_cycle, rate_capability
-from analysis.differential import differential
-from analysis.drift import DriftTrace, shift_image, track_fiducial
-from analysis.errors import RunFileError
-from analysis.fiducial import locate_fiducial
-from analysis.json_safe import json_safe
-from analysis.masking import Particle, label_image, label_particles, make_mask, otsu_threshold
-from analysis.materials import SPECIFIC_CAPACITY_MAH_G
-from analysis.reaction_front import com_distance_px, unreacted_region
-from analysis.runfile import Run, open_run
+from operascope.analysis import figures
+from operascope.analysis.cycling import capacity_per_cycle, rate_capability
+from operascope.analysis.differential import differential
+from operascope.analysis.drift import DriftTrace, shift_image, track_fiducial
+from operascope.analysis.errors import RunFileError
+from operascope.analysis.fiducial import locate_fiducial
+from operascope.analysis.json_safe import json_safe
+from operascope.analysis.masking import Particle, label_image, label_particles, make_mask, otsu_threshold
+from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
+from operascope.analysis.reaction_front import com_distance_px, unreacted_region
+from operascope.analysis.runfile import Run, open_run
 
 ProgressCallback = Callable[[int, int, str], None]
 DEFAULT_PIXEL_SIZE_NM = 34.7
@@ -293,7 +293,7 @@ def _echem_summary(run: Run, out: Path, written: list[Path], warnings: list[str]
     capacity = ec.capacity_mAh_g
     mass = run.active_mass_mg
     if capacity is None and mass:
-        from analysis.gitt import cumulative_charge_c
+        from operascope.analysis.gitt.pulses import cumulative_charge_c
 
         capacity = cumulative_charge_c(ec.time_s, ec.current_a) / 3.6 / (mass * 1e-3)
     if capacity is not None:

@@ -2,7 +2,7 @@
 
 Frames are read lazily (one frame or a region at a time); the small logs are read on open.
 Optional groups that are absent come back as ``None``. A missing, empty, truncated or foreign
-file raises :class:`analysis.errors.RunFileError` naming the file and what is missing.
+file raises :class:`operascope.analysis.errors.RunFileError` naming the file and what is missing.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from analysis import runfile_layout as layout
-from analysis.errors import RunFileError
+from operascope.analysis import runfile_layout as layout
+from operascope.analysis.errors import RunFileError
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Frames are rendered as: background + particles (discs whose intensity rises by `
 they have reacted; the unreacted core is a disc that shrinks and may sit off-centre) blurred by a
 Gaussian PSF, moved by a known sub-pixel drift (Fourier shift, exact for band-limited images),
 plus a pixel-integrated Gaussian fiducial at the drifted position, then Poisson noise.
-The file follows DESIGN.md "The run file" (paths from analysis.runfile_layout), written with h5py.
+The file follows DESIGN.md "The run file" (paths from operascope.analysis.runfile_layout), written with h5py.
 Drift convention: +drift_x_nm moves image content towards higher column index.
 """
 
@@ -18,8 +18,8 @@ import h5py
 import numpy as np
 from scipy import ndimage
 
-from analysis import runfile_layout as layout
-from analysis.fiducial import spot_model
+from operascope.analysis import runfile_layout as layout
+from operascope.analysis.fiducial import spot_model
 
 
 @dataclass(frozen=True)

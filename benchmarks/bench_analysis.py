@@ -28,9 +28,9 @@ from scipy.special import erf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.fiducial import crlb_xy, fit_boxes, fit_spot, spot_model  # noqa: E402
-from analysis.report import analyze_run  # noqa: E402
-from analysis.synthetic_run import write_run_file  # noqa: E402
+from operascope.analysis.fiducial import crlb_xy, fit_boxes, fit_spot, spot_model  # noqa: E402
+from operascope.analysis.report import analyze_run  # noqa: E402
+from operascope.analysis.synthetic_run import write_run_file  # noqa: E402
 
 
 def _ls_model(coords, x0, y0, s, n, b):

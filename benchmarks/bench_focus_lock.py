@@ -22,12 +22,12 @@ import time
 
 import numpy as np
 
-from acquisition.focus_lock import FocusLock
-from analysis.focus_signal import ESTIMATORS, background_subtract, estimate_position_px, half_max_sigma
-from config.loader import load_config
-from simulators.backends import build_simulated_devices
-from simulators.optics import focus_line_profile
-from simulators.world import World
+from operascope.acquisition.focus_lock import FocusLock
+from operascope.analysis.focus_signal import ESTIMATORS, background_subtract, estimate_position_px, half_max_sigma
+from operascope.config.loader import load_config
+from operascope.simulators.devices.backends import build_simulated_devices
+from operascope.simulators.world.optics import focus_line_profile
+from operascope.simulators.world.world import World
 
 
 def gaussian_line_crlb_px(sigma_px: float, peak: float, noise: float) -> float:
@@ -76,7 +76,7 @@ def open_rig(speed: float, estimator: str, seed: int):
 
 def open_loop_noise_nm(lock: FocusLock, sensor, clock, slope_px_per_nm: float, n: int = 1500) -> float:
     """σ_n: std (nm) of detrended line positions with z held still, one profile per update."""
-    from analysis.focus_signal import measure_profile
+    from operascope.analysis.focus_signal import measure_profile
 
     times, positions = [], []
     for _ in range(n):
@@ -92,7 +92,7 @@ def open_loop_noise_nm(lock: FocusLock, sensor, clock, slope_px_per_nm: float, n
 
 def processing_cost_s(sensor, z_axis, estimator: str, n: int = 300) -> float:
     """Wall seconds per update spent outside the sensor wait: gate + estimate + move + read-back."""
-    from analysis.focus_signal import measure_profile
+    from operascope.analysis.focus_signal import measure_profile
 
     profile = sensor.read_profile(1.0)
     z = z_axis.target_nm()

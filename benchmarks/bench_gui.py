@@ -33,10 +33,10 @@ from PyQt5 import QtCore, QtWidgets  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from config.loader import load_config  # noqa: E402
-from devices.base import Camera, CameraSettings, DeviceInfo, Frame, Roi  # noqa: E402
-from gui.event_loop_lag import EventLoopLagProbe  # noqa: E402
-from gui.app import build_window, make_settings  # noqa: E402
+from operascope.config.loader import load_config  # noqa: E402
+from operascope.devices.base import Camera, CameraSettings, DeviceInfo, Frame, Roi  # noqa: E402
+from operascope.gui.event_loop_lag import EventLoopLagProbe  # noqa: E402
+from operascope.gui.app import build_window, make_settings  # noqa: E402
 
 LAG_GOAL_MS = 50.0
 LATENCY_GOAL_MS = 100.0
@@ -130,8 +130,8 @@ class ReplayCamera(Camera):
 
 def replay_microscope_factory(config):
     """Microscope whose camera replays 8 frames rendered by the simulated world of ``config``."""
-    from acquisition.microscope import Microscope
-    from acquisition.rig import build_rig
+    from operascope.acquisition.microscope import Microscope
+    from operascope.acquisition.rig import build_rig
 
     def rig_factory(cfg):
         rig = build_rig(cfg)

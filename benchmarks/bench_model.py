@@ -18,12 +18,12 @@ import numpy as np
 from skfem import BilinearForm
 from skfem.helpers import dot, grad
 
-from analysis.particle_model import DiffusionStepper, DiskFem, RockSaltBoundary, facet_flux_um_s, mean_theta_rate_per_s, specific_current_a_g
-from analysis.particle_model_crank import crank_theta
-from analysis.particle_model_materials import MaterialFunctions
-from analysis.particle_model_run import RunSettings, simulate_delithiation
-from simulators.fem_particle import FemParticle
-from simulators.particles import UniformParticle
+from operascope.analysis.particle_model.fem import DiffusionStepper, DiskFem, RockSaltBoundary, facet_flux_um_s, mean_theta_rate_per_s, specific_current_a_g
+from operascope.analysis.particle_model.crank import crank_theta
+from operascope.analysis.particle_model.transport import MaterialFunctions
+from operascope.analysis.particle_model.run import RunSettings, simulate_delithiation
+from operascope.simulators.world.fem_particle import FemParticle
+from operascope.simulators.world.particles import UniformParticle
 
 
 def _best_of(function, repeats: int = 5) -> float:
@@ -146,7 +146,7 @@ def simulator_particle() -> None:
 def sweep() -> None:
     from tempfile import TemporaryDirectory
 
-    from analysis.particle_model_cli import run_model
+    from operascope.analysis.particle_model.cli import run_model
 
     with TemporaryDirectory() as folder:
         start = time.perf_counter()

@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from acquisition.microscope import Microscope  # noqa: E402
-from acquisition.rig import build_rig  # noqa: E402
-from devices.base import Camera, CameraSettings, DeviceInfo, Frame, Roi  # noqa: E402
+from operascope.acquisition.microscope import Microscope  # noqa: E402
+from operascope.acquisition.rig import build_rig  # noqa: E402
+from operascope.devices.base import Camera, CameraSettings, DeviceInfo, Frame, Roi  # noqa: E402
 
 CAMERA_MAX_FPS = {"Mono16": 82.0, "Mono8": 162.67}
 FULL_FRAME = (1200, 1920)
@@ -109,7 +109,7 @@ def microscope_with(camera: ReplayCamera, **overrides) -> Microscope:
         rig = build_rig(config)
         rig.devices["camera"] = camera
         return rig
-    from acquisition.settings import config_with_overrides
+    from operascope.acquisition.settings import config_with_overrides
 
     return Microscope(config_with_overrides(None, {"roi": None, **overrides}), rig_factory=factory)
 

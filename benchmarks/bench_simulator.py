@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import time
 
-from config.loader import load_config
-from devices.base import ConstantCurrent, Roi
-from simulators.backends import build_simulated_devices
-from simulators.cell import SphericalDiffusionCell
-from simulators.world import World
+from operascope.config.loader import load_config
+from operascope.devices.base import ConstantCurrent, Roi
+from operascope.simulators.devices.backends import build_simulated_devices
+from operascope.simulators.world.cell import SphericalDiffusionCell
+from operascope.simulators.world.world import World
 
 EXPERIMENT_FPS = 10.0
 

@@ -30,8 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from acquisition.microscope import Microscope  # noqa: E402
-from analysis import runfile_layout as L  # noqa: E402
+from operascope.acquisition.microscope import Microscope  # noqa: E402
+from operascope.analysis import runfile_layout as L  # noqa: E402
 
 HOUR_S = 3600.0
 

@@ -16,7 +16,7 @@ from typing import Any
 import pydantic
 import tomli_w
 
-from config.schema import RigConfig
+from operascope.config.schema import RigConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,7 +47,7 @@ def _shown(value: Any, limit: int = 80) -> str:
 
 def preset_path(name: str) -> Path:
     """Path of a packaged preset (``simulated``, ``emulated``, ``rig.example``)."""
-    return Path(str(resources.files("config").joinpath(f"{name}.toml")))
+    return Path(str(resources.files("operascope.config").joinpath(f"{name}.toml")))
 
 
 def _describe_error(err: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ class FlirCameraConfig(Strict):
     index: int = Field(0, ge=0)
     buffer_handling: Literal["OldestFirst", "NewestOnly", "NewestFirst", "OldestFirstOverwrite"] = "OldestFirst"
     buffer_count: int = Field(20, ge=1, le=1000)
-    sdk_module: str = Field("PySpin", description="module providing the Spinnaker API (emulator: simulators.fake_pyspin)")
+    sdk_module: str = Field("PySpin", description="module providing the Spinnaker API (emulator: operascope.simulators.emulators.fake_pyspin)")
     consecutive_timeouts_lost: int = Field(5, ge=1, le=1000)
 
 
@@ -91,7 +91,7 @@ class BiologicConfig(Strict):
     driver: Literal["biologic"]
     address: str = "USB0"
     channel: int = Field(0, ge=0, le=15, description="0-based (easy-biologic convention)")
-    library: str = Field("easy_biologic", description="module name (emulator: simulators.fake_biologic)")
+    library: str = Field("easy_biologic", description="module name (emulator: operascope.simulators.emulators.fake_biologic)")
     timeout_s: float = Field(5.0, gt=0, le=60)
     max_current_a: float = Field(0.4, gt=0, le=0.8, description="refuse larger |I| before sending (largest I range 1 A / 1.2)")
     record_every_de_v: float = Field(0.001, ge=0, le=1.0, description="Record_every_dE of OCV/CPLIMIT")

@@ -5,8 +5,8 @@ followed by ``\\r\\n``; ``result[0]`` is the controller's error number (0 = OK),
 Non-zero error numbers are translated with ``com.attocube.system.errorNumberToString`` and
 raised as :class:`AttocubeError`. Positions and targets are nm (double).
 
-:class:`AttocubeStage` is a :class:`devices.base.Stage` with one :class:`AttocubeAxis`
-(:class:`devices.base.Positioner`) per axis. A dropped link is :class:`DeviceLost`; the next
+:class:`AttocubeStage` is a :class:`operascope.devices.base.Stage` with one :class:`AttocubeAxis`
+(:class:`operascope.devices.base.Positioner`) per axis. A dropped link is :class:`DeviceLost`; the next
 call reconnects once (re-enabling the outputs, with every closed-loop move off so a target the
 controller kept from before the loss is never driven to) before giving up.
 """
@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from devices.base import (
+from operascope.devices.base import (
     StageAxis,
     AXES,
     DeviceError,

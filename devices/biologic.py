@@ -1,10 +1,10 @@
 """Biologic VMP300 channel through the EC-Lab Development Package as wrapped by easy-biologic (devices.md section 5).
 
 The library module is a config field (``library``): ``"easy_biologic"`` on the Windows lab PC,
-``"simulators.fake_biologic"`` for the emulator. It is imported on ``open()``; a missing or
+``"operascope.simulators.emulators.fake_biologic"`` for the emulator. It is imported on ``open()``; a missing or
 unusable library (easy-biologic raises OSError off Windows) is MissingVendorLibrary.
 
-Techniques (devices.base) become EC-lib techniques with case-sensitive parameter names:
+Techniques (operascope.devices.base) become EC-lib techniques with case-sensitive parameter names:
 OCV -> ``ocv`` (Rest_time_T, Record_every_dE/dT, E_Range), ConstantCurrent -> ``cplimit``
 (Current_step, Duration_step, Test1_Config 5 for Ewe > v when charging or 1 for Ewe < v when
 discharging, Test1_Value, Exit_Cond 2, I_Range = smallest range >= 1.2 |I|), ConstantVoltage
@@ -21,7 +21,7 @@ import math
 import threading
 from typing import Any
 
-from devices.base import (
+from operascope.devices.base import (
     OCV,
     Clock,
     ConstantCurrent,
@@ -41,7 +41,7 @@ from devices.base import (
 
 INSTALL_HINT = (
     "install easy-biologic on the Windows PC with the EC-Lab Development Package "
-    "(pip install 'easy-biologic>=0.4,<0.5'), or set library = \"simulators.fake_biologic\" for the emulator"
+    "(pip install 'easy-biologic>=0.4,<0.5'), or set library = \"operascope.simulators.emulators.fake_biologic\" for the emulator"
 )
 #: EC-lib error codes (devices.md 5.2).
 ERR_NOT_CONNECTED, ERR_ECLAB_LOADED, ERR_CHANNEL_RUNNING = -1, -9, -13
@@ -71,7 +71,7 @@ def choose_i_range(current_a: float) -> int:
 
 
 def technique_parameters(technique: Technique, record_every_de_v: float = 0.001, bandwidth: int = 5) -> tuple[str, dict[str, Any]]:
-    """(EC-lib technique name, parameter dict) for a devices.base technique."""
+    """(EC-lib technique name, parameter dict) for a operascope.devices.base technique."""
     if isinstance(technique, OCV):
         return "ocv", {
             "Rest_time_T": float(technique.duration_s),

@@ -1,7 +1,7 @@
 """FLIR Grasshopper3 (GS3-U3-23S6M-C) camera driver on the Spinnaker SDK (``PySpin``).
 
 The SDK module is imported lazily in :meth:`FlirCamera.open` by name (config field
-``sdk_module``: ``"PySpin"`` on the microscope PC, ``"simulators.fake_pyspin"`` for the
+``sdk_module``: ``"PySpin"`` on the microscope PC, ``"operascope.simulators.emulators.fake_pyspin"`` for the
 emulator), so a missing SDK is a :class:`MissingVendorLibrary` error, not an ImportError
 at start-up. Call order, node names and error codes follow ``reference/devices.md`` §1.
 
@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from devices.base import (
+from operascope.devices.base import (
     PIXEL_FORMATS,
     Camera,
     CameraSettings,
@@ -65,7 +65,7 @@ INSTALL_HINT = (
     "pip install spinnaker_python-<sdk version>-cp3XX-<platform>.whl (it must match the installed "
     "Spinnaker runtime and this Python version). The package called 'PySpin' on the public package index "
     "is an unrelated terminal spinner: never install it. Without hardware, set "
-    "sdk_module = \"simulators.fake_pyspin\" to use the emulator."
+    "sdk_module = \"operascope.simulators.emulators.fake_pyspin\" to use the emulator."
 )
 
 
@@ -495,7 +495,7 @@ class FlirCamera(Camera):
         if roi is None:
             return Roi(0, 0, width_max, height_max)
         if not isinstance(roi, Roi):
-            raise OutOfRange(self.name, f"roi must be a devices.base.Roi or None, got {roi!r}")
+            raise OutOfRange(self.name, f"roi must be a operascope.devices.base.Roi or None, got {roi!r}")
         values = (roi.x, roi.y, roi.width, roi.height)
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
             raise OutOfRange(self.name, f"roi {values} must be whole pixels")

@@ -1,6 +1,6 @@
 """Focus sensor on a second FLIR camera: the reflected 980 nm line reduced to a 1-D profile.
 
-:class:`FlirLineSensor` drives the camera with :class:`devices.flir.FlirCamera` (NewestOnly
+:class:`FlirLineSensor` drives the camera with :class:`operascope.devices.flir.FlirCamera` (NewestOnly
 buffers, so a profile is always the latest exposure) and sums its ROI along the line:
 ``profile_axis = 1`` sums over rows and gives one value per column, ``0`` sums over
 columns. Values are 12-bit counts summed over the line (not dark-subtracted).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from devices.base import (
+from operascope.devices.base import (
     Clock,
     DeviceInfo,
     DeviceLost,
@@ -23,7 +23,7 @@ from devices.base import (
     WallClock,
     validate_in_range,
 )
-from devices.flir import FlirCamera, FlirCameraStats
+from operascope.devices.flir import FlirCamera, FlirCameraStats
 
 _LINE_BUFFERS = 3
 

@@ -4,7 +4,7 @@ Framing: a command is sent with a ``\\r`` terminator; the laser answers every co
 ``OK\\r\\n`` (a query sends ``<value>\\r\\n`` first) or ``ERR-<code>\\r\\n``. Power is in W.
 
 The port is opened exactly as a real one (``serial.Serial(port)``), so a pseudo-terminal
-served by ``simulators.serial_laser`` and ``/dev/ttyUSB0`` are the same to this driver.
+served by ``operascope.simulators.emulators.serial_laser`` and ``/dev/ttyUSB0`` are the same to this driver.
 Emission is refused while the interlock is open (``SYST:LOCK?`` is not ``ON``) or the fault
 word (``SYST:FAUL?``, 32-bit hex) is non-zero; the power setpoint is checked against the
 limits the laser reports before anything is sent. A vanished port is DeviceLost and the
@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from devices.base import (
+from operascope.devices.base import (
     DeviceError,
     DeviceInfo,
     DeviceLost,

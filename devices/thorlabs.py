@@ -16,7 +16,7 @@ import importlib
 import threading
 from typing import Any
 
-from devices.base import (
+from operascope.devices.base import (
     DeviceError,
     DeviceInfo,
     DeviceLost,

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from PyQt5 import QtCore, QtWidgets
 
-from config.schema import RigConfig
+from operascope.config.schema import RigConfig
 
 DEFAULT_SCREENSHOT_DELAY_S = 5.0
 SETTINGS_ORGANISATION = "operascope"
@@ -28,9 +28,9 @@ def default_microscope_factory(config: RigConfig) -> Callable[[], Any]:
     """A callable that builds (not yet opens) the engine for ``config``; called on the worker thread."""
 
     def build() -> Any:
-        from acquisition.microscope import Microscope
-        from acquisition.rig import build_rig
-        from gui.profile_tap import tapped_rig_factory
+        from operascope.acquisition.microscope import Microscope
+        from operascope.acquisition.rig import build_rig
+        from operascope.gui.profile_tap import tapped_rig_factory
 
         return Microscope(config, rig_factory=tapped_rig_factory(build_rig))
 
@@ -40,8 +40,8 @@ def default_microscope_factory(config: RigConfig) -> Callable[[], Any]:
 def build_window(config: RigConfig, settings: QtCore.QSettings,
                  open_microscope: Callable[[], Any] | None = None, refresh_hz: float | None = None):
     """Create the bridge and the main window, start opening the rig; returns the window (shown by caller)."""
-    from gui.engine_bridge import EngineBridge
-    from gui.main_window import DEFAULT_REFRESH_HZ, MainWindow
+    from operascope.gui.engine_bridge import EngineBridge
+    from operascope.gui.main_window import DEFAULT_REFRESH_HZ, MainWindow
 
     bridge = EngineBridge(open_microscope or default_microscope_factory(config))
     window = MainWindow(bridge, config, settings, refresh_hz=refresh_hz or DEFAULT_REFRESH_HZ)
@@ -77,7 +77,7 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
 
     Returns the process exit status: 0 ok, 1 screenshot failed, 2 bad configuration or arguments.
     """
-    from config.loader import ConfigError, load_config
+    from operascope.config.loader import ConfigError, load_config
 
     if quit_after_s is not None and not (quit_after_s >= 0):
         print(f"operascope: error: --quit-after must be >= 0 seconds, got {quit_after_s}", file=sys.stderr)

@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
-from gui.display_math import display_stride, mask_outline, symmetric_levels
+from operascope.gui.display_math import display_stride, mask_outline, symmetric_levels
 
 DIVERGING_COLORMAP = "CET-D1"
 PICK_NOTHING, PICK_FIDUCIAL, PICK_PARTICLE = "nothing", "fiducial", "particle"

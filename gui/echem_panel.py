@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
-from acquisition.protocols import PROTOCOL_KINDS as PROTOCOLS
+from operascope.acquisition.protocols import PROTOCOL_KINDS as PROTOCOLS
 #: which parameters each protocol uses
 PROTOCOL_PARAMETERS: dict[str, tuple[str, ...]] = {
     "ocv": ("duration_s",),
@@ -24,7 +24,7 @@ PROTOCOL_PARAMETERS: dict[str, tuple[str, ...]] = {
 class ProtocolRequest:
     """What the user asked for in the panel; units in the names. ``duration_s`` None = until a cut-off.
 
-    The engine turns it into an ``acquisition.protocols.ProtocolSpec`` (adding the active mass,
+    The engine turns it into an ``operascope.acquisition.protocols.ProtocolSpec`` (adding the active mass,
     capacity and recording interval from the config) in ``Microscope.make_protocol``."""
 
     kind: str

@@ -20,11 +20,11 @@ from typing import Any, Callable
 import numpy as np
 from PyQt5 import QtCore, QtWidgets
 
-from gui.echem_panel import ProtocolRequest
-from gui.profile_tap import ProfileTap
-from gui.recording_panel import RecordingRequest
-from gui.snapshot import EventRow, FocusRow, GuiSnapshot
-from gui.worker import CommandWorker
+from operascope.gui.echem_panel import ProtocolRequest
+from operascope.gui.profile_tap import ProfileTap
+from operascope.gui.recording_panel import RecordingRequest
+from operascope.gui.snapshot import EventRow, FocusRow, GuiSnapshot
+from operascope.gui.worker import CommandWorker
 
 MONITOR_PERIOD_S = 0.25
 MAX_EVENTS_PER_SNAPSHOT = 200
@@ -338,7 +338,7 @@ class EngineBridge(QtCore.QObject):
 
     def _read_focus_profile(self, microscope: Any) -> None:
         """One focus-sensor profile while the lock loop is not running (it owns the sensor then;
-        with a :class:`gui.profile_tap.ProfileTap` sensor the window shows the lock's own profiles)."""
+        with a :class:`operascope.gui.profile_tap.ProfileTap` sensor the window shows the lock's own profiles)."""
         lock = microscope.focus_lock
         if lock.is_running or microscope.rig is None:
             return

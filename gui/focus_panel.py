@@ -9,9 +9,9 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
-from gui.safe_items import SafeInfiniteLine
+from operascope.gui.safe_items import SafeInfiniteLine
 
-#: background colour per lock state (see analysis.runfile_layout.FOCUS_STATES)
+#: background colour per lock state (see operascope.analysis.runfile_layout.FOCUS_STATES)
 STATE_COLOURS: dict[str, str] = {
     "off": "#9e9e9e",
     "calibrating": "#42a5f5",

@@ -11,9 +11,9 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
-from gui.safe_items import SafeInfiniteLine
+from operascope.gui.safe_items import SafeInfiniteLine
 
-from gui.display_math import display_stride, format_length_um, nice_scale_bar_um, robust_levels
+from operascope.gui.display_math import display_stride, format_length_um, nice_scale_bar_um, robust_levels
 
 
 class _TimedImageItem(pg.ImageItem):

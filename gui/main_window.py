@@ -13,17 +13,17 @@ from pathlib import Path
 
 from PyQt5 import QtCore, QtWidgets
 
-from config.schema import RigConfig
-from gui.differential_panel import DifferentialPanel
-from gui.display_math import RateMeter
-from gui.echem_panel import EchemPanel, ProtocolRequest
-from gui.engine_bridge import EngineBridge
-from gui.focus_panel import FocusPanel
-from gui.illumination_panel import IlluminationPanel
-from gui.live_panel import LivePanel
-from gui.recording_panel import RecordingPanel, RecordingRequest
-from gui.snapshot import GuiSnapshot
-from gui.stage_panel import SavedPosition, StagePanel
+from operascope.config.schema import RigConfig
+from operascope.gui.differential_panel import DifferentialPanel
+from operascope.gui.display_math import RateMeter
+from operascope.gui.echem_panel import EchemPanel, ProtocolRequest
+from operascope.gui.engine_bridge import EngineBridge
+from operascope.gui.focus_panel import FocusPanel
+from operascope.gui.illumination_panel import IlluminationPanel
+from operascope.gui.live_panel import LivePanel
+from operascope.gui.recording_panel import RecordingPanel, RecordingRequest
+from operascope.gui.snapshot import GuiSnapshot
+from operascope.gui.stage_panel import SavedPosition, StagePanel
 
 DEFAULT_REFRESH_HZ = 25.0
 SLOW_REFRESH_EVERY = 5  # plots and disk space every N refreshes
@@ -278,7 +278,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.log_event("gui", "debug", f"{what} done")
 
     def _show_config(self) -> None:
-        from config.loader import to_toml
+        from operascope.config.loader import to_toml
 
         box = QtWidgets.QMessageBox(self)
         box.setWindowTitle("Configuration")

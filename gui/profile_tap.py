@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from devices.base import DeviceInfo, FocusSensor, Profile
+from operascope.devices.base import DeviceInfo, FocusSensor, Profile
 
 
 class ProfileTap(FocusSensor):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from PyQt5 import QtCore, QtWidgets
 
-from gui.display_math import format_bytes
-from gui.events_log import EventsLog
+from operascope.gui.display_math import format_bytes
+from operascope.gui.events_log import EventsLog
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,8 @@ class GuiSnapshot:
     focus_calibration: dict | None = None
     # devices read by the monitor thread
     stage_nm: dict[str, float] | None = None
-    led: object | None = None  # devices.base.LightState
-    laser: object | None = None  # devices.base.LaserState
+    led: object | None = None  # operascope.devices.base.LightState
+    laser: object | None = None  # operascope.devices.base.LaserState
     # electrochemistry
     echem_running: bool = False
     echem_text: str = ""

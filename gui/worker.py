@@ -70,6 +70,6 @@ class CommandWorker(QtCore.QObject):
 
 def _is_expected(exc: Exception) -> bool:
     """Device errors and validation errors carry a user-facing message already."""
-    from devices.base import DeviceError
+    from operascope.devices.base import DeviceError
 
     return isinstance(exc, (DeviceError, ValueError, OSError, TimeoutError, RuntimeError))

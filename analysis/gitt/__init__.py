@@ -1,0 +1,1 @@
+"""operascope.analysis.gitt."""

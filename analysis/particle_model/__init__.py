@@ -1,0 +1,1 @@
+"""operascope.analysis.particle_model."""

@@ -1,0 +1,180 @@
+"""Simulated Attocube-like XYZ stage: finite speed, settling, position jitter, soft limits.
+
+:class:`AxisMotion` is the pure motion model the World holds as ground truth (a position as a
+function of virtual time). :class:`SimulatedStage` / :class:`SimulatedAxis` are the devices.
+Faults (role "stage"): ``timeout`` (calls raise DeviceTimeout), ``end_of_travel`` (move_to raises
+EndOfTravel and the axis halts), ``link_loss``/``device_lost`` (DeviceLost until ``reconnect()``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import TYPE_CHECKING
+
+from operascope.devices.base import (
+    StageAxis,
+    AXES,
+    Clock,
+    DeviceInfo,
+    DeviceLost,
+    DeviceTimeout,
+    EndOfTravel,
+    Positioner,
+    Stage,
+)
+from operascope.simulators.world.clock import TimeSeriesNoise
+
+if TYPE_CHECKING:
+    from operascope.simulators.world.world import World
+
+#: Overshoot after a move, as a fraction of the move (capped below), decaying over the settle time.
+OVERSHOOT_FRACTION = 0.05
+OVERSHOOT_MAX_NM = 10.0
+
+
+class AxisMotion:
+    """Closed-loop axis motion: linear travel at ``speed_nm_s``, then a decaying overshoot for
+    ``settle_s``, plus position jitter (``noise``, nm). Times are virtual seconds."""
+
+    def __init__(self, position_nm: float, speed_nm_s: float, settle_s: float, noise: TimeSeriesNoise) -> None:
+        self._start_nm = float(position_nm)
+        self._target_nm = float(position_nm)
+        self._t0_s = 0.0
+        self._travel_s = 0.0
+        self._settle_s = float(settle_s)
+        self._speed_nm_s = float(speed_nm_s)
+        self._overshoot_nm = 0.0
+        self._noise = noise
+
+    @property
+    def target_nm(self) -> float:
+        return self._target_nm
+
+    def nominal_nm(self, t_s: float) -> float:
+        """Position without jitter at ``t_s``."""
+        elapsed = t_s - self._t0_s
+        if elapsed <= 0:
+            return self._start_nm
+        if elapsed < self._travel_s:
+            direction = 1.0 if self._target_nm >= self._start_nm else -1.0
+            return self._start_nm + direction * self._speed_nm_s * elapsed
+        after = elapsed - self._travel_s
+        if self._settle_s > 0 and after < self._settle_s:
+            return self._target_nm + self._overshoot_nm * math.exp(-5.0 * after / self._settle_s)
+        return self._target_nm
+
+    def position_nm(self, t_s: float) -> float:
+        """Measured position at ``t_s`` (nominal + jitter)."""
+        return self.nominal_nm(t_s) + self._noise.value(t_s)
+
+    def is_moving(self, t_s: float) -> bool:
+        return t_s < self._t0_s + self._travel_s + (self._settle_s if self._travel_s > 0 else 0.0)
+
+    def move_to(self, t_s: float, target_nm: float) -> None:
+        """Start a move from wherever the axis is at ``t_s``."""
+        start = self.nominal_nm(t_s)
+        distance = float(target_nm) - start
+        self._start_nm = start
+        self._target_nm = float(target_nm)
+        self._t0_s = t_s
+        self._travel_s = abs(distance) / self._speed_nm_s
+        self._overshoot_nm = math.copysign(min(abs(distance) * OVERSHOOT_FRACTION, OVERSHOOT_MAX_NM), distance)
+
+    def halt(self, t_s: float) -> None:
+        """Stop where the axis is now."""
+        here = self.nominal_nm(t_s)
+        self._start_nm = self._target_nm = here
+        self._t0_s = t_s
+        self._travel_s = 0.0
+        self._overshoot_nm = 0.0
+
+
+class SimulatedAxis(StageAxis):
+    """One axis of the simulated stage (opened and closed with the stage)."""
+
+    def __init__(self, world: World, stage: SimulatedStage, axis: str) -> None:
+        self._world = world
+        self._stage = stage
+        self.axis_name = axis
+        self.name = f"stage.{axis}"
+
+    @property
+    def limits_nm(self) -> tuple[float, float]:
+        return self._world.stage_limits_nm(self.axis_name)
+
+    def _check(self) -> None:
+        self._require_open()
+        self._stage.check_link()
+
+    def position_nm(self) -> float:
+        self._check()
+        return self._world.stage_position_nm(self.axis_name)
+
+    def target_nm(self) -> float:
+        self._check()
+        return self._world.stage_target_nm(self.axis_name)
+
+    def move_to(self, target_nm: float) -> None:
+        self._check()
+        self.check_target(target_nm)
+        if self._world.consume_fault("stage", "end_of_travel"):
+            self._world.stage_halt(self.axis_name)
+            raise EndOfTravel(self.name, "end-of-travel switch reached; move the axis back inside its range")
+        self._world.stage_move(self.axis_name, float(target_nm))
+
+    def is_moving(self) -> bool:
+        self._check()
+        return self._world.stage_is_moving(self.axis_name)
+
+    def halt(self) -> None:
+        self._check()
+        self._world.stage_halt(self.axis_name)
+
+    def wait_settled(self, timeout_s: float = 10.0, clock: Clock | None = None, poll_s: float = 0.002) -> float:
+        """As :meth:`Positioner.wait_settled`, on the world's virtual clock by default."""
+        return super().wait_settled(timeout_s, clock or self._world.clock, poll_s)
+
+
+class SimulatedStage(Stage):
+    """Three simulated closed-loop axes x, y, z sharing one controller link."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self._open = False
+        self._lock = threading.Lock()
+        self._axes = {axis: SimulatedAxis(world, self, axis) for axis in AXES}
+
+    def open(self) -> None:
+        with self._lock:
+            if self._world.is_lost("stage"):
+                raise DeviceLost(self.name, "controller not reachable; check the network cable and power")
+            self._open = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._open = False
+
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(model="Simulated ECSx5050 XYZ (AMC100)", serial="SIM-STAGE-0", firmware="sim", driver="simulated")
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    @property
+    def axes(self) -> dict[str, Positioner]:
+        return dict(self._axes)
+
+    def check_link(self) -> None:
+        """Raise DeviceLost/DeviceTimeout if a fault is in force."""
+        if self._world.is_lost("stage"):
+            raise DeviceLost(self.name, "link to the controller lost; call reconnect() when it is back")
+        if self._world.consume_fault("stage", "timeout"):
+            raise DeviceTimeout(self.name, "controller did not answer in time; check the link")
+
+    def reconnect(self) -> None:
+        """Re-establish the link after DeviceLost; raises DeviceLost while still unreachable."""
+        if not self._world.try_reconnect("stage"):
+            raise DeviceLost(self.name, "controller still not reachable")
+        self._open = True

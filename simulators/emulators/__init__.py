@@ -1,0 +1,1 @@
+"""operascope.simulators.emulators."""

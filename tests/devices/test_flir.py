@@ -1,0 +1,637 @@
+"""FLIR camera driver (devices/flir.py) against the fake PySpin emulator (simulators/fake_pyspin.py)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from operascope.devices.base import (
+    Camera,
+    CameraSettings,
+    DeviceError,
+    DeviceInfo,
+    DeviceLost,
+    DeviceTimeout,
+    Frame,
+    IncompleteFrame,
+    MissingVendorLibrary,
+    OutOfRange,
+    Roi,
+)
+from operascope.devices.flir import FlirCamera
+from operascope.simulators.emulators import fake_pyspin as spin
+
+from tests.fakes.flir import FAKE, ROI, SERIAL, FastClock, PatternRenderer, assert_sdk_clean, attach  # noqa: F401
+
+
+@pytest.fixture
+def fake():
+    spin.reset()
+    yield spin
+    spin.reset()
+
+
+@pytest.mark.parametrize("frame_rate_nodes", ["GEN2", "SFNC"])
+def test_configure_writes_in_safe_order_and_reads_back(fake, frame_rate_nodes):
+    attach(frame_rate_nodes=frame_rate_nodes)
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE, buffer_count=7) as cam:
+        spin.clear_write_log(SERIAL)
+        settings = cam.configure(2.5, 50.0, ROI, "Mono16", 3.0)
+        assert settings == CameraSettings(exposure_ms=2.5, frame_rate_hz=50.0, roi=ROI, pixel_format="Mono16", gain_db=3.0)
+        assert cam.settings() == settings
+        log = spin.write_log(SERIAL)
+        names = [name for name, _ in log]
+        rate_enable = ["AcquisitionFrameRateAuto", "AcquisitionFrameRateEnabled"] if frame_rate_nodes == "GEN2" else ["AcquisitionFrameRateEnable"]
+        expected = ["PixelFormat", "Width", "OffsetX", "Height", "OffsetY", "AcquisitionMode", *rate_enable,
+                    "AcquisitionFrameRate", "ExposureAuto", "ExposureTime", "GainAuto", "Gain", "GammaEnable",
+                    "StreamBufferHandlingMode", "StreamBufferCountMode", "StreamBufferCountManual"]
+        assert names == expected
+        values = dict(log)
+        assert values["ExposureAuto"] == "Off" and values["GainAuto"] == "Off" and values["GammaEnable"] is False
+        assert values["StreamBufferCountManual"] == 7 and values["StreamBufferHandlingMode"] == "OldestFirst"
+        if frame_rate_nodes == "GEN2":
+            assert values["AcquisitionFrameRateAuto"] == "Off" and values["AcquisitionFrameRateEnabled"] is True
+        info = cam.info()
+        assert info == DeviceInfo(model=spin.GS3_MODEL, serial=SERIAL, firmware="fake-2.0", driver="flir")
+        assert cam.sensor_shape == (1200, 1920)
+    assert_sdk_clean()
+
+
+def test_roi_moves_shrink_before_offset_and_offset_before_grow(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        cam.configure(1.0, 20.0, Roi(1800, 1100, 120, 100), "Mono8")  # small ROI in the far corner
+        spin.clear_write_log(SERIAL)
+        settings = cam.configure(1.0, 20.0, Roi(0, 0, 1920, 1200), "Mono8")  # grow back: offsets first
+        assert settings.roi == Roi(0, 0, 1920, 1200)
+        names = [n for n, _ in spin.write_log(SERIAL)]
+        assert names.index("OffsetX") < names.index("Width") and names.index("OffsetY") < names.index("Height")
+
+
+def test_frames_carry_ids_timestamps_and_the_rendered_pixels(fake):
+    clock = FastClock(speed=4.0)
+    renderer = attach(clock=clock)
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE, clock=clock) as cam:
+        cam.configure(4.0, 100.0, ROI, "Mono16", 6.0)
+        cam.start()
+        frames = [cam.read(1.0) for _ in range(5)]
+        cam.stop()
+    assert [f.frame_id for f in frames] == list(range(5))
+    stamps = np.array([f.camera_time_ns for f in frames], dtype=np.int64)
+    np.testing.assert_allclose(np.diff(stamps), 10_000_000, atol=1)  # 100 Hz on the camera clock
+    assert all(np.diff([f.host_time_s for f in frames]) >= 0)
+    for frame in frames:
+        assert frame.pixels.dtype == np.uint16 and frame.pixels.shape == (32, 64)
+        np.testing.assert_array_equal(frame.pixels, PatternRenderer.pattern(ROI))
+    assert {call for call in renderer.calls} == {(ROI, 4.0, 6.0)}
+
+
+@pytest.mark.parametrize("pixel_format", ["Mono12Packed", "Mono12p", "Mono16"])
+def test_twelve_bit_formats_give_exact_counts(fake, pixel_format):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        cam.configure(1.0, 200.0, ROI, pixel_format)
+        cam.start()
+        frame = cam.read(1.0)
+    expected = PatternRenderer.pattern(ROI)
+    assert expected.max() > 4000 and np.any(expected % 16)  # the check uses the low bits too
+    np.testing.assert_array_equal(frame.pixels, expected)
+
+
+def test_mono8_gives_the_top_eight_bits_as_eight_bit_values(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        cam.configure(1.0, 200.0, ROI, "Mono8")
+        cam.start()
+        frame = cam.read(1.0)
+    np.testing.assert_array_equal(frame.pixels, PatternRenderer.pattern(ROI) >> 4)
+    assert frame.pixels.dtype == np.uint16
+
+
+def test_fake_packs_mono12_in_the_vendor_byte_layouts():
+    counts = np.array([[0xABC, 0x123]], dtype=np.uint16)
+    assert spin.pack_pixels(counts, "Mono12Packed").tolist() == [[0xAB, 0x3C, 0x12]]  # IIDC
+    assert spin.pack_pixels(counts, "Mono12p").tolist() == [[0xBC, 0x3A, 0x12]]  # PFNC
+    assert spin.pack_pixels(counts, "Mono16").tolist() == [[0xABC0, 0x1230]]  # MSB-aligned
+
+
+def test_oldest_first_keeps_the_backlog_and_newest_only_the_latest(fake):
+    clock = FastClock(speed=10.0)
+    attach(clock=clock)
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE, clock=clock, buffer_handling="OldestFirst", buffer_count=4) as cam:
+        cam.configure(1.0, 100.0, ROI, "Mono8")
+        cam.start()
+        clock.sleep_s(0.2)  # ~20 exposures into 4 buffers
+        ids = [cam.read(1.0).frame_id for _ in range(5)]
+        assert ids[:4] == [0, 1, 2, 3]
+        assert ids[4] > 4  # the pool was full: later exposures were dropped, the ID jumps
+        assert cam.stats.dropped_frames == ids[4] - 4
+    spin.reset()
+    attach(clock=clock)
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE, clock=clock, buffer_handling="NewestOnly", buffer_count=4) as cam:
+        cam.configure(1.0, 100.0, ROI, "Mono8")
+        cam.start()
+        first = cam.read(1.0)
+        clock.sleep_s(0.2)  # ~20 exposures, only the newest is kept
+        second = cam.read(1.0)
+        assert second.frame_id - first.frame_id >= 15
+        assert cam.stats.dropped_frames == second.frame_id - first.frame_id - 1
+        assert spin.stream_stats(SERIAL)["queued"] <= 1
+
+
+def test_configure_while_streaming_stops_reconfigures_and_resumes(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        cam.configure(1.0, 200.0, ROI, "Mono16")
+        cam.start()
+        first = cam.read(1.0)
+        settings = cam.configure(2.0, 100.0, Roi(0, 0, 32, 16), "Mono8")
+        assert cam.is_streaming and settings.roi == Roi(0, 0, 32, 16) and settings.pixel_format == "Mono8"
+        frame = cam.read(1.0)
+    assert frame.pixels.shape == (16, 32)
+    assert frame.frame_id == first.frame_id + 1  # IDs continue across the restart
+
+
+def test_open_by_index_picks_that_camera(fake):
+    attach("111")
+    attach("222")
+    with FlirCamera(index=1, sdk_module=FAKE) as cam:
+        assert cam.info().serial == "222"
+    assert_sdk_clean()
+
+
+# ----------------------------------------------------------------------------- failures
+
+
+def test_grab_timeout_is_typed_and_k_in_a_row_means_lost(fake):
+    clock = FastClock(speed=20.0)
+    attach(clock=clock)
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE, clock=clock, consecutive_timeouts_lost=3) as cam:
+        cam.configure(1.0, 100.0, ROI, "Mono8")
+        cam.start()
+        cam.read(1.0)
+        spin.stall(SERIAL, 5.0)
+        for _ in range(2):
+            with pytest.raises(DeviceTimeout, match="no frame within"):
+                cam.read(0.1)
+        cam.read(10.0)  # the stall ends: a frame resets the count
+        spin.stall(SERIAL, 100.0)
+        for _ in range(2):
+            with pytest.raises(DeviceTimeout):
+                cam.read(0.1)
+        with pytest.raises(DeviceLost, match="3 grab timeouts in a row"):
+            cam.read(0.1)
+        assert cam.stats.timeouts == 5
+        with pytest.raises(DeviceLost, match="reconnect"):
+            cam.read(0.1)  # stays lost until reconnect()
+    assert_sdk_clean()
+
+
+def test_incomplete_frames_are_counted_released_and_never_returned(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE, buffer_count=3) as cam:
+        cam.configure(1.0, 200.0, ROI, "Mono16")
+        cam.start()
+        assert cam.read(1.0).frame_id == 0
+        spin.inject_incomplete(SERIAL, 2)
+        for _ in range(2):
+            with pytest.raises(IncompleteFrame, match="missing packets"):
+                cam.read(1.0)
+            assert spin.stream_stats(SERIAL)["outstanding"] == 0
+        good = cam.read(1.0)
+        assert cam.stats.incomplete_frames == 2
+        assert good.frame_id >= 3  # the two incomplete IDs are a gap, not data
+        np.testing.assert_array_equal(good.pixels, PatternRenderer.pattern(ROI))
+
+
+def test_every_image_is_released_so_a_small_pool_never_stalls(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE, buffer_count=2) as cam:
+        cam.configure(1.0, 400.0, ROI, "Mono12Packed")
+        cam.start()
+        spin.inject_incomplete(SERIAL, 3)
+        complete = 0
+        for _ in range(25):
+            try:
+                cam.read(0.5)
+                complete += 1
+            except IncompleteFrame:
+                pass
+            assert spin.stream_stats(SERIAL)["outstanding"] == 0
+        assert complete >= 22
+
+
+def test_fake_pool_runs_dry_when_images_are_not_released(fake):
+    attach()
+    system = spin.System.GetInstance()
+    cams = system.GetCameras()
+    cam = cams.GetBySerial(SERIAL)
+    cam.Init()
+    nodemap = cam.GetNodeMap()  # node access works after Init
+    spin.CIntegerPtr(nodemap.GetNode("Width")).SetValue(64)
+    spin.CIntegerPtr(nodemap.GetNode("Height")).SetValue(32)
+    stream = cam.GetTLStreamNodeMap()
+    mode = spin.CEnumerationPtr(stream.GetNode("StreamBufferCountMode"))
+    mode.SetIntValue(mode.GetEntryByName("Manual").GetValue())
+    spin.CIntegerPtr(stream.GetNode("StreamBufferCountManual")).SetValue(2)
+    cam.BeginAcquisition()
+    held = [cam.GetNextImage(1000), cam.GetNextImage(1000)]
+    with pytest.raises(spin.SpinnakerException) as err:
+        cam.GetNextImage(100)  # frames keep coming but no buffer is free
+    assert err.value.errorcode == spin.SPINNAKER_ERR_TIMEOUT
+    held[0].Release()
+    assert cam.GetNextImage(1000).GetFrameID() > held[1].GetFrameID() + 1  # dry-pool exposures were dropped
+
+
+def test_unplug_mid_stream_is_lost_and_replug_reconnects_with_a_frame_gap(fake):
+    clock = FastClock(speed=10.0)
+    attach(clock=clock)
+    removed = []
+
+    class Handler(spin.InterfaceEventHandler):
+        def OnDeviceRemoval(self, camera):  # noqa: N802
+            removed.append(camera.IsValid())
+
+    handler = Handler()
+    system = spin.System.GetInstance()
+    system.RegisterEventHandler(handler)
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE, clock=clock) as cam:
+        settings = cam.configure(2.0, 10.0, ROI, "Mono12Packed", 1.5)
+        cam.start()
+        last = [cam.read(1.0) for _ in range(3)][-1]
+        spin.unplug(SERIAL)
+        assert removed == [False]
+        with pytest.raises(DeviceLost, match="unplugged"):
+            cam.read(1.0)
+        with pytest.raises(DeviceLost, match="no camera with serial"):
+            cam.reconnect()  # still absent
+        assert not spin.is_initialised(SERIAL)
+        clock.sleep_s(1.0)
+        spin.replug(SERIAL)
+        cam.reconnect()
+        assert cam.is_streaming and cam.settings() == settings  # settings re-applied after power-up defaults
+        frame = cam.read(1.0)
+        gap = cam.stats.last_reconnect_gap_frames
+        assert gap >= 9  # away >= 1 s at 10 Hz
+        assert frame.frame_id == last.frame_id + 1 + gap
+        assert cam.stats.reconnects == 1 and cam.stats.frames_lost_to_reconnect == gap
+        np.testing.assert_array_equal(frame.pixels, PatternRenderer.pattern(ROI))
+    system.UnregisterEventHandler(handler)
+    system.ReleaseInstance()
+    assert_sdk_clean()
+
+
+def test_fake_refuses_writes_while_streaming_and_access_before_init(fake):
+    attach()
+    system = spin.System.GetInstance()
+    cams = system.GetCameras()
+    cam = cams.GetByIndex(0)
+    with pytest.raises(spin.SpinnakerException) as err:
+        cam.GetNodeMap()
+    assert err.value.errorcode == spin.SPINNAKER_ERR_NOT_INITIALIZED
+    serial = spin.CStringPtr(cam.GetTLDeviceNodeMap().GetNode("DeviceSerialNumber")).GetValue()
+    assert serial == SERIAL  # the TL device node map is readable before Init
+    cam.Init()
+    nodemap = cam.GetNodeMap()
+    assert not spin.IsAvailable(nodemap.GetNode("AcquisitionFrameRateEnable"))  # GEN2 camera
+    exposure = spin.CFloatPtr(nodemap.GetNode("ExposureTime"))
+    assert not spin.IsWritable(exposure)  # ExposureAuto is Continuous at power-up
+    cam.BeginAcquisition()
+    pixel_format = spin.CEnumerationPtr(nodemap.GetNode("PixelFormat"))
+    width = spin.CIntegerPtr(nodemap.GetNode("Width"))
+    assert not spin.IsWritable(pixel_format) and not spin.IsWritable(width)
+    for write in (lambda: pixel_format.SetIntValue(spin.PixelFormat_Mono16), lambda: width.SetValue(64)):
+        with pytest.raises(spin.SpinnakerException) as err:
+            write()
+        assert err.value.errorcode == spin.GENICAM_ERR_ACCESS_DENIED
+    cam.EndAcquisition()
+    width.SetValue(64)
+    assert width.GetValue() == 64
+    cam.DeInit()
+    with pytest.raises(spin.SpinnakerException) as err:
+        width.GetValue()
+    assert err.value.errorcode == spin.SPINNAKER_ERR_NOT_INITIALIZED
+
+
+def test_fake_clamps_exposure_to_the_frame_period(fake):
+    attach()
+    system = spin.System.GetInstance()
+    cam = system.GetCameras().GetByIndex(0)
+    cam.Init()
+    nodes = cam.GetNodeMap()
+    spin.CEnumerationPtr(nodes.GetNode("ExposureAuto")).SetIntValue(0)
+    spin.CEnumerationPtr(nodes.GetNode("AcquisitionFrameRateAuto")).SetIntValue(0)
+    spin.CBooleanPtr(nodes.GetNode("AcquisitionFrameRateEnabled")).SetValue(True)
+    rate = spin.CFloatPtr(nodes.GetNode("AcquisitionFrameRate"))
+    exposure = spin.CFloatPtr(nodes.GetNode("ExposureTime"))
+    rate.SetValue(10.0)
+    exposure.SetValue(90_000.0)
+    rate.SetValue(20.0)
+    assert exposure.GetValue() == pytest.approx(50_000.0) and exposure.GetMax() == pytest.approx(50_000.0)
+    with pytest.raises(spin.SpinnakerException) as err:
+        exposure.SetValue(60_000.0)
+    assert err.value.errorcode == spin.GENICAM_ERR_OUT_OF_RANGE
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(exposure_ms=200.0, frame_rate_hz=10.0), "exposure_ms"),
+        (dict(exposure_ms=-1.0, frame_rate_hz=10.0), "exposure_ms"),
+        (dict(exposure_ms=float("nan"), frame_rate_hz=10.0), "exposure_ms"),
+        (dict(exposure_ms=1.0, frame_rate_hz=0.0), "frame_rate_hz"),
+        (dict(exposure_ms=1.0, frame_rate_hz=10.0, gain_db=60.0), "gain_db"),
+        (dict(exposure_ms=1.0, frame_rate_hz=10.0, pixel_format="Mono10"), "pixel_format"),
+        (dict(exposure_ms=1.0, frame_rate_hz=10.0, roi=Roi(0, 0, 321, 32)), "multiple of 4"),
+        (dict(exposure_ms=1.0, frame_rate_hz=10.0, roi=Roi(1900, 0, 64, 32)), "inside the 1920x1200 sensor"),
+    ],
+)
+def test_out_of_range_settings_are_refused_before_anything_is_sent(fake, kwargs, message):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        before = cam.settings()
+        spin.clear_write_log(SERIAL)
+        with pytest.raises(OutOfRange, match=message):
+            cam.configure(**kwargs)
+        assert spin.write_log(SERIAL) == []
+        assert cam.settings() == before
+
+
+def test_frame_rate_above_the_camera_maximum_is_refused(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        with pytest.raises(OutOfRange, match=r"outside \[1, 83\.\d+\] Hz for Mono16 at 1920x1200"):
+            cam.configure(1.0, 150.0, None, "Mono16")
+        assert "AcquisitionFrameRate" not in [n for n, _ in spin.write_log(SERIAL)]
+
+
+def test_wrong_serial_camera_in_use_and_leaks_leave_nothing_open(fake):
+    attach()
+    with pytest.raises(DeviceLost, match=rf"no camera with serial 'nope' \(present: \['{SERIAL}'\]\)"):
+        FlirCamera(serial="nope", sdk_module=FAKE).open()
+    assert_sdk_clean()
+    with pytest.raises(DeviceLost, match="index 3"):
+        FlirCamera(index=3, sdk_module=FAKE).open()
+    assert_sdk_clean()
+    spin.set_in_use(SERIAL)
+    with pytest.raises(DeviceError, match="another program holds the camera"):
+        FlirCamera(serial=SERIAL, sdk_module=FAKE).open()
+    assert_sdk_clean()
+    # the fake's leak check can fail: a surviving camera reference blocks ReleaseInstance
+    system = spin.System.GetInstance()
+    cams = system.GetCameras()
+    with pytest.raises(spin.SpinnakerException) as err:
+        system.ReleaseInstance()
+    assert err.value.errorcode == spin.SPINNAKER_ERR_RESOURCE_IN_USE
+    cams.Clear()
+    system.ReleaseInstance()
+
+
+def test_close_after_streaming_deinitialises_and_releases_the_system(fake):
+    attach()
+    cam = FlirCamera(serial=SERIAL, sdk_module=FAKE)
+    cam.open()
+    cam.configure(1.0, 200.0, ROI, "Mono16")
+    cam.start()
+    cam.read(1.0)
+    assert spin.is_initialised(SERIAL)
+    cam.close()
+    cam.close()  # idempotent
+    assert not cam.is_open and not spin.is_initialised(SERIAL)
+    assert_sdk_clean()
+
+
+def test_missing_sdk_names_the_flir_wheel(fake):
+    for module in ("operascope_no_such_sdk", "PySpin"):
+        try:
+            __import__(module)
+        except ImportError:
+            pass
+        else:  # pragma: no cover - only on a machine with the real SDK
+            continue
+        with pytest.raises(MissingVendorLibrary) as err:
+            FlirCamera(sdk_module=module).open()
+        text = str(err.value)
+        assert "spinnaker_python" in text and "pip install PySpin" not in text and "never install it" in text
+    with pytest.raises(MissingVendorLibrary, match="exact case"):
+        FlirCamera(sdk_module="pyspin").open()
+    with pytest.raises(MissingVendorLibrary, match="not FLIR's Spinnaker binding"):
+        FlirCamera(sdk_module="json").open()
+
+
+def test_bad_constructor_arguments_are_named(fake):
+    with pytest.raises(OutOfRange, match="buffer_handling"):
+        FlirCamera(buffer_handling="Newest")
+    with pytest.raises(OutOfRange, match="buffer_count"):
+        FlirCamera(buffer_count=0)
+    with pytest.raises(OutOfRange, match="consecutive_timeouts_lost"):
+        FlirCamera(consecutive_timeouts_lost=0)
+
+
+# ----------------------------------------------------------------------------- frame sources
+
+
+class TinyCamera(Camera):
+    """A minimal operascope.devices.base.Camera backend: frames of a constant that counts up."""
+
+    def __init__(self) -> None:
+        self._open = False
+        self._streaming = False
+        self._settings = CameraSettings(1.0, 10.0, Roi(0, 0, 1920, 1200), "Mono16", 0.0)
+        self._count = 0
+
+    def open(self):
+        self._open = True
+
+    def close(self):
+        self._open = False
+
+    def info(self):
+        return DeviceInfo("tiny", "0")
+
+    @property
+    def is_open(self):
+        return self._open
+
+    @property
+    def sensor_shape(self):
+        return (1200, 1920)
+
+    def configure(self, exposure_ms, frame_rate_hz, roi=None, pixel_format="Mono16", gain_db=0.0):
+        self._settings = CameraSettings(exposure_ms, frame_rate_hz, roi, pixel_format, gain_db)
+        return self._settings
+
+    def settings(self):
+        return self._settings
+
+    def start(self):
+        self._streaming = True
+
+    def stop(self):
+        self._streaming = False
+
+    @property
+    def is_streaming(self):
+        return self._streaming
+
+    def read(self, timeout_s=1.0):
+        self._count += 1
+        roi = self._settings.roi
+        value = int(self._settings.exposure_ms * 100) + self._count
+        return Frame(np.full((roi.height, roi.width), value, np.uint16), self._count, 0, 0.0)
+
+
+def test_fake_camera_can_be_fed_by_any_camera_backend(fake):
+    backend = TinyCamera()
+    spin.attach_camera(SERIAL, backend)
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        cam.configure(3.0, 100.0, ROI, "Mono12p")
+        cam.start()
+        first, second = cam.read(1.0), cam.read(1.0)
+    assert backend.settings().roi == ROI and backend.settings().exposure_ms == 3.0
+    assert first.pixels.shape == (32, 64)
+    assert int(first.pixels[0, 0]) == 301 and int(second.pixels[0, 0]) == 302
+
+
+def test_fake_camera_fed_by_the_simulated_world_sees_the_led(fake):
+    from operascope.config.loader import load_config
+    from operascope.simulators.world.world import World
+
+    world = World(load_config(None))
+    world.clock.speed = 50.0
+    spin.attach_world(world)
+    roi = Roi(64, 64, 128, 96)
+    with FlirCamera(index=0, sdk_module=FAKE, clock=world.clock) as cam:
+        cam.configure(2.5, 10.0, roi, "Mono12Packed")
+        cam.start()
+        world.set_led(enabled=False)
+        dark = cam.read(2.0)
+        world.set_led(enabled=True, current_a=0.5)
+        lit = cam.read(2.0)
+        assert cam.info().serial == "EMU-CAM-0"
+    assert lit.pixels.shape == (96, 128) and lit.pixels.max() <= 4095
+    assert lit.frame_id == dark.frame_id + 1
+    assert lit.pixels.mean() > 20 * max(dark.pixels.mean(), 1.0)  # the world's LED lights the frame
+    assert_sdk_clean()
+
+
+def test_sdk_error_replies_are_typed_and_an_io_error_recovers_by_reconnect(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        cam.configure(1.0, 200.0, ROI, "Mono16")
+        cam.start()
+        cam.read(1.0)
+        spin.inject_error(SERIAL, spin.SPINNAKER_ERR_INVALID_BUFFER)
+        with pytest.raises(DeviceError, match=r"\[-1013\]") as err:
+            cam.read(1.0)
+        assert not isinstance(err.value, (DeviceTimeout, DeviceLost))
+        cam.read(1.0)  # a one-off error reply does not end the stream
+        spin.inject_error(SERIAL, spin.SPINNAKER_ERR_IO)
+        with pytest.raises(DeviceLost):
+            cam.read(1.0)
+        cam.reconnect()  # the camera is still there: recovery works at once
+        assert cam.is_streaming and cam.read(1.0).pixels.shape == (32, 64)
+    assert_sdk_clean()
+
+
+def test_drops_in_transport_show_as_frame_id_gaps(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        cam.configure(1.0, 200.0, ROI, "Mono8")
+        cam.start()
+        first = cam.read(1.0)
+        spin.drop_frames(SERIAL, 3)
+        second = cam.read(1.0)
+    assert second.frame_id == first.frame_id + 4
+    assert cam.stats.dropped_frames == 3
+
+
+def test_unplugged_before_configure_is_reported_as_lost(fake):
+    attach()
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        spin.unplug(SERIAL)
+        with pytest.raises(DeviceLost):
+            cam.configure(1.0, 10.0, ROI, "Mono16")
+        with pytest.raises(DeviceLost):
+            cam.settings()
+        with pytest.raises(DeviceLost):
+            cam.start()
+        cam.stop()  # idempotent, never raises
+    assert_sdk_clean()
+
+
+def test_unplug_wakes_a_reader_blocked_in_another_thread(fake):
+    import threading
+
+    attach()
+    outcome: list[BaseException] = []
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE) as cam:
+        cam.configure(1.0, 100.0, ROI, "Mono8")
+        cam.start()
+        cam.read(1.0)
+        spin.stall(SERIAL, 60.0)
+
+        def reader() -> None:
+            try:
+                cam.read(5.0)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                outcome.append(exc)
+
+        thread = threading.Thread(target=reader)
+        started = time.monotonic()
+        thread.start()
+        time.sleep(0.05)
+        spin.unplug(SERIAL)
+        thread.join(2.0)
+        assert not thread.is_alive() and time.monotonic() - started < 1.0
+        outcome_types = [type(e) for e in outcome]
+        outcome.clear()  # drop the traceback before the leak check
+    assert outcome_types == [DeviceLost]
+    assert_sdk_clean()
+
+
+def test_faults_injected_in_the_simulated_world_reach_the_driver(fake):
+    from operascope.config.loader import load_config
+    from operascope.simulators.world.world import World
+
+    world = World(load_config(None))
+    world.clock.speed = 50.0
+    spin.attach_world(world)
+    with FlirCamera(index=0, sdk_module=FAKE, clock=world.clock) as cam:
+        cam.configure(1.0, 20.0, Roi(0, 0, 64, 32), "Mono16")
+        cam.start()
+        outcomes = [cam.read(2.0).frame_id]
+        world.inject_fault("camera", "incomplete_frame", count=2)
+        for _ in range(24):  # frames queued before the injection (< 20 buffers) arrive intact
+            try:
+                outcomes.append(cam.read(2.0).frame_id)
+            except IncompleteFrame:
+                outcomes.append("incomplete")
+        assert outcomes.count("incomplete") == 2 and cam.stats.incomplete_frames == 2
+        first_bad = outcomes.index("incomplete")
+        assert outcomes[first_bad + 1] == "incomplete" and outcomes[first_bad + 2] == outcomes[first_bad - 1] + 3
+        world.inject_fault("camera", "device_lost", duration_s=20.0)
+        with pytest.raises(DeviceLost):
+            cam.read(2.0)
+        with pytest.raises(DeviceLost, match="no camera with serial"):
+            cam.reconnect()  # the world keeps it away for 20 s
+        world.clock.sleep_s(20.0)
+        cam.reconnect()
+        frame = cam.read(2.0)
+        assert cam.stats.last_reconnect_gap_frames >= 20 * 20 - 1
+        assert frame.pixels.shape == (32, 64)
+    assert_sdk_clean()
+
+
+def test_constructed_from_its_config_section_as_the_rig_factory_does(fake):
+    from operascope.config.schema import FlirCameraConfig
+
+    attach()
+    section = FlirCameraConfig(driver="flir", serial=SERIAL, sdk_module=FAKE, buffer_handling="NewestOnly", buffer_count=5)
+    with FlirCamera(**section.model_dump(exclude={"driver"})) as cam:
+        assert cam.info().serial == SERIAL
+        assert dict(spin.write_log(SERIAL))["StreamBufferHandlingMode"] == "NewestOnly"
+        assert dict(spin.write_log(SERIAL))["StreamBufferCountManual"] == 5
+    assert_sdk_clean()

@@ -1,0 +1,1 @@
+"""Shared fakes and helpers for the tests (never imported by the project itself)."""
