@@ -119,7 +119,7 @@ def test_fake_packs_mono12_in_the_vendor_byte_layouts():
 
 def test_oldest_first_keeps_the_backlog_and_newest_only_the_latest(fake):
     clock = FastClock(speed=10.0)
-    attach(clock=clock)
+    attach(clock=clock, camera_memory_bytes=0)  # no frame memory in the camera: a full pool drops at once
     with FlirCamera(serial=SERIAL, sdk_module=FAKE, clock=clock, buffer_handling="OldestFirst", buffer_count=4) as cam:
         cam.configure(1.0, 100.0, ROI, "Mono8")
         cam.start()
@@ -139,6 +139,20 @@ def test_oldest_first_keeps_the_backlog_and_newest_only_the_latest(fake):
         assert second.frame_id - first.frame_id >= 15
         assert cam.stats.dropped_frames == second.frame_id - first.frame_id - 1
         assert spin.stream_stats(SERIAL)["queued"] <= 1
+
+
+def test_a_full_host_pool_makes_the_usb3_camera_hold_frames_not_drop_them(fake):
+    clock = FastClock(speed=10.0)
+    attach(clock=clock)  # default: the camera's frame memory holds what the host cannot take yet
+    with FlirCamera(serial=SERIAL, sdk_module=FAKE, clock=clock, buffer_handling="OldestFirst", buffer_count=4) as cam:
+        cam.configure(1.0, 100.0, ROI, "Mono8")
+        cam.start()
+        clock.sleep_s(0.2)  # ~20 exposures, 4 host buffers
+        first = cam.read(1.0).frame_id
+        assert spin.stream_stats(SERIAL)["held_in_camera"] > 0  # the backlog waits in the camera
+        ids = [first] + [cam.read(1.0).frame_id for _ in range(11)]
+        assert ids == list(range(12))  # nothing lost: held frames follow in order
+        assert cam.stats.dropped_frames == 0
 
 
 def test_configure_while_streaming_stops_reconfigures_and_resumes(fake):
@@ -224,7 +238,7 @@ def test_every_image_is_released_so_a_small_pool_never_stalls(fake):
 
 
 def test_fake_pool_runs_dry_when_images_are_not_released(fake):
-    attach()
+    attach(camera_memory_bytes=0)  # no camera frame memory: exposures meeting a dry pool are lost
     system = spin.System.GetInstance()
     cams = system.GetCameras()
     cam = cams.GetBySerial(SERIAL)
