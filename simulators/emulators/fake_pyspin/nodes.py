@@ -113,6 +113,19 @@ class _Node:
         self.display_name = display_name or name
         self.tooltip = tooltip or f"{self.display_name} (fake PySpin node)"
 
+    # INode methods (raw nodes from GetNode / GetFeatures) ------------------------------
+    def GetName(self) -> str:  # noqa: N802
+        return self.name
+
+    def GetDisplayName(self) -> str:  # noqa: N802
+        return self.display_name
+
+    def GetToolTip(self) -> str:  # noqa: N802
+        return self.tooltip
+
+    def GetPrincipalInterfaceType(self) -> int:  # noqa: N802
+        return INTERFACE_OF_KIND[self.kind]
+
     # access -------------------------------------------------------------------------
     def _device(self) -> Any:
         return self.owner.handle.device
