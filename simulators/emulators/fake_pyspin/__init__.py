@@ -84,3 +84,4 @@ globals().update({name: value for name, value in _enum_constants().items() if na
 
 Image = ImagePtr
 Camera = CameraPtr
+ImageEvent, DeviceEvent, InterfaceEvent = ImageEventHandler, DeviceEventHandler, InterfaceEventHandler  # Spinnaker 1.x

@@ -134,6 +134,9 @@ class CameraPtr:
                     return
         raise SpinnakerException("Event handler is not registered", SPINNAKER_ERR_INVALID_PARAMETER)
 
+    RegisterEvent = RegisterEventHandler  # Spinnaker 1.x names  # noqa: N815
+    UnregisterEvent = UnregisterEventHandler  # noqa: N815
+
     # streaming --------------------------------------------------------------------------
     def BeginAcquisition(self) -> None:  # noqa: N802
         device = self._need_init()

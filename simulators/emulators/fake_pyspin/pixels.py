@@ -110,7 +110,7 @@ def save_image(path: str, pixels: np.ndarray, file_format: str | None = None) ->
         try:
             from PIL import Image as PilImage
         except ImportError:
-            raise SpinnakerException(f"Saving {kind!r} needs Pillow in this emulator; pgm, png, bmp and raw do not",
+            raise SpinnakerException(f"Saving {kind!r} needs Pillow (installed with matplotlib); pgm, png, bmp, raw do not",
                                      SPINNAKER_ERR_NOT_IMPLEMENTED) from None
         picture = PilImage.fromarray(pixels8 if kind in ("jpg", "jpeg") else pixels)
         picture.save(str(path), format="JPEG" if kind in ("jpg", "jpeg") else "TIFF")
