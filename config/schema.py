@@ -33,6 +33,8 @@ class FlirCameraConfig(Strict):
     buffer_count: int = Field(20, ge=1, le=1000)
     sdk_module: str = Field("PySpin", description="module providing the Spinnaker API (emulator: operascope.simulators.emulators.fake_pyspin)")
     consecutive_timeouts_lost: int = Field(5, ge=1, le=1000)
+    mono16_alignment: Literal["auto", "msb", "lsb"] = Field(
+        "auto", description="where a 12-bit camera puts Mono16 data; unconfirmed by FLIR material, 'auto' decides from the frames")
 
 
 class AttocubeStageConfig(Strict):
