@@ -87,6 +87,7 @@ class FlirLineSensorConfig(Strict):
     frame_rate_hz: float = Field(100.0, gt=0, le=1000)
     profile_axis: Literal[0, 1] = Field(1, description="1 = sum along rows, profile across columns")
     sdk_module: str = "PySpin"
+    mono16_alignment: Literal["auto", "msb", "lsb"] = "auto"
 
 
 class BiologicConfig(Strict):
