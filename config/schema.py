@@ -33,6 +33,8 @@ class FlirCameraConfig(Strict):
     buffer_count: int = Field(20, ge=1, le=1000)
     sdk_module: str = Field("PySpin", description="module providing the Spinnaker API (emulator: operascope.simulators.emulators.fake_pyspin)")
     consecutive_timeouts_lost: int = Field(5, ge=1, le=1000)
+    mono16_alignment: Literal["auto", "msb", "lsb"] = Field(
+        "auto", description="where a 12-bit camera puts Mono16 data; unconfirmed by FLIR material, 'auto' decides from the frames")
 
 
 class AttocubeStageConfig(Strict):
@@ -85,6 +87,7 @@ class FlirLineSensorConfig(Strict):
     frame_rate_hz: float = Field(100.0, gt=0, le=1000)
     profile_axis: Literal[0, 1] = Field(1, description="1 = sum along rows, profile across columns")
     sdk_module: str = "PySpin"
+    mono16_alignment: Literal["auto", "msb", "lsb"] = "auto"
 
 
 class BiologicConfig(Strict):

@@ -7,9 +7,14 @@ at start-up. Call order, node names and error codes follow ``reference/devices.m
 
 Pixels are returned in a uint16 array as 12-bit ADC counts (0..4095) for Mono16 and the
 Mono12 formats, and as 8-bit values (0..255) for Mono8, the same convention as the
-simulated camera. FLIR's Mono16 is MSB-aligned (counts x 16) and is shifted down by 4 bits;
-Mono12 packed formats are converted to Mono16 with ``ImageProcessor().Convert`` first (that
-Convert also MSB-aligns is unconfirmed on hardware: a saturated pixel must read 4095).
+simulated camera. Whether a 12-bit GS3 puts Mono16 data in the top or bottom 12 bits is not
+stated in the FLIR material checked (examples, PySpin users' issues); ``mono16_alignment``
+("auto" by default) decides it from the data (:mod:`operascope.devices.flir_pixels`). Mono12
+packed formats are converted to Mono16 with ``ImageProcessor().Convert`` first, then the same.
+
+A lost camera is detected from GetNextImage errors (-1010/-1006, -1002 while streaming),
+from repeated timeouts, and only additionally from ``IsValid()``: FLIR documents IsValid as a
+pointer check, so it may never turn False on unplug.
 
 Frame IDs: ``Frame.frame_id`` continues across ``stop``/``start`` and reconnects. Within a
 stream it follows the camera's block ID, so gaps are dropped frames; after a reconnect it
@@ -18,9 +23,9 @@ jumps by the number of frame periods the camera was away (:attr:`FlirCameraStats
 
 from __future__ import annotations
 
-import importlib
+import logging
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import ModuleType
 from typing import Any, Callable
 
@@ -37,157 +42,37 @@ from operascope.devices.base import (
     DeviceTimeout,
     Frame,
     IncompleteFrame,
-    MissingVendorLibrary,
     OutOfRange,
     Roi,
     WallClock,
     validate_in_range,
 )
 
-# Spinnaker / GenICam error codes (devices.md 1.5).
-ERR_NOT_INITIALIZED = -1002
-ERR_RESOURCE_IN_USE = -1004
-ERR_INVALID_HANDLE = -1006
-ERR_IO = -1010
-ERR_TIMEOUT = -1011
-GENICAM_ERR_OUT_OF_RANGE = -2002
-GENICAM_ERR_ACCESS_DENIED = -2006
-GENICAM_ERR_TIMEOUT = -2007
-DEVICE_LOST_ERRORS = frozenset({ERR_IO, ERR_INVALID_HANDLE})
-
-BUFFER_HANDLING_MODES = ("OldestFirst", "NewestOnly", "NewestFirst", "OldestFirstOverwrite")
-MONO16_SHIFT_BITS = 4  # FLIR Mono16 carries the 12-bit ADC value in the top 12 bits
-_LINEAR_RESPONSE_NODES = ("GammaEnable", "GammaEnabled", "SharpnessEnabled", "SharpeningEnable")
-_EXPOSURE_CLAMP_TOLERANCE = 0.01  # an exposure within 1 % above the camera's max is clamped, not refused
-
-INSTALL_HINT = (
-    "Install FLIR/Teledyne's Spinnaker SDK for this OS and then its Python wheel from the same download: "
-    "pip install spinnaker_python-<sdk version>-cp3XX-<platform>.whl (it must match the installed "
-    "Spinnaker runtime and this Python version). The package called 'PySpin' on the public package index "
-    "is an unrelated terminal spinner: never install it. Without hardware, set "
-    "sdk_module = \"operascope.simulators.emulators.fake_pyspin\" to use the emulator."
+from operascope.devices.flir_frames import FlirFramesMixin
+from operascope.devices.flir_pixels import MONO16_ALIGNMENTS, Mono16Alignment
+from operascope.devices.flir_settings import FlirSettingsMixin
+from operascope.devices.flir_sdk import (  # noqa: F401 - re-exported for users of operascope.devices.flir
+    BUFFER_HANDLING_MODES,
+    DEVICE_LOST_ERRORS,
+    ERR_INVALID_HANDLE,
+    ERR_IO,
+    ERR_NOT_INITIALIZED,
+    ERR_RESOURCE_IN_USE,
+    ERR_TIMEOUT,
+    GENICAM_ERR_ACCESS_DENIED,
+    GENICAM_ERR_OUT_OF_RANGE,
+    GENICAM_ERR_TIMEOUT,
+    INSTALL_HINT,
+    FlirCameraStats,
+    _NodeAccess,
+    _Request,
+    load_spinnaker,
 )
 
-
-def load_spinnaker(module_name: str, device: str = "camera") -> ModuleType:
-    """Import the Spinnaker binding named ``module_name`` or raise MissingVendorLibrary."""
-    if module_name.lower() == "pyspin" and module_name != "PySpin":
-        raise MissingVendorLibrary(
-            device, f"sdk_module {module_name!r} would load the unrelated spinner package; the FLIR binding "
-            f"is imported as 'PySpin' (exact case). {INSTALL_HINT}"
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as ex:
-        raise MissingVendorLibrary(device, f"cannot import the Spinnaker SDK module {module_name!r} ({ex}). {INSTALL_HINT}") from None
-    if not all(hasattr(module, attr) for attr in ("System", "SpinnakerException", "CFloatPtr")):
-        raise MissingVendorLibrary(
-            device, f"module {module_name!r} is not FLIR's Spinnaker binding (no System/SpinnakerException). {INSTALL_HINT}"
-        )
-    return module
+log = logging.getLogger(__name__)
 
 
-@dataclass
-class FlirCameraStats:
-    """Counters of one driver instance (frames are counted by ``read``)."""
-
-    frames: int = 0
-    incomplete_frames: int = 0
-    timeouts: int = 0
-    dropped_frames: int = 0
-    reconnects: int = 0
-    frames_lost_to_reconnect: int = 0
-    last_reconnect_gap_frames: int = 0
-
-
-@dataclass(frozen=True)
-class _Request:
-    exposure_ms: float
-    frame_rate_hz: float
-    roi: Roi
-    pixel_format: str
-    gain_db: float
-
-
-class _NodeAccess:
-    """Typed reads and checked writes on one Spinnaker node map; errors name the node."""
-
-    def __init__(self, spin: ModuleType, nodemap: Any, device: str) -> None:
-        self._spin = spin
-        self._nodemap = nodemap
-        self._device = device
-
-    def has(self, name: str) -> bool:
-        return bool(self._spin.IsAvailable(self._nodemap.GetNode(name)))
-
-    def writable(self, name: str) -> bool:
-        return bool(self._spin.IsWritable(self._nodemap.GetNode(name)))
-
-    def _node(self, name: str, ptr_type: str, write: bool = False) -> Any:
-        node = getattr(self._spin, ptr_type)(self._nodemap.GetNode(name))
-        if not self._spin.IsAvailable(node) or not self._spin.IsReadable(node):
-            raise DeviceError(self._device, f"node {name} is not available on this camera; check the model and firmware")
-        if write and not self._spin.IsWritable(node):
-            raise DeviceError(self._device, f"node {name} is not writable now (streaming, or an auto mode is on)")
-        return node
-
-    def get_float(self, name: str) -> float:
-        return float(self._node(name, "CFloatPtr").GetValue())
-
-    def get_int(self, name: str) -> int:
-        return int(self._node(name, "CIntegerPtr").GetValue())
-
-    def get_bool(self, name: str) -> bool:
-        return bool(self._node(name, "CBooleanPtr").GetValue())
-
-    def get_string(self, name: str) -> str:
-        return str(self._node(name, "CStringPtr").GetValue())
-
-    def get_enum(self, name: str) -> str:
-        return str(self._node(name, "CEnumerationPtr").GetCurrentEntry().GetSymbolic())
-
-    def enum_symbols(self, name: str) -> list[str]:
-        node = self._node(name, "CEnumerationPtr")
-        entries = [self._spin.CEnumEntryPtr(e) for e in node.GetEntries()]
-        return [e.GetSymbolic() for e in entries if self._spin.IsAvailable(e) and self._spin.IsReadable(e)]
-
-    def float_limits(self, name: str) -> tuple[float, float]:
-        node = self._node(name, "CFloatPtr")
-        return float(node.GetMin()), float(node.GetMax())
-
-    def int_limits(self, name: str) -> tuple[int, int, int]:
-        node = self._node(name, "CIntegerPtr")
-        return int(node.GetMin()), int(node.GetMax()), int(node.GetInc())
-
-    def set_float(self, name: str, value: float) -> float:
-        node = self._node(name, "CFloatPtr", write=True)
-        node.SetValue(float(value))
-        return float(node.GetValue())
-
-    def set_int(self, name: str, value: int) -> None:
-        node = self._node(name, "CIntegerPtr", write=True)
-        node.SetValue(int(value))
-        self._verify(name, int(node.GetValue()), int(value))
-
-    def set_bool(self, name: str, value: bool) -> None:
-        node = self._node(name, "CBooleanPtr", write=True)
-        node.SetValue(bool(value))
-        self._verify(name, bool(node.GetValue()), bool(value))
-
-    def set_enum(self, name: str, symbol: str) -> None:
-        node = self._node(name, "CEnumerationPtr", write=True)
-        entry = node.GetEntryByName(symbol)
-        if entry is None or not self._spin.IsAvailable(entry) or not self._spin.IsReadable(entry):
-            raise OutOfRange(self._device, f"{name} has no entry {symbol!r}; allowed: {', '.join(self.enum_symbols(name))}")
-        node.SetIntValue(entry.GetValue())
-        self._verify(name, node.GetCurrentEntry().GetSymbolic(), symbol)
-
-    def _verify(self, name: str, got: Any, wanted: Any) -> None:
-        if got != wanted:
-            raise DeviceError(self._device, f"node {name} reads back {got!r} after writing {wanted!r}")
-
-
-class FlirCamera(Camera):
+class FlirCamera(FlirSettingsMixin, FlirFramesMixin, Camera):
     """A FLIR USB3 Vision camera (Grasshopper3 GEN2 or SFNC node names) through Spinnaker.
 
     Arguments are the fields of ``FlirCameraConfig`` plus an optional rig ``clock`` (used for
@@ -205,6 +90,7 @@ class FlirCamera(Camera):
         sdk_module: str = "PySpin",
         consecutive_timeouts_lost: int = 5,
         clock: Clock | None = None,
+        mono16_alignment: str = "auto",
     ) -> None:
         if buffer_handling not in BUFFER_HANDLING_MODES:
             raise OutOfRange(self.name, f"buffer_handling {buffer_handling!r} is not one of {', '.join(BUFFER_HANDLING_MODES)}")
@@ -216,6 +102,9 @@ class FlirCamera(Camera):
         self._buffer_count = int(validate_in_range(self.name, "buffer_count", buffer_count, 1, 1000, "buffers"))
         self._timeouts_lost = int(validate_in_range(self.name, "consecutive_timeouts_lost", consecutive_timeouts_lost, 1, 1000, ""))
         self._sdk_module = sdk_module
+        if mono16_alignment not in MONO16_ALIGNMENTS:
+            raise OutOfRange(self.name, f"mono16_alignment {mono16_alignment!r} is not one of {', '.join(MONO16_ALIGNMENTS)}")
+        self._mono16 = Mono16Alignment(mono16_alignment)
         self._clock = clock or WallClock()
         self._lock = threading.RLock()
         self._spin: ModuleType | None = None
@@ -442,147 +331,6 @@ class FlirCamera(Camera):
         return replace(self._stats)
 
     # ------------------------------------------------------------------ configuration
-    def configure(
-        self,
-        exposure_ms: float,
-        frame_rate_hz: float,
-        roi: Roi | None = None,
-        pixel_format: str = "Mono16",
-        gain_db: float = 0.0,
-    ) -> CameraSettings:
-        """Validate everything (nothing written), then write in the safe order and read back.
-
-        Order: PixelFormat -> ROI -> AcquisitionMode -> frame rate -> ExposureAuto Off ->
-        ExposureTime -> GainAuto Off -> Gain -> linear response -> stream buffers. If the
-        camera streams, it is stopped for the change and restarted.
-        """
-        with self._lock:
-            self._check_not_lost()
-            request = self._guarded("reading camera limits", lambda: self._validate(exposure_ms, frame_rate_hz, roi, pixel_format, gain_db))
-            was_streaming = self._streaming
-            if was_streaming:
-                self.stop()
-            self._guarded("configuring the camera", lambda: self._apply(request))
-            self._requested = request
-            if was_streaming:
-                self.start()
-            return self.settings()
-
-    def _validate(self, exposure_ms: float, frame_rate_hz: float, roi: Roi | None, pixel_format: str, gain_db: float) -> _Request:
-        nodes = self._nodes
-        if pixel_format not in PIXEL_FORMATS:
-            raise OutOfRange(self.name, f"pixel_format {pixel_format!r} is not one of {', '.join(PIXEL_FORMATS)}")
-        available = nodes.enum_symbols("PixelFormat")
-        if pixel_format not in available:
-            raise OutOfRange(self.name, f"pixel_format {pixel_format!r} is not offered by this camera; allowed: {', '.join(available)}")
-        roi = self._validate_roi(roi)
-        rate_low, rate_high = nodes.float_limits("AcquisitionFrameRate")
-        same_geometry = pixel_format == nodes.get_enum("PixelFormat") and roi == self._current_roi()
-        frame_rate_hz = validate_in_range(self.name, "frame_rate_hz", frame_rate_hz, rate_low, rate_high if same_geometry else 1e6, "Hz")
-        exposure_low_ms = nodes.float_limits("ExposureTime")[0] / 1000.0
-        period_ms = 1000.0 / frame_rate_hz
-        exposure_ms = validate_in_range(self.name, "exposure_ms (at most the frame period)", exposure_ms, exposure_low_ms, period_ms, "ms")
-        gain_low, gain_high = nodes.float_limits("Gain")
-        gain_db = validate_in_range(self.name, "gain_db", gain_db, gain_low, gain_high, "dB")
-        return _Request(exposure_ms, frame_rate_hz, roi, pixel_format, gain_db)
-
-    def _current_roi(self) -> Roi:
-        n = self._nodes
-        return Roi(n.get_int("OffsetX"), n.get_int("OffsetY"), n.get_int("Width"), n.get_int("Height"))
-
-    def _validate_roi(self, roi: Roi | None) -> Roi:
-        height_max, width_max = self._sensor_shape
-        if roi is None:
-            return Roi(0, 0, width_max, height_max)
-        if not isinstance(roi, Roi):
-            raise OutOfRange(self.name, f"roi must be a operascope.devices.base.Roi or None, got {roi!r}")
-        values = (roi.x, roi.y, roi.width, roi.height)
-        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-            raise OutOfRange(self.name, f"roi {values} must be whole pixels")
-        n = self._nodes
-        width_min, _, width_inc = n.int_limits("Width")
-        height_min, _, height_inc = n.int_limits("Height")
-        x_inc, y_inc = n.int_limits("OffsetX")[2], n.int_limits("OffsetY")[2]
-        problems = []
-        if roi.x < 0 or roi.y < 0 or roi.x + roi.width > width_max or roi.y + roi.height > height_max:
-            problems.append(f"it must lie inside the {width_max}x{height_max} sensor")
-        if roi.width < width_min or roi.height < height_min:
-            problems.append(f"the size must be at least {width_min}x{height_min}")
-        for what, value, inc in (("width", roi.width, width_inc), ("height", roi.height, height_inc),
-                                 ("x", roi.x, x_inc), ("y", roi.y, y_inc)):
-            if value % inc:
-                problems.append(f"{what} must be a multiple of {inc}")
-        if problems:
-            raise OutOfRange(self.name, f"roi (x={roi.x}, y={roi.y}, width={roi.width}, height={roi.height}): " + "; ".join(problems))
-        return Roi(int(roi.x), int(roi.y), int(roi.width), int(roi.height))
-
-    def _apply(self, request: _Request) -> None:
-        nodes = self._nodes
-        nodes.set_enum("PixelFormat", request.pixel_format)
-        self._write_roi(request.roi)
-        nodes.set_enum("AcquisitionMode", "Continuous")
-        self._write_frame_rate(request)
-        nodes.set_enum("ExposureAuto", "Off")
-        exposure_us = request.exposure_ms * 1000.0
-        exposure_max_us = nodes.float_limits("ExposureTime")[1]
-        if exposure_us > exposure_max_us * (1 + _EXPOSURE_CLAMP_TOLERANCE):
-            raise OutOfRange(self.name, f"exposure_ms {request.exposure_ms:g} exceeds the camera's maximum "
-                             f"{exposure_max_us / 1000:g} ms at {request.frame_rate_hz:g} Hz")
-        nodes.set_float("ExposureTime", min(exposure_us, exposure_max_us))
-        nodes.set_enum("GainAuto", "Off")
-        nodes.set_float("Gain", request.gain_db)
-        for name in _LINEAR_RESPONSE_NODES:
-            if nodes.has(name) and nodes.writable(name):
-                nodes.set_bool(name, False)
-        self._apply_stream_settings()
-
-    def _write_roi(self, roi: Roi) -> None:
-        """Shrink a size before moving its offset; move the offset before growing the size."""
-        nodes = self._nodes
-        for size_node, offset_node, size, offset in (("Width", "OffsetX", roi.width, roi.x), ("Height", "OffsetY", roi.height, roi.y)):
-            if size <= nodes.get_int(size_node):
-                nodes.set_int(size_node, size)
-                nodes.set_int(offset_node, offset)
-            else:
-                nodes.set_int(offset_node, offset)
-                nodes.set_int(size_node, size)
-
-    def _write_frame_rate(self, request: _Request) -> None:
-        """GS3 (GEN2): AcquisitionFrameRateAuto=Off, AcquisitionFrameRateEnabled=True; SFNC: ...Enable=True."""
-        nodes = self._nodes
-        if nodes.has("AcquisitionFrameRateEnable"):
-            nodes.set_bool("AcquisitionFrameRateEnable", True)
-        else:
-            if nodes.has("AcquisitionFrameRateAuto"):
-                nodes.set_enum("AcquisitionFrameRateAuto", "Off")
-            nodes.set_bool("AcquisitionFrameRateEnabled", True)
-        low, high = nodes.float_limits("AcquisitionFrameRate")
-        if not low <= request.frame_rate_hz <= high:
-            raise OutOfRange(
-                self.name, f"frame_rate_hz {request.frame_rate_hz:g} is outside [{low:g}, {high:g}] Hz for "
-                f"{request.pixel_format} at {request.roi.width}x{request.roi.height}; pixel format and ROI were "
-                "applied, frame rate, exposure and gain were not changed"
-            )
-        nodes.set_float("AcquisitionFrameRate", request.frame_rate_hz)
-
-    def settings(self) -> CameraSettings:
-        """Current settings read back from the camera."""
-        with self._lock:
-            self._check_not_lost()
-            n = self._nodes
-
-            def read() -> CameraSettings:
-                return CameraSettings(
-                    exposure_ms=n.get_float("ExposureTime") / 1000.0,
-                    frame_rate_hz=n.get_float("AcquisitionFrameRate"),
-                    roi=self._current_roi(),
-                    pixel_format=n.get_enum("PixelFormat"),
-                    gain_db=n.get_float("Gain"),
-                )
-
-            return self._guarded("reading settings", read)
-
-    # ------------------------------------------------------------------ streaming
     @property
     def is_streaming(self) -> bool:
         return self._streaming
@@ -641,6 +389,7 @@ class FlirCamera(Camera):
             self._consecutive_timeouts += 1
             if self._consecutive_timeouts >= self._timeouts_lost:
                 self._lost = True
+                log.warning("camera treated as lost after %d grab timeouts in a row", self._consecutive_timeouts)
                 raise DeviceLost(
                     self.name, f"{self._consecutive_timeouts} grab timeouts in a row ({timeout_s:g} s each); "
                     "treating the camera as lost: check the cable, then reconnect()"
@@ -649,9 +398,15 @@ class FlirCamera(Camera):
                 self.name, f"no frame within {timeout_s:g} s ({self._consecutive_timeouts} of {self._timeouts_lost} "
                 "allowed in a row); check the frame rate and the cable"
             )
-        if not isinstance(error, DeviceLost) and not self._cam.IsValid():
+        if not isinstance(error, DeviceLost) and code == ERR_NOT_INITIALIZED:
+            # streaming, yet the SDK says not initialised: the camera was reset or re-plugged under us
             self._lost = True
+            error = DeviceLost(self.name, f"{error.detail}; the camera was reset or re-plugged: reconnect()")
+        elif not isinstance(error, DeviceLost) and not self._camera_valid():
+            self._lost = True  # IsValid may stay True on unplug (a pointer check), so it is only a second opinion
             error = DeviceLost(self.name, f"{error.detail}; the camera is no longer valid (unplugged?): reconnect()")
+        if isinstance(error, DeviceLost):
+            log.warning("camera lost: %s", error.detail)
         raise error
 
     def _release(self, image: Any) -> None:
@@ -659,56 +414,6 @@ class FlirCamera(Camera):
             image.Release()
         except self._spin.SpinnakerException:
             pass  # the device is gone with its buffers; nothing left to give back
-
-    def _frame_from(self, image: Any) -> Frame:
-        frame_id = self._track_frame_id(int(image.GetFrameID()))
-        timestamp_ns = int(image.GetTimeStamp())
-        if image.IsIncomplete():
-            status = int(image.GetImageStatus())
-            self._stats.incomplete_frames += 1
-            describe = getattr(self._spin, "Image_GetImageStatusDescription", None)
-            text = describe(status) if describe else f"status {status}"
-            raise IncompleteFrame(self.name, f"frame {frame_id} was incomplete ({text}, status {status}); discarded")
-        pixels = self._pixels(image)
-        self._stats.frames += 1
-        return Frame(pixels=pixels, frame_id=frame_id, camera_time_ns=timestamp_ns, host_time_s=self._last_frame_host_s)
-
-    def _pixels(self, image: Any) -> np.ndarray:
-        """Copy the SDK buffer into a uint16 array (12-bit counts; Mono8 keeps its 8-bit values)."""
-        spin = self._spin
-        pixel_format = image.GetPixelFormat()
-        height, width = int(image.GetHeight()), int(image.GetWidth())
-        if pixel_format in (getattr(spin, "PixelFormat_Mono12Packed", None), getattr(spin, "PixelFormat_Mono12p", None)):
-            converted = (self._processor.Convert(image, spin.PixelFormat_Mono16) if self._processor is not None
-                         else image.Convert(spin.PixelFormat_Mono16))
-            data = np.asarray(converted.GetNDArray(), dtype=np.uint16) >> MONO16_SHIFT_BITS
-        elif pixel_format == spin.PixelFormat_Mono16:
-            data = np.asarray(image.GetNDArray(), dtype=np.uint16) >> MONO16_SHIFT_BITS
-        elif pixel_format == spin.PixelFormat_Mono8:
-            data = np.asarray(image.GetNDArray(), dtype=np.uint8).astype(np.uint16)
-        else:
-            raise DeviceError(self.name, f"unsupported pixel format {image.GetPixelFormatName()}; use one of {', '.join(PIXEL_FORMATS)}")
-        return np.ascontiguousarray(data.reshape(height, width))
-
-    def _track_frame_id(self, sdk_id: int) -> int:
-        """Map the camera's block ID to a run-continuous frame ID; count gaps as drops."""
-        now_s = self._clock.now_s()
-        if self._session_base is None or sdk_id <= self._last_sdk_id:
-            gap = 0
-            if self._gap_pending and self._last_frame_host_s is not None and self._requested is not None:
-                gap = max(0, int(round((now_s - self._last_frame_host_s) * self._requested.frame_rate_hz)) - 1)
-                self._stats.frames_lost_to_reconnect += gap
-                self._stats.last_reconnect_gap_frames = gap
-            self._gap_pending = False
-            self._session_base = sdk_id
-            self._session_offset = self._next_frame_id + gap
-        elif sdk_id > self._last_sdk_id + 1:
-            self._stats.dropped_frames += sdk_id - self._last_sdk_id - 1
-        self._last_sdk_id = sdk_id
-        frame_id = self._session_offset + (sdk_id - self._session_base)
-        self._next_frame_id = frame_id + 1
-        self._last_frame_host_s = now_s
-        return frame_id
 
     # ------------------------------------------------------------------ recovery
     def reconnect(self) -> None:
@@ -734,6 +439,7 @@ class FlirCamera(Camera):
                 raise
             self._streaming = False
             self._stats.reconnects += 1
+            log.info("camera %s reconnected (reconnect #%d)", serial, self._stats.reconnects)
             self._gap_pending = True
             self._session_base = None
             if was_streaming:

@@ -8,6 +8,8 @@ columns. Values are 12-bit counts summed over the line (not dark-subtracted).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from operascope.devices.base import (
@@ -24,6 +26,8 @@ from operascope.devices.base import (
     validate_in_range,
 )
 from operascope.devices.flir import FlirCamera, FlirCameraStats
+
+log = logging.getLogger(__name__)
 
 _LINE_BUFFERS = 3
 
@@ -50,6 +54,7 @@ class FlirLineSensor(FocusSensor):
         sdk_module: str = "PySpin",
         clock: Clock | None = None,
         reconnect_interval_s: float = 1.0,
+        mono16_alignment: str = "auto",
     ) -> None:
         if profile_axis not in (0, 1):
             raise OutOfRange(self.name, f"profile_axis must be 0 (sum over columns) or 1 (sum over rows), got {profile_axis!r}")
@@ -67,7 +72,7 @@ class FlirLineSensor(FocusSensor):
         self._clock = clock or WallClock()
         self._camera = FlirCamera(
             serial=serial, index=index, buffer_handling="NewestOnly", buffer_count=_LINE_BUFFERS,
-            sdk_module=sdk_module, clock=self._clock,
+            sdk_module=sdk_module, clock=self._clock, mono16_alignment=mono16_alignment,
         )
         self._camera.name = self.name  # errors name the focus sensor, not the imaging camera
         self._needs_reconnect = False
@@ -140,7 +145,8 @@ class FlirLineSensor(FocusSensor):
             remaining_s = max(0.0, deadline_s - self._clock.now_s())
             try:
                 frame = self._camera.read(remaining_s)
-            except DeviceLost:
+            except DeviceLost as ex:
+                log.warning("focus sensor camera lost (%s); reconnecting from the next read", ex.detail)
                 self._needs_reconnect = True
                 self._next_reconnect_s = self._clock.now_s() + self._reconnect_interval_s
                 raise

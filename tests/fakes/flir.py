@@ -55,6 +55,7 @@ def attach(serial: str = SERIAL, clock=None, **kw) -> PatternRenderer:
 def assert_sdk_clean() -> None:
     """No camera initialised and the System can be released (nothing leaked)."""
     assert spin.system_reference_count() == 0
+    assert spin.initialised_serials() == []  # the SDK would accept an initialised camera at release: check here
     system = spin.System.GetInstance()
     system.ReleaseInstance()  # raises -1004 if any camera/image reference survived
     assert spin.system_reference_count() == 0
