@@ -316,6 +316,11 @@ class SimulationConfig(Strict):
     cell_resistance_ohm: float = Field(50.0, ge=0, le=1e6)
     cell_particle_radius_um: float = Field(1.0, gt=0, le=100, description="radius of the diffusion sphere of the cell model")
     cell_shells: int = Field(40, ge=3, le=2000)
+    cell_full_theta: float = Field(
+        0.95, gt=0.05, le=0.995,
+        description="most lithiated occupancy the electrode reaches (the pristine state; max with initial_theta): "
+        "the voltage collapses just beyond it, so discharges meet their cut-off",
+    )
     cell_max_step_s: float = Field(1.0, gt=0, le=600)
     potentiostat_max_current_a: float = Field(0.1, gt=0, le=10)
     start_emulators: bool = Field(False, description="start the protocol emulators in-process around this world")

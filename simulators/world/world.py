@@ -23,7 +23,7 @@ import numpy as np
 from operascope.analysis.materials import THEORETICAL_CAPACITY_MAH_G
 from operascope.config.schema import FaultConfig, ParticleConfig, RigConfig
 from operascope.devices.base import EchemPoint, Roi, Technique
-from operascope.simulators.world.cell import SphericalDiffusionCell
+from operascope.simulators.world.cell import EDGE_WIDTH, SphericalDiffusionCell
 from operascope.simulators.world.clock import TimeSeriesNoise, VirtualClock, event_rng
 from operascope.simulators.world.faults import FaultBoard, check_fault
 from operascope.simulators.world.optics import (
@@ -121,6 +121,7 @@ class World:
             theoretical_capacity_mah_g=THEORETICAL_CAPACITY_MAH_G,
             max_step_s=sim.cell_max_step_s,
             max_current_a=sim.potentiostat_max_current_a,
+            max_theta=min(max(sim.initial_theta, sim.cell_full_theta) + EDGE_WIDTH, 1.0),
         )
         self.cell.limit_ignored = lambda t_s: self.faults.consume("potentiostat", "limit_ignored", t_s)
         factory = particle_factory or PARTICLE_MODELS[sim.particle_model]
