@@ -171,3 +171,38 @@ def test_relaxation_method_on_exact_semi_infinite_rest():
     # Same D as Eq. 1 when ΔE_t = m sqrt(tau).
     d_eq = 4 / (math.pi * tau) * L_CM**2 * (0.01 / (slope * math.sqrt(tau))) ** 2
     assert relaxation_d_cm2_s(m, 0.01, tau, L_CM) == pytest.approx(d_eq, rel=1e-9)
+
+
+def test_gitt_flags_poor_relaxation_fits_and_takes_x_start(simulated, tmp_path):
+    from operascope.analysis.gitt import report
+
+    _, sim, noisy = simulated
+    path = tmp_path / "gitt.csv"
+    with open(path, "w") as fh:
+        fh.write("time_s,voltage_V,current_A\n")
+        for row in zip(sim.time_s, noisy, sim.current_a):
+            fh.write("%.3f,%.7f,%.4e\n" % row)
+    rows = gitt_from_file(path, tmp_path / "out", x_start=0.846)
+    assert rows[0]["x"] == pytest.approx(0.846 - (10e-3 * 1e-3 * 450 / 96485.33212) / (1e-3 / 97.46), rel=1e-3)
+    for r in rows:  # every relaxation value is flagged exactly when poor or outside the physical range
+        poor = not r["relaxation_fit_r2"] >= report.RELAXATION_MIN_R2
+        lo, hi = report.RELAXATION_D_RANGE_CM2_S
+        unphysical = not lo <= r["D_relaxation_cm2_s"] <= hi
+        assert ("relaxation_fit_r2_below" in r["flags"]) == poor
+        assert ("relaxation_D_outside_physical_range" in r["flags"]) == unphysical
+    with pytest.raises(ValueError, match="x_start"):
+        gitt_from_file(path, tmp_path / "o2", x_start=3.0)
+    from operascope.acquisition.cli import main
+
+    assert main(["gitt", str(path), "--out", str(tmp_path / "o3"), "--x-start", "0.846"]) == 0
+    summary = json.loads((tmp_path / "o3" / "gitt_summary.json").read_text())
+    assert any("0.8460 as given" in n for n in summary["notes"])
+
+
+def test_gitt_plot_draws_flagged_points_hollow(tmp_path):
+    from operascope.analysis import figures
+
+    x = np.array([0.9, 0.8, 0.7])
+    path = figures.plot_gitt_diffusivity(tmp_path / "d.png", x, {"relaxation": np.array([1e-10, 5e9, 2e-10])},
+                                         "x", flagged={"relaxation": np.array([False, True, False])})
+    assert path.read_bytes()[:4] == b"\x89PNG"
