@@ -24,7 +24,8 @@ from operascope.analysis.gitt.pulses import (
     initial_lithium_content,
     lithium_content,
 )
-from operascope.analysis.gitt.model_fit import fit_pulse_model, sphere_modes
+from operascope.analysis.gitt.model_fit import fit_pulse_model, ocv_curvature_v, sphere_modes
+from operascope.analysis.materials import FARADAY_C_MOL
 from operascope.analysis.json_safe import json_safe
 from operascope.analysis.runfile import open_run
 
@@ -152,9 +153,16 @@ def gitt_from_file(
     modes = sphere_modes()
     charge = cumulative_charge_c(t, i)
     rows = []
+    # relaxed states between pulses (occupancy from Coulomb counting) give the OCV curvature per pulse
+    moles = mass_g / molar_mass_g_mol
+    occupancy = [x_start - charge[pulses[0].segment.pulse[0]] / (FARADAY_C_MOL * moles)]
+    relaxed = [pulses[0].e0_v]
+    for pulse in pulses:
+        occupancy.append(x_start - charge[pulse.segment.rest_after[0]] / (FARADAY_C_MOL * moles))
+        relaxed.append(pulse.e0_v + pulse.delta_e_s_v)
     for k, pulse in enumerate(pulses):
         fit = fit_pulse_model(pulse.segment, t, v, i, radius_m, mass_g * bet_m2_g, molar_volume_cm3_mol * 1e-6,
-                              modes)
+                              modes, ocv_curvature_v=ocv_curvature_v(np.array(occupancy), np.array(relaxed), k))
         rows.append(_row(pulse, fit, charge, t, mass_g, molar_mass_g_mol, x_start, radius_m))
         if progress is not None:
             progress(k + 1, len(pulses), "GITT pulses")
