@@ -296,8 +296,9 @@ class SimulationConfig(Strict):
     drift_xy_nm_s: tuple[float, float] = (0.5, -0.3)
     # Drift presets (z of the cover-glass interface, nm/s). "physical": 0.05 nm/s = 180 nm/h, the order
     # of a thermally settled inverted microscope's focus drift in a room held to ~0.1 K/h (focus train
-    # expansion ~1 µm/K, e.g. Adams et al., Methods Appl. Fluoresc. 2014 and vendor focus-drift specs
-    # of 0.1-1 µm/h); "stress": the old 3 nm/s (5 µm in 28 min) that tests use to push the lock.
+    # expansion of order 1 µm/K; microscope vendors quote focus drift of 0.1-1 µm/h once thermally
+    # settled). An order-of-magnitude default, not a measurement of this rig: replace it with the rig's
+    # measured drift. "stress": the old 3 nm/s (5 µm in 28 min) that tests use to push the lock.
     drift_preset: Literal["physical", "stress"] = Field("physical", description="default of drift_z_nm_s")
     drift_z_nm_s: float | None = Field(None, ge=-1000, le=1000, description="cover-glass interface thermal drift; None: from drift_preset")
     # Sample z relative to the interface (electrode swelling): swelling_nm_per_soc x SOC + swelling_creep_nm_s x t.
