@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                       default=GITT_DEFAULTS["molar_mass_g_mol"], help="molar mass in g/mol (default 97.46)")
     gitt.add_argument("--molar-volume-cm3-mol", type=_positive_float("--molar-volume-cm3-mol"),
                       default=GITT_DEFAULTS["molar_volume_cm3_mol"], help="molar volume in cm3/mol (default 20.39)")
+    gitt.add_argument("--x-start", type=_positive_float("--x-start"),
+                      help="Li per formula unit at the start of the data, 0 < x <= 1.2 (default: from the OCV of the first sample)")
 
     model = sub.add_parser("model", help="single-particle diffusion model run")
     model.add_argument("--c-rate", type=_positive_float("--c-rate"), default=1.0, help="C-rate (default 1)")
@@ -317,6 +319,8 @@ def cmd_gitt(args: argparse.Namespace) -> int:
                   molar_volume_cm3_mol=args.molar_volume_cm3_mol, progress=_progress_lines("gitt"))
     if args.active_mass_mg is not None:
         kwargs["active_mass_mg"] = args.active_mass_mg
+    if args.x_start is not None:
+        kwargs["x_start"] = args.x_start
     rows = gitt_from_file(data, out, **kwargs)
     print(f"GITT: {len(rows)} steps analysed; table and plot in {out}")
     return EXIT_OK

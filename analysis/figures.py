@@ -126,14 +126,26 @@ def plot_cycling(path: Path, cycles: np.ndarray, charge_mAh_g: np.ndarray, disch
     return _save(fig, path)
 
 
-def plot_gitt_diffusivity(path: Path, x: np.ndarray, series: dict[str, np.ndarray], x_label: str) -> Path:
-    """D (cm²/s, log axis) against Li content, one series per method."""
+def plot_gitt_diffusivity(
+    path: Path, x: np.ndarray, series: dict[str, np.ndarray], x_label: str, flagged: dict[str, np.ndarray] | None = None
+) -> Path:
+    """D (cm²/s, log axis) against Li content, one series per method; ``flagged`` points drawn hollow
+    (and left off the line), so a poor or unphysical value is seen for what it is."""
     fig = _new_figure()
     ax = fig.add_subplot()
+    any_flagged = False
     for k, (name, d) in enumerate(series.items()):
         d = np.asarray(d, dtype=float)
+        xs = np.asarray(x, dtype=float)
         good = np.isfinite(d) & (d > 0)
-        ax.semilogy(np.asarray(x)[good], d[good], "os^v"[k % 4] + "-", ms=4, label=name)
+        bad = np.zeros(d.shape, bool) if flagged is None or name not in flagged else np.asarray(flagged[name], bool)
+        marker = "os^v"[k % 4]
+        line = ax.semilogy(xs[good & ~bad], d[good & ~bad], marker + "-", ms=4, label=name)[0]
+        if np.any(good & bad):
+            any_flagged = True
+            ax.semilogy(xs[good & bad], d[good & bad], marker, ms=6, mfc="none", mec=line.get_color(), linestyle="none")
+    if any_flagged:
+        ax.plot([], [], "o", mfc="none", mec="0.4", label="hollow: flagged (see gitt.csv)")
     ax.set_xlabel(x_label)
     ax.set_ylabel("D (cm²/s)")
     ax.legend(fontsize=8)

@@ -30,7 +30,7 @@ from operascope.analysis.fiducial import locate_fiducial
 from operascope.analysis.json_safe import json_safe
 from operascope.analysis.masking import Particle, label_image, label_particles, make_mask, otsu_threshold
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
-from operascope.analysis.reaction_front import com_distance_px, unreacted_region
+from operascope.analysis.reaction_front import front_com, rim_erosion_px, unreacted_region
 from operascope.analysis.runfile import Run, open_run
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -200,7 +200,8 @@ def analyze_run(
             for j, (p, (rs, cs), pmask) in enumerate(zip(kept, regions, particle_masks)):
                 corrected = shift_image(run.frame_region(k, rs, cs), -dx_px[k], -dy_px[k])
                 diff = differential(corrected, reference[rs, cs], pmask)
-                com_nm[j, k] = com_distance_px(diff, pmask, unreacted_threshold, min_unreacted_fraction) * pixel_nm
+                com_nm[j, k] = front_com(diff, pmask, rim_erosion_px(pixel_nm), unreacted_threshold, min_unreacted_fraction,
+                                        reference=reference[rs, cs]).distance_px * pixel_nm
                 mean_diff[j, k] = float(np.nanmean(diff[pmask])) if pmask.any() else np.nan
                 unreacted_fraction[j, k] = unreacted_region(diff, pmask, unreacted_threshold).sum() / max(p.area_px, 1)
             if progress is not None:

@@ -4,10 +4,12 @@ Model: Li diffuses in spheres of radius R = 3 V/S (the same V/S as the Weppner�
 with a constant D; the current I(t) leaves through the surface as a uniform flux I/(F S).
 The cell voltage is::
 
-    V(t) = E0 + U' * (theta_surface(t) - theta_0) + R_s * I(t)
+    V(t) = E0 + U' * (theta_surface(t) - theta_0) + U''/2 * (theta_surface(t) - theta_0)^2 + R_s * I(t)
 
 with the local OCV slope U' (V per unit occupancy), series resistance R_s (ohm) and E0 fitted
-linearly for each trial D, and D found by a 1-D search on log D (variable projection).
+linearly for each trial D, and the OCV curvature U'' (V per unit occupancy², default 0) given by the
+caller from neighbouring relaxed potentials (:func:`ocv_curvature_v`), since a linear OCV biases D on
+a curved OCV by ~10 %; and D found by a 1-D search on log D (variable projection).
 theta_surface comes from a finite-volume discretisation of the sphere (shells refined towards the
 surface) solved exactly in time through its eigenmodes, so any sampling is handled without time
 stepping.
@@ -101,6 +103,7 @@ def fit_pulse_model(
     modes: SphereModes | None = None,
     d_bounds_m2_s: tuple[float, float] = (1e-20, 1e-10),
     max_points_per_phase: int = 300,
+    ocv_curvature_v: float = 0.0,
 ) -> ModelFit:
     """Fit D (and U', R_s, E0) of the spherical-diffusion model to one pulse and the rest after it.
 
@@ -132,14 +135,17 @@ def fit_pulse_model(
     flux_mol_m2_s = current / (FARADAY_C_MOL * surface_area_m2)
     q = -flux_mol_m2_s * molar_volume_m3_mol / radius_m
 
-    def design(rate: float) -> np.ndarray:
-        response = q * (surface_step_response(modes, rate, ts - t_on) - surface_step_response(modes, rate, ts - t_off))
-        return np.column_stack([np.ones_like(ts), response, is_])
+    def response(rate: float) -> np.ndarray:
+        return q * (surface_step_response(modes, rate, ts - t_on) - surface_step_response(modes, rate, ts - t_off))
+
+    def design(rate: float) -> tuple[np.ndarray, np.ndarray]:
+        r = response(rate)
+        return np.column_stack([np.ones_like(ts), r, is_]), vs - 0.5 * ocv_curvature_v * r**2
 
     def residual_norm(log_rate: float) -> float:
-        a = design(10.0**log_rate)
-        coef, *_ = np.linalg.lstsq(a, vs, rcond=None)
-        return float(np.sum((vs - a @ coef) ** 2))
+        a, target = design(10.0**log_rate)
+        coef, *_ = np.linalg.lstsq(a, target, rcond=None)
+        return float(np.sum((target - a @ coef) ** 2))
 
     r2 = radius_m**2
     log_lo, log_hi = math.log10(lo / r2), math.log10(hi / r2)
@@ -149,11 +155,26 @@ def fit_pulse_model(
     left, right = grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)]
     result = minimize_scalar(residual_norm, bounds=(left, right), method="bounded", options={"xatol": 1e-4})
     log_rate = float(result.x) if result.fun <= costs[best] else float(grid[best])
-    a = design(10.0**log_rate)
-    coef, *_ = np.linalg.lstsq(a, vs, rcond=None)
-    rms = float(np.sqrt(np.mean((vs - a @ coef) ** 2)))
+    a, target = design(10.0**log_rate)
+    coef, *_ = np.linalg.lstsq(a, target, rcond=None)
+    rms = float(np.sqrt(np.mean((target - a @ coef) ** 2)))
     at_bound = best in (0, grid.size - 1)
     return ModelFit(
         d_m2_s=10.0**log_rate * r2, series_resistance_ohm=float(coef[2]), ocv_slope_v=float(coef[1]),
         e0_v=float(coef[0]), rms_residual_v=rms, n_points=int(sel.size), at_bound=bool(at_bound),
     )
+
+
+def ocv_curvature_v(occupancy: np.ndarray, relaxed_v: np.ndarray, index: int) -> float:
+    """U'' (V per unit occupancy²) at relaxed point ``index`` from a parabola through it and its neighbours.
+
+    ``occupancy`` and ``relaxed_v`` are the relaxed states between pulses (before the first pulse,
+    after each pulse). Uses the points index-1..index+2 that exist (3 or 4); 0 with fewer than 3.
+    """
+    occ = np.asarray(occupancy, dtype=float)
+    volt = np.asarray(relaxed_v, dtype=float)
+    sel = np.arange(max(index - 1, 0), min(index + 3, occ.size))
+    sel = sel[np.isfinite(occ[sel]) & np.isfinite(volt[sel])]
+    if sel.size < 3 or np.ptp(occ[sel]) <= 0:
+        return 0.0
+    return float(2.0 * np.polyfit(occ[sel], volt[sel], 2)[0])

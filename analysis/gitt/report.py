@@ -24,11 +24,18 @@ from operascope.analysis.gitt.pulses import (
     initial_lithium_content,
     lithium_content,
 )
-from operascope.analysis.gitt.model_fit import fit_pulse_model, sphere_modes
+from operascope.analysis.gitt.model_fit import fit_pulse_model, ocv_curvature_v, sphere_modes
+from operascope.analysis.materials import FARADAY_C_MOL
 from operascope.analysis.json_safe import json_safe
 from operascope.analysis.runfile import open_run
 
 ProgressCallback = Callable[[int, int, str], None]
+#: Flags that make an Eq. 1 value doubtful (drawn hollow).
+EQUATION_FLAGS = ("tau_not_small_vs_L2_over_D", "sqrt_t_fit_r2_below_0.99", "rest_not_relaxed")
+#: A relaxation (Kang & Chueh) fit below this R² is flagged and drawn hollow.
+RELAXATION_MIN_R2 = 0.95
+#: Li diffusivities in layered oxides lie within this range (cm²/s); outside: flagged, drawn hollow.
+RELAXATION_D_RANGE_CM2_S = (1e-15, 1e-7)
 DEFAULT_CSV_MASS_MG = 1.0
 CSV_COLUMNS = ("time_s", "voltage_V", "current_A")
 
@@ -108,6 +115,8 @@ def gitt_from_file(
     p = Path(path)
     if active_mass_mg is not None and not (active_mass_mg > 0):
         raise ValueError(f"active_mass_mg must be > 0 mg, got {active_mass_mg}")
+    if x_start is not None and not (0 < x_start <= 1.2):
+        raise ValueError(f"x_start (Li per formula unit) must be in (0, 1.2], got {x_start}")
     length_cm = diffusion_length_cm(bet_m2_g, molar_mass_g_mol, molar_volume_cm3_mol)
     notes: list[str] = []
     data, mass_mg = _load(p, active_mass_mg, notes)
@@ -130,7 +139,9 @@ def gitt_from_file(
         if on[0]:
             detail += "; the data start during a pulse, so its rest before is missing"
         raise RunFileError(f"{p}: no GITT pulse with a rest before and after it was found ({detail})")
-    if x_start is None:
+    if x_start is not None:
+        notes.append(f"x at start {x_start:.4f} as given")
+    else:
         try:
             x_start = initial_lithium_content(float(v[0]))
             notes.append(f"x at start {x_start:.4f} from the Chen2020 OCV inverse of {v[0]:.4f} V")
@@ -142,9 +153,16 @@ def gitt_from_file(
     modes = sphere_modes()
     charge = cumulative_charge_c(t, i)
     rows = []
+    # relaxed states between pulses (occupancy from Coulomb counting) give the OCV curvature per pulse
+    moles = mass_g / molar_mass_g_mol
+    occupancy = [x_start - charge[pulses[0].segment.pulse[0]] / (FARADAY_C_MOL * moles)]
+    relaxed = [pulses[0].e0_v]
+    for pulse in pulses:
+        occupancy.append(x_start - charge[pulse.segment.rest_after[0]] / (FARADAY_C_MOL * moles))
+        relaxed.append(pulse.e0_v + pulse.delta_e_s_v)
     for k, pulse in enumerate(pulses):
         fit = fit_pulse_model(pulse.segment, t, v, i, radius_m, mass_g * bet_m2_g, molar_volume_cm3_mol * 1e-6,
-                              modes)
+                              modes, ocv_curvature_v=ocv_curvature_v(np.array(occupancy), np.array(relaxed), k))
         rows.append(_row(pulse, fit, charge, t, mass_g, molar_mass_g_mol, x_start, radius_m))
         if progress is not None:
             progress(k + 1, len(pulses), "GITT pulses")
@@ -152,11 +170,16 @@ def gitt_from_file(
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(out / "gitt.csv", rows)
     x = np.array([r["x"] for r in rows])
+    flags = [r["flags"].split(";") for r in rows]
     figures.plot_gitt_diffusivity(out / "gitt_D_vs_x.png", x,
                                   {"Eq. 1 (Weppner-Huggins)": np.array([r["D_equation_cm2_s"] for r in rows]),
                                    "diffusion-model fit": np.array([r["D_model_cm2_s"] for r in rows]),
                                    "relaxation (Kang & Chueh)": np.array([r["D_relaxation_cm2_s"] for r in rows])},
-                                  "x in Li$_x$MO$_2$ (Coulomb counting)")
+                                  "x in Li$_x$MO$_2$ (Coulomb counting)",
+                                  flagged={"Eq. 1 (Weppner-Huggins)": np.array([any(f in EQUATION_FLAGS for f in fl) for fl in flags]),
+                                           "diffusion-model fit": np.array(["model_D_at_search_bound" in fl for fl in flags]),
+                                           "relaxation (Kang & Chueh)": np.array([any(f.startswith("relaxation_") for f in fl)
+                                                                                   for fl in flags])})
     ratios = np.array([r["equation_over_model"] for r in rows], dtype=float)
     finite = ratios[np.isfinite(ratios)]
     relax = np.array([r["D_relaxation_cm2_s"] / r["D_model_cm2_s"] if r["D_model_cm2_s"] > 0 else np.nan
@@ -200,6 +223,11 @@ def _row(pulse: GittPulse, fit: Any, charge: np.ndarray, t: np.ndarray, mass_g: 
     d_relax = pulse.d_relaxation_cm2_s
     if math.isfinite(d_relax) and d_relax > 0 and math.isfinite(d_eq) and not 0.5 <= d_eq / d_relax <= 2:
         flags.append("equation_relaxation_disagree_2x")
+    r2_relax = pulse.relaxation_fit_r2
+    if not (math.isfinite(r2_relax) and r2_relax >= RELAXATION_MIN_R2):
+        flags.append(f"relaxation_fit_r2_below_{RELAXATION_MIN_R2}")
+    if not (math.isfinite(d_relax) and RELAXATION_D_RANGE_CM2_S[0] <= d_relax <= RELAXATION_D_RANGE_CM2_S[1]):
+        flags.append("relaxation_D_outside_physical_range")
     tau_d_ratio = pulse.duration_s * fit.d_m2_s / radius_m**2
     if tau_d_ratio > 0.04:
         flags.append("model_tauD_over_R2_above_0.04")

@@ -6,9 +6,21 @@ electrode: Li occupancy θ(r) obeys ∂θ/∂t = (1/r²) ∂/∂r (r² D(θ) ∂
 (the mean falls at I/(m·Q_th), Q_th = theoretical capacity). Finite volumes on radial shells,
 implicit Euler with D lagged one step, one tridiagonal solve per step.
 
-Terminal voltage V = OCV(θ_surface) + I·R (OCV from Chen2020, R the series resistance), so a
-current pulse shows an IR step plus a √t diffusion transient, and a rest relaxes toward
-OCV(θ_mean). Positive current charges (delithiates): θ falls, V rises.
+Terminal voltage V = OCV(θ_surface) + E_edge(θ_surface) + I·R (OCV from Chen2020, R the series
+resistance), so a current pulse shows an IR step plus a √t diffusion transient, and a rest relaxes
+toward OCV(θ_mean). Positive current charges (delithiates): θ falls, V rises.
+
+The Chen2020 fit is flat beyond its fitted range (OCV(1) = 3.49 V), so on its own a discharge never
+meets a 3.0 V cut-off and θ runs past 1. E_edge models the end of the host lattice: zero inside
+[EDGE_WIDTH, θ_max − EDGE_WIDTH], then −EDGE_SCALE_V·u/(1−u) as the surface fills
+(u = (θ_s − θ_max + EDGE_WIDTH)/EDGE_WIDTH), diverging at θ_max, and the mirror image
+towards θ = 0. So the voltage meets any lower cut-off just before the surface is full, the
+mean θ (below the surface θ during lithiation) stays within [0, θ_max], and at high rates the
+discharge ends early (coulombic efficiency below 100 %), as in a real diffusion-limited cell.
+θ_max (``max_theta``) is the occupancy where E_edge diverges; the World sets it to the pristine θ
+plus EDGE_WIDTH, so a run's charge count never goes more than ~0.5 % of capacity below zero.
+A step that would carry the voltage past a constant-current cut-off by more than
+LIMIT_TOLERANCE_V is retried with half the step, so the cut-off is met, not jumped over.
 
 The cell runs one technique at a time (OCV rest, constant current with a voltage cut-off,
 constant voltage with a current limit). It steps on its own schedule — adaptive steps that are
@@ -36,6 +48,14 @@ MIN_STEP_S = 1e-3
 STEP_GROWTH = 0.1
 #: Points of the D(θ) lookup table on [0.01, 1] (linear interpolation between them).
 DIFFUSIVITY_TABLE_POINTS = 8001
+#: θ span over which the lattice-edge voltage E_edge rises from 0 to ±∞ (see module docstring).
+EDGE_WIDTH = 0.005
+#: Scale of E_edge (V): −0.1 V at u = 0.83, −0.5 V at u = 0.96.
+EDGE_SCALE_V = 0.02
+#: |E_edge| is capped here (V): far beyond any cut-off, finite for the Newton solve.
+EDGE_CAP_V = 5.0
+#: A constant-current step may overshoot its voltage cut-off by at most this (V) before it is halved.
+LIMIT_TOLERANCE_V = 0.002
 #: Points kept for read_new (oldest dropped beyond this).
 MAX_BUFFERED_POINTS = 200_000
 
@@ -72,11 +92,14 @@ class SphericalDiffusionCell:
         max_current_a: float = 0.1,
         diffusivity_m2_s: Callable[[np.ndarray], np.ndarray] = diffusivity_oregan2022,
         ocv_v: Callable[[np.ndarray | float], np.ndarray | float] = ocv_chen2020,
+        max_theta: float = 1.0,
     ) -> None:
         if active_mass_g <= 0:
             raise ValueError(f"active_mass_g must be > 0 g, got {active_mass_g!r}")
         if not 0 < initial_theta <= 1:
             raise ValueError(f"initial_theta must be within (0, 1], got {initial_theta!r}")
+        if not 2 * EDGE_WIDTH < max_theta <= 1 or initial_theta > max_theta:
+            raise ValueError(f"max_theta must be within ({2 * EDGE_WIDTH}, 1] and >= initial_theta, got {max_theta!r}")
         if radius_um <= 0 or n_shells < 3:
             raise ValueError(f"radius_um must be > 0 and n_shells >= 3, got {radius_um!r}, {n_shells!r}")
         self.active_mass_g = float(active_mass_g)
@@ -89,6 +112,7 @@ class SphericalDiffusionCell:
         self._d_table_m2_s = np.asarray(diffusivity_m2_s(self._d_table_theta), dtype=float)
         self._ocv = ocv_v
         self.initial_theta = float(initial_theta)
+        self.max_theta = float(max_theta)
         radius_m = radius_um * 1e-6
         edges = np.linspace(0.0, radius_m, n_shells + 1)
         self._dr_m = radius_m / n_shells
@@ -151,9 +175,21 @@ class SphericalDiffusionCell:
         sol = dgtsv(lower, diag, upper, rhs)[3]
         return sol[:, 0], sol[:, 1]
 
+    def edge_voltage_v(self, surface_theta: float) -> float:
+        """E_edge (V) at a surface occupancy: the lattice filling (θ → θ_max) or emptying (θ → 0)."""
+        full = (surface_theta - (self.max_theta - EDGE_WIDTH)) / EDGE_WIDTH
+        empty = (EDGE_WIDTH - surface_theta) / EDGE_WIDTH
+        if full > 0:
+            return -EDGE_CAP_V if full >= 1 else max(-EDGE_SCALE_V * full / (1.0 - full), -EDGE_CAP_V)
+        if empty > 0:
+            return EDGE_CAP_V if empty >= 1 else min(EDGE_SCALE_V * empty / (1.0 - empty), EDGE_CAP_V)
+        return 0.0
+
     def voltage_at(self, theta: np.ndarray, current_a: float) -> float:
         """Terminal voltage (V) for a θ profile and current."""
-        return float(self._ocv(min(max(self._surface_theta(theta, current_a), 0.0), 1.0))) + current_a * self.resistance_ohm
+        surface = self._surface_theta(theta, current_a)
+        ocv = float(self._ocv(min(max(surface, 0.0), 1.0)))
+        return ocv + self.edge_voltage_v(surface) + current_a * self.resistance_ohm
 
     def _current_for_voltage(self, base: np.ndarray, per_amp: np.ndarray, voltage_v: float, guess_a: float) -> float:
         """Current (A) that gives ``voltage_v`` after this step (Newton on a scalar)."""
@@ -258,10 +294,31 @@ class SphericalDiffusionCell:
             natural = self._next_step_s(math.inf)
             if not exact and dt < natural - 1e-12:
                 break
-            self._step(dt)
+            dt = self._step_within_limit(dt)
             if on_step is not None:
                 on_step(dt, self.current_a)
             self._handle_boundaries()
+
+    def _beyond_cc_limit_v(self) -> float:
+        """How far (V) the voltage now is past the running constant-current cut-off (≤ 0: not past)."""
+        technique = self._technique
+        if not isinstance(technique, ConstantCurrent):
+            return -math.inf
+        voltage = self.voltage_at(self.theta, self.current_a)
+        return voltage - technique.v_limit_v if technique.current_a >= 0 else technique.v_limit_v - voltage
+
+    def _step_within_limit(self, dt_s: float) -> float:
+        """Take one step of at most ``dt_s``, halved while it overshoots a CC cut-off; returns the step taken."""
+        if self._beyond_cc_limit_v() > 0:  # already past (e.g. limit fault): no refinement
+            self._step(dt_s)
+            return dt_s
+        saved = (self.theta.copy(), self.charge_c, self.time_s, self.current_a)
+        while True:
+            self._step(dt_s)
+            if dt_s <= MIN_STEP_S or self._beyond_cc_limit_v() <= LIMIT_TOLERANCE_V:
+                return dt_s
+            self.theta, self.charge_c, self.time_s, self.current_a = saved[0].copy(), saved[1], saved[2], saved[3]
+            dt_s = max(0.5 * dt_s, MIN_STEP_S)
 
     def _step(self, dt_s: float) -> None:
         base, per_amp = self._solve_step(dt_s)

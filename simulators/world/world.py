@@ -9,7 +9,8 @@ expensive image rendering happens outside it on a snapshot.
 Coordinates: sample (x, y) in µm equal full-sensor image coordinates at stage (0, 0) with no
 drift (pixel (col, row) centre at (col·a, row·a), a = pixel size). A sample drift of +d moves
 features towards +col/+row; moving the stage by +s moves them by −s.
-Defocus = stage z − (z_focus + interface drift z).
+Interface defocus (focus sensor) = stage z − (z_focus + interface drift z); sample defocus
+(camera) = interface defocus − sample z relative to the interface (swelling ∝ SOC + creep).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from operascope.analysis.materials import THEORETICAL_CAPACITY_MAH_G
 from operascope.config.schema import FaultConfig, ParticleConfig, RigConfig
 from operascope.devices.base import EchemPoint, Roi, Technique
-from operascope.simulators.world.cell import SphericalDiffusionCell
+from operascope.simulators.world.cell import EDGE_WIDTH, SphericalDiffusionCell
 from operascope.simulators.world.clock import TimeSeriesNoise, VirtualClock, event_rng
 from operascope.simulators.world.faults import FaultBoard, check_fault
 from operascope.simulators.world.optics import (
@@ -121,6 +122,7 @@ class World:
             theoretical_capacity_mah_g=THEORETICAL_CAPACITY_MAH_G,
             max_step_s=sim.cell_max_step_s,
             max_current_a=sim.potentiostat_max_current_a,
+            max_theta=min(max(sim.initial_theta, sim.cell_full_theta) + EDGE_WIDTH, 1.0),
         )
         self.cell.limit_ignored = lambda t_s: self.faults.consume("potentiostat", "limit_ignored", t_s)
         factory = particle_factory or PARTICLE_MODELS[sim.particle_model]
@@ -255,8 +257,21 @@ class World:
         with self._lock:
             self._axes[axis].halt(self.clock.now_s())
 
-    def _defocus_nm(self, t_s: float) -> float:
+    def _swelling_nm(self, t_s: float) -> float:
+        """Sample z relative to the interface (nm): swelling ∝ SOC plus creep. Lock held, state at t_s."""
+        sim = self.sim
+        if sim.swelling_nm_per_soc == 0.0 and sim.swelling_creep_nm_s == 0.0:
+            return 0.0
+        soc = (self.sim.initial_theta - self.cell.mean_theta()) * THEORETICAL_CAPACITY_MAH_G / self.specific_capacity_mah_g
+        return sim.swelling_nm_per_soc * soc + sim.swelling_creep_nm_s * t_s
+
+    def _interface_defocus_nm(self, t_s: float) -> float:
+        """Stage z minus where the interface is in focus: what the focus sensor sees."""
         return self._axes["z"].position_nm(t_s) - (self.sim.z_focus_nm + self._drift_nm("z", t_s))
+
+    def _defocus_nm(self, t_s: float) -> float:
+        """Stage z minus where the sample is in focus: what the camera sees."""
+        return self._interface_defocus_nm(t_s) - self._swelling_nm(t_s)
 
     # ------------------------------------------------------------------ light sources
 
@@ -334,6 +349,8 @@ class World:
                 "drift_y_nm": self._drift_nm("y", t),
                 "drift_z_nm": self._drift_nm("z", t),
                 "defocus_nm": self._defocus_nm(t),
+                "interface_defocus_nm": self._interface_defocus_nm(t),
+                "sample_z_rel_interface_nm": self._swelling_nm(t),
                 "stage_x_nm": self._axes["x"].position_nm(t),
                 "stage_y_nm": self._axes["y"].position_nm(t),
                 "stage_z_nm": self._axes["z"].position_nm(t),
@@ -453,14 +470,14 @@ class World:
         """Noise-free centre of the reflected line on the focus sensor (px)."""
         with self._lock:
             t = self.clock.now_s() if t_s is None else t_s
-            return self.sim.focus_sensor_pixels / 2.0 + self.sim.focus_slope_px_per_nm * self._defocus_nm(t)
+            return self.sim.focus_sensor_pixels / 2.0 + self.sim.focus_slope_px_per_nm * self._interface_defocus_nm(t)
 
     def focus_profile_at(self, t_s: float, key: int) -> np.ndarray:
         """Noisy focus-sensor profile (float64 counts) at virtual time ``t_s``."""
         sim = self.sim
         with self._lock:
             self._update(max(t_s, 0.0))
-            centre = sim.focus_sensor_pixels / 2.0 + sim.focus_slope_px_per_nm * self._defocus_nm(t_s)
+            centre = sim.focus_sensor_pixels / 2.0 + sim.focus_slope_px_per_nm * self._interface_defocus_nm(t_s)
             power = self.laser_power_w if self.laser_enabled else 0.0
         peak = sim.focus_line_peak_counts * power / sim.focus_reference_power_w
         noise = sim.focus_sensor_noise * sim.focus_line_peak_counts

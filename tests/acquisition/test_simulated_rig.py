@@ -71,7 +71,8 @@ def test_gitt_alternates_pulse_and_rest_with_the_configured_durations(tmp_path):
 
 def test_focus_lock_run_logs_samples_calibration_and_truth(tmp_path):
     path = tmp_path / "locked.h5"
-    with Microscope.from_config(None, speed=20, seed=1, frame_rate_hz=4.0, bin_size=4) as scope:
+    # the stress drift (3 nm/s, the "stress" preset) so the cover glass moves by tens of nm in 40 s
+    with Microscope.from_config(None, speed=20, seed=1, frame_rate_hz=4.0, bin_size=4, drift_z_nm_s=3.0) as scope:
         summary = scope.record(path, duration_s=40, focus_lock=True)
     assert summary.bins >= 8
     with h5py.File(path, "r") as f:

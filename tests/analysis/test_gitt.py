@@ -171,3 +171,60 @@ def test_relaxation_method_on_exact_semi_infinite_rest():
     # Same D as Eq. 1 when ΔE_t = m sqrt(tau).
     d_eq = 4 / (math.pi * tau) * L_CM**2 * (0.01 / (slope * math.sqrt(tau))) ** 2
     assert relaxation_d_cm2_s(m, 0.01, tau, L_CM) == pytest.approx(d_eq, rel=1e-9)
+
+
+def test_gitt_flags_poor_relaxation_fits_and_takes_x_start(simulated, tmp_path):
+    from operascope.analysis.gitt import report
+
+    _, sim, noisy = simulated
+    path = tmp_path / "gitt.csv"
+    with open(path, "w") as fh:
+        fh.write("time_s,voltage_V,current_A\n")
+        for row in zip(sim.time_s, noisy, sim.current_a):
+            fh.write("%.3f,%.7f,%.4e\n" % row)
+    rows = gitt_from_file(path, tmp_path / "out", x_start=0.846)
+    assert rows[0]["x"] == pytest.approx(0.846 - (10e-3 * 1e-3 * 450 / 96485.33212) / (1e-3 / 97.46), rel=1e-3)
+    for r in rows:  # every relaxation value is flagged exactly when poor or outside the physical range
+        poor = not r["relaxation_fit_r2"] >= report.RELAXATION_MIN_R2
+        lo, hi = report.RELAXATION_D_RANGE_CM2_S
+        unphysical = not lo <= r["D_relaxation_cm2_s"] <= hi
+        assert ("relaxation_fit_r2_below" in r["flags"]) == poor
+        assert ("relaxation_D_outside_physical_range" in r["flags"]) == unphysical
+    with pytest.raises(ValueError, match="x_start"):
+        gitt_from_file(path, tmp_path / "o2", x_start=3.0)
+    from operascope.acquisition.cli import main
+
+    assert main(["gitt", str(path), "--out", str(tmp_path / "o3"), "--x-start", "0.846"]) == 0
+    summary = json.loads((tmp_path / "o3" / "gitt_summary.json").read_text())
+    assert any("0.8460 as given" in n for n in summary["notes"])
+
+
+def test_gitt_plot_draws_flagged_points_hollow(tmp_path):
+    from operascope.analysis import figures
+
+    x = np.array([0.9, 0.8, 0.7])
+    path = figures.plot_gitt_diffusivity(tmp_path / "d.png", x, {"relaxation": np.array([1e-10, 5e9, 2e-10])},
+                                         "x", flagged={"relaxation": np.array([False, True, False])})
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gitt_model_path_within_5_percent_on_a_curved_ocv(tmp_path, monkeypatch):
+    """Large pulses (Δx ≈ 0.06 each) across the curved Chen2020 OCV at x 0.8 → 0.5, known D."""
+    from operascope.analysis.gitt import report
+
+    d_true = 1e-15
+    sim = simulate_gitt(d_true, current_a=100e-6, active_mass_g=1e-3, n_pulses=5, pulse_s=600.0, rest_s=4 * 3600.0,
+                        theta_start=0.8, n_nodes=201, step_s=0.5)
+    path = tmp_path / "curved.csv"
+    with open(path, "w") as fh:
+        fh.write("time_s,voltage_V,current_A\n")
+        for row in zip(sim.time_s, sim.voltage_v, sim.current_a):
+            fh.write("%.3f,%.8f,%.6e\n" % row)
+    rows = gitt_from_file(path, tmp_path / "out", x_start=0.8)
+    ratios = np.array([r["D_model_cm2_s"] / (d_true * 1e4) for r in rows])
+    monkeypatch.setattr(report, "ocv_curvature_v", lambda *a: 0.0)
+    linear = np.array([r["D_model_cm2_s"] / (d_true * 1e4) for r in gitt_from_file(path, tmp_path / "lin", x_start=0.8)])
+    print(f"curved OCV: D_model/D_true {np.round(ratios, 4).tolist()} (linear OCV within a pulse: {np.round(linear, 4).tolist()})")
+    assert len(rows) == 5
+    assert np.all(np.abs(ratios - 1) < 0.05)
+    assert np.max(np.abs(linear - 1)) > np.max(np.abs(ratios - 1))  # the curvature term is what gets it there

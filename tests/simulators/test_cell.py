@@ -150,3 +150,52 @@ def test_particles_follow_the_cell_charge():
     assert truth["cell_theta_mean"] == pytest.approx(expected, abs=1e-6)
     assert truth["particle_theta"] == pytest.approx([expected] * 3, abs=1e-6)
     assert truth["soc"] == pytest.approx(2 * 900.0 / 3600.0, rel=1e-3)
+
+
+def _cycle_world(c_rate: float, n_cycles: int):
+    """Charge/discharge ``n_cycles`` times at ``c_rate`` through the simulated potentiostat; points, θ seen."""
+    world = make_world(speed=5000.0)
+    potentiostat = open_devices(world)["potentiostat"]
+    points, thetas, charges = [], [], []
+    for cycle in range(n_cycles):
+        for sign, limit in ((1, 4.3), (-1, 3.0)):
+            potentiostat.start(ConstantCurrent(current_a=sign * c_rate * ONE_C_A, v_limit_v=limit, duration_s=1.2 * 3600 / c_rate,
+                                               record_every_s=2.0), step=1 if sign > 0 else 2, cycle=cycle)
+            while potentiostat.is_running():
+                world.clock.sleep_s(20.0)
+                points += potentiostat.read_new()
+                thetas.append(world.truth()["cell_theta_mean"])
+                charges.append(world.cell.state().charge_mah_g)
+            points += potentiostat.read_new()
+            assert potentiostat.end_reason() == "limit", (cycle, sign)
+    return points, np.array(thetas), np.array(charges)
+
+
+def test_five_c_cycling_stays_in_range_and_meets_both_cut_offs():
+    from operascope.analysis.cycling import capacity_per_cycle
+
+    points, thetas, charges = _cycle_world(5.0, 2)
+    t, v, i = _series(points)
+    cycles = capacity_per_cycle(t, i, MASS_G * 1e3, np.array([p.cycle for p in points]))
+    efficiencies = [c.discharge_mAh_g / c.charge_mAh_g for c in cycles]
+    print(f"5C x2: theta {thetas.min():.4f}..{thetas.max():.4f}, V {v.min():.4f}..{v.max():.4f}, "
+          f"CE {', '.join(f'{e:.5f}' for e in efficiencies)}, min charge count {charges.min():.3f} mAh/g")
+    assert 0.0 <= thetas.min() and thetas.max() <= 0.95 + 1e-6
+    assert v.min() == pytest.approx(3.0, abs=0.003) and v.max() == pytest.approx(4.3, abs=0.003)
+    assert len(cycles) == 2
+    # CE <= 100 % (steady cycles sit at 100 % within the cut-off resolution, 2 mV of a 3 V cut-off)
+    assert all(e <= 1.0 + 1e-4 for e in efficiencies) and efficiencies[0] < 0.99
+    assert charges.min() >= -1e-6  # the electrode never takes more Li than the pristine state at 5C
+    assert all(c.discharge_mAh_g > 100.0 for c in cycles)
+
+
+@pytest.mark.parametrize("c_rate", [0.2, 20.0])
+def test_discharge_reaches_the_lower_cut_off_at_any_rate(c_rate):
+    cell = SphericalDiffusionCell(active_mass_g=MASS_G, initial_theta=0.6, max_theta=0.955, max_step_s=5.0)
+    cell.start(ConstantCurrent(current_a=-c_rate * ONE_C_A, v_limit_v=3.0, duration_s=2 * 3600.0 / c_rate, record_every_s=5.0))
+    cell.advance_to(2 * 3600.0 / c_rate)
+    _t, v, _i = _series(cell.take_points())
+    assert cell.end_reason == "limit"
+    assert v[-1] == pytest.approx(3.0, abs=0.003) and np.all(v[:-1] > 3.0)
+    assert 0.6 < cell.mean_theta() <= 0.955
+    assert cell.edge_voltage_v(0.5) == 0.0 and cell.edge_voltage_v(0.9545) < -0.1 and cell.edge_voltage_v(0.0005) > 0.1
