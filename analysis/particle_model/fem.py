@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import splu
+from scipy.sparse.linalg import spsolve
 from scipy.spatial import cKDTree
 from skfem import Basis, BilinearForm, ElementTriP1, MeshTri
 
@@ -32,6 +32,7 @@ from operascope.analysis.materials import (
     MOLAR_MASS_G_MOL,
     SPECIFIC_CAPACITY_MAH_G,
 )
+from operascope.analysis.particle_model.banded import MAX_BAND_BYTES, SymmetricBandLayout
 from operascope.analysis.particle_model.transport import MaterialFunctions
 
 #: Initial uniform occupancy of the paper.
@@ -131,6 +132,20 @@ class DiskFem:
         self._scatter = sp.csr_matrix(
             (np.ones(rows.size), (entry_to_csr, np.arange(rows.size))), shape=(pattern.nnz, rows.size)
         )
+        pattern_rows = np.repeat(np.arange(self.n_nodes), np.diff(self._pattern.indptr))
+        self._mass_data = np.asarray(self.mass[pattern_rows, self._pattern.indices]).ravel()
+        layout = SymmetricBandLayout(self._pattern)
+        self.band_layout: SymmetricBandLayout | None = layout if layout.band_bytes <= MAX_BAND_BYTES else None
+
+    def system_data(self, dt_s: float, diffusivity_per_element_um2_s: np.ndarray) -> np.ndarray:
+        """CSR data (in the stiffness pattern's order) of the implicit-Euler matrix M + dt·K(D)."""
+        return self._mass_data + dt_s * (self._scatter @ (self._local_stiffness * diffusivity_per_element_um2_s[self._entry_element]))
+
+    def system(self, dt_s: float, diffusivity_per_element_um2_s: np.ndarray) -> sp.csr_matrix:
+        """M + dt·K(D) as a CSR matrix."""
+        matrix = self._pattern.copy()
+        matrix.data = self.system_data(dt_s, diffusivity_per_element_um2_s)
+        return matrix
 
     def element_theta(self, theta: np.ndarray) -> np.ndarray:
         """θ at each element's centroid (mean of its three nodes)."""
@@ -243,6 +258,11 @@ class DiffusionStepper:
     iterated to max|Δθ| < tolerance (at most ``max_picard_iterations``). Factorisations are reused
     while dt is unchanged and D has moved less than ``refactor_relative_d`` since the last one
     (lagged mode only).
+
+    The system M + dt·K is symmetric positive definite: it is factored by a banded Cholesky in reverse
+    Cuthill–McKee order (:mod:`.banded`), a plain array that any thread may use and free. SuperLU factors are
+    not used: they belong to the thread that made them and leak when freed on another (see :mod:`.banded`).
+    Meshes too large for band storage use an uncached sparse solve.
     """
 
     def __init__(
@@ -263,20 +283,25 @@ class DiffusionStepper:
         self.max_picard_iterations = max_picard_iterations
         self.refactor_relative_d = refactor_relative_d
         self._factor_key: tuple[float, np.ndarray] | None = None
-        self._factor = None
+        self._factor: np.ndarray | None = None
         self.solves = 0
+        self.factorisations = 0
 
     def element_diffusivity_um2_s(self, theta: np.ndarray) -> np.ndarray:
         return self.materials.effective_diffusivity_m2_s(self.fem.element_theta(theta)) * _M2_TO_UM2
 
     def _solve(self, dt_s: float, d_elem: np.ndarray, rhs: np.ndarray, reuse: bool) -> np.ndarray:
+        layout = self.fem.band_layout
+        self.solves += 1
+        if layout is None:
+            self.factorisations += 1
+            return spsolve(self.fem.system(dt_s, d_elem).tocsc(), rhs)
         key = self._factor_key
         if not (reuse and key is not None and key[0] == dt_s and np.max(np.abs(d_elem / key[1] - 1.0)) <= self.refactor_relative_d):
-            system = (self.fem.mass + dt_s * self.fem.stiffness(d_elem)).tocsc()
-            self._factor = splu(system)
+            self._factor = layout.factor(self.fem.system_data(dt_s, d_elem))
             self._factor_key = (dt_s, d_elem)
-        self.solves += 1
-        return self._factor.solve(rhs)
+            self.factorisations += 1
+        return layout.solve(self._factor, rhs)
 
     def step(self, dt_s: float, boundary_load: np.ndarray) -> np.ndarray:
         """Advance θ by ``dt_s`` with nodal outward-flux load ``boundary_load`` (from DiskFem.boundary_load)."""
