@@ -180,8 +180,9 @@ def fit_boxes(
         j = jac[idx][..., free].reshape(len(idx), h * w, len(free))
         weight = 1.0 / np.maximum(mu[idx] + offset[idx], 1e-12)
         resid = (data_s[idx] - mu[idx] - offset[idx]) * weight
-        grad = np.einsum("nkp,nk->np", j, resid.reshape(len(idx), -1))
-        fisher = np.einsum("nkp,nk,nkq->npq", j, weight.reshape(len(idx), -1), j)
+        j_weighted_t = (j * weight.reshape(len(idx), -1, 1)).transpose(0, 2, 1)   # batched matmul: BLAS, not einsum
+        grad = (j.transpose(0, 2, 1) @ resid.reshape(len(idx), -1, 1))[..., 0]
+        fisher = j_weighted_t @ j
         diag = np.einsum("npp->np", fisher)
         lhs = fisher + damping[idx, None, None] * np.einsum("np,pq->npq", diag, np.eye(len(free)))
         try:

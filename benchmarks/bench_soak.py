@@ -200,6 +200,9 @@ def soak(rig: str, hours: float, speed: float) -> list[tuple[str, bool]]:
          == sum(f["count"] for f in faults if f["device"] == "potentiostat")),
     ]
     print(f"  echem max gap {max_gap_s:.1f} s")
+    problems = [m for m in messages if "error" in m.lower() or "fault" in m.lower()]
+    if problems:
+        print(f"  {len(problems)} error/fault events; last: " + " | ".join(problems[-3:]))
     for name, ok in checks:
         print(f"  [{'ok' if ok else 'FAIL'}] {name}")
     return [(f"{rig}: {name}", ok) for name, ok in checks]
