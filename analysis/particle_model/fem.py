@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import spsolve
+import threading
+
+from scipy.sparse.linalg import splu
 from scipy.spatial import cKDTree
 from skfem import Basis, BilinearForm, ElementTriP1, MeshTri
 
@@ -32,7 +34,6 @@ from operascope.analysis.materials import (
     MOLAR_MASS_G_MOL,
     SPECIFIC_CAPACITY_MAH_G,
 )
-from operascope.analysis.particle_model.banded import MAX_BAND_BYTES, SymmetricBandLayout
 from operascope.analysis.particle_model.transport import MaterialFunctions
 
 #: Initial uniform occupancy of the paper.
@@ -134,8 +135,6 @@ class DiskFem:
         )
         pattern_rows = np.repeat(np.arange(self.n_nodes), np.diff(self._pattern.indptr))
         self._mass_data = np.asarray(self.mass[pattern_rows, self._pattern.indices]).ravel()
-        layout = SymmetricBandLayout(self._pattern)
-        self.band_layout: SymmetricBandLayout | None = layout if layout.band_bytes <= MAX_BAND_BYTES else None
 
     def system_data(self, dt_s: float, diffusivity_per_element_um2_s: np.ndarray) -> np.ndarray:
         """CSR data (in the stiffness pattern's order) of the implicit-Euler matrix M + dt·K(D)."""
@@ -259,10 +258,11 @@ class DiffusionStepper:
     while dt is unchanged and D has moved less than ``refactor_relative_d`` since the last one
     (lagged mode only).
 
-    The system M + dt·K is symmetric positive definite: it is factored by a banded Cholesky in reverse
-    Cuthill–McKee order (:mod:`.banded`), a plain array that any thread may use and free. SuperLU factors are
-    not used: they belong to the thread that made them and leak when freed on another (see :mod:`.banded`).
-    Meshes too large for band storage use an uncached sparse solve.
+    Factors are kept per thread: a SuperLU factor belongs to the thread that made it (SciPy tracks its
+    allocations per thread, scipy/scipy#15921) and leaks when freed on another, which is what the simulator did
+    when engine threads took turns stepping a particle (+222 MB per virtual hour). Each thread now factors, reuses
+    and replaces only its own factor. (A banded Cholesky avoided SuperLU but its LAPACK calls woke OpenBLAS
+    threads that slowed the rig's other threads on a 2-core machine.)
     """
 
     def __init__(
@@ -282,8 +282,7 @@ class DiffusionStepper:
         self.picard_tolerance = picard_tolerance
         self.max_picard_iterations = max_picard_iterations
         self.refactor_relative_d = refactor_relative_d
-        self._factor_key: tuple[float, np.ndarray] | None = None
-        self._factor: np.ndarray | None = None
+        self._factors: dict[int, tuple[float, np.ndarray, object]] = {}   # thread id -> (dt, D, SuperLU factor)
         self.solves = 0
         self.factorisations = 0
 
@@ -291,17 +290,16 @@ class DiffusionStepper:
         return self.materials.effective_diffusivity_m2_s(self.fem.element_theta(theta)) * _M2_TO_UM2
 
     def _solve(self, dt_s: float, d_elem: np.ndarray, rhs: np.ndarray, reuse: bool) -> np.ndarray:
-        layout = self.fem.band_layout
+        owner = threading.get_ident()
         self.solves += 1
-        if layout is None:
-            self.factorisations += 1
-            return spsolve(self.fem.system(dt_s, d_elem).tocsc(), rhs)
-        key = self._factor_key
+        key = self._factors.get(owner)
         if not (reuse and key is not None and key[0] == dt_s and np.max(np.abs(d_elem / key[1] - 1.0)) <= self.refactor_relative_d):
-            self._factor = layout.factor(self.fem.system_data(dt_s, d_elem))
-            self._factor_key = (dt_s, d_elem)
+            key = None
+            self._factors.pop(owner, None)  # this thread's old factor is freed on this thread
+            key = (dt_s, d_elem, splu(self.fem.system(dt_s, d_elem).tocsc()))
+            self._factors[owner] = key
             self.factorisations += 1
-        return layout.solve(self._factor, rhs)
+        return key[2].solve(rhs)
 
     def step(self, dt_s: float, boundary_load: np.ndarray) -> np.ndarray:
         """Advance θ by ``dt_s`` with nodal outward-flux load ``boundary_load`` (from DiskFem.boundary_load)."""
