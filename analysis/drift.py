@@ -13,9 +13,14 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import ndimage
 
-from operascope.analysis.fiducial import SpotFit, crlb_of_fit, find_brightest_spot, fit_spot
+from operascope.analysis.fiducial import SpotFit, find_brightest_spot
+from operascope.analysis.fiducial_chunk import ChunkFits, fit_fiducial_chunk
 
 ProgressCallback = Callable[[int, int, str], None]
+#: Bins fitted together by one call of the chunk kernel.
+CHUNK_BINS = 64
+#: Extra window margin (px) so the spot can drift within a chunk and stay in the window.
+CHUNK_MARGIN_PX = 6
 
 
 def shift_image(image: np.ndarray, dx_px: float, dy_px: float, order: int = 3) -> np.ndarray:
@@ -107,42 +112,56 @@ def track_fiducial(
     max_jump_px: float = 5.0,
     progress: ProgressCallback | None = None,
     max_box_px: int = 31,
+    chunk_bins: int = CHUNK_BINS,
 ) -> DriftTrace:
     """Fit the fiducial in frames 0..n-1 and return its displacement from the reference frame.
 
     ``read_region(k, rows, cols)`` returns that region of frame k, so only a small window around
-    the spot is read per frame. The window follows the spot from frame to frame (starting at
-    ``guess_xy``, or the brightest spot of frame 0). Fits that fail the quality checks of
-    :func:`operascope.analysis.fiducial.fit_spot`, or jump more than ``max_jump_px`` from the last accepted
-    position, are rejected (NaN). Defocused (wide) spots are refitted in a box up to
-    ``max_box_px``. ``progress(done, total, label)`` is called per frame.
+    the spot is read per frame. Frames are fitted ``chunk_bins`` at a time by the pure kernel
+    :func:`operascope.analysis.fiducial_chunk.fit_fiducial_chunk` (a few vectorised fits per chunk);
+    the window of a chunk is centred on the last accepted position of the one before (starting at
+    ``guess_xy``, or the brightest spot of frame 0), and the spot width seen in a chunk chooses the
+    box of the next (defocused spots are fitted straight away in a box up to ``max_box_px``). Fits
+    that fail the kernel's checks, or jump more than ``max_jump_px`` from the last accepted
+    position, are rejected (NaN; :meth:`DriftTrace.filled` interpolates over them).
+    ``progress(done, total, label)`` is called per chunk.
     """
     if n_frames < 1:
         raise ValueError("measure_drift needs at least one frame")
     if max_jump_px <= 0:
         raise ValueError(f"max_jump_px must be > 0, got {max_jump_px}")
+    if not (isinstance(chunk_bins, int) and chunk_bins >= 1):
+        raise ValueError(f"chunk_bins must be an integer >= 1, got {chunk_bins!r}")
     height, width = frame_shape
     if guess_xy is None:
         guess_xy = find_brightest_spot(read_region(0, slice(None), slice(None)))
-    half = max(box_px, max_box_px) // 2 + int(np.ceil(max_jump_px)) + 2
+    half = max(box_px, max_box_px) // 2 + int(np.ceil(max_jump_px)) + 2 + CHUNK_MARGIN_PX
     fits: list[SpotFit] = []
+    crlb_parts: list[np.ndarray] = []
     last_xy = (float(guess_xy[0]), float(guess_xy[1]))
-    for k in range(n_frames):
+    prior_sigma: float | None = None
+    for start in range(0, n_frames, chunk_bins):
+        stop = min(start + chunk_bins, n_frames)
         r0 = int(min(max(round(last_xy[1]) - half, 0), max(height - 2 * half - 1, 0)))
         c0 = int(min(max(round(last_xy[0]) - half, 0), max(width - 2 * half - 1, 0)))
-        region = read_region(k, slice(r0, r0 + 2 * half + 1), slice(c0, c0 + 2 * half + 1))
-        local = fit_spot(region, (last_xy[0] - c0, last_xy[1] - r0), box_px=box_px, sigma_px=sigma_px,
-                         max_box_px=max_box_px)
-        fit = replace(local, x_px=local.x_px + c0, y_px=local.y_px + r0)
-        if fit.ok and k > 0 and fits and any(f.ok for f in fits):
-            jump = float(np.hypot(fit.x_px - last_xy[0], fit.y_px - last_xy[1]))
-            if jump > max_jump_px:
-                fit = replace(fit, ok=False, reason=f"jump of {jump:.1f} px from previous position")
-        if fit.ok:
-            last_xy = (fit.x_px, fit.y_px)
-        fits.append(fit)
+        rows, cols = slice(r0, r0 + 2 * half + 1), slice(c0, c0 + 2 * half + 1)
+        regions = np.stack([read_region(k, rows, cols) for k in range(start, stop)])
+        chunk = fit_fiducial_chunk(regions, (r0, c0), last_xy, box_px, max_box_px, sigma_px, prior_sigma,
+                                   prior_radius_px=float(2 * half))
+        for j in range(stop - start):
+            fit = _spot_fit(chunk, j)
+            if fit.ok and fits and any(f.ok for f in fits):
+                jump = float(np.hypot(fit.x_px - last_xy[0], fit.y_px - last_xy[1]))
+                if jump > max_jump_px:
+                    fit = replace(fit, ok=False, reason=f"jump of {jump:.1f} px from previous position")
+            if fit.ok:
+                last_xy = (fit.x_px, fit.y_px)
+            fits.append(fit)
+        crlb_parts.append(chunk.crlb_px)
+        if chunk.ok.any():
+            prior_sigma = float(np.median(chunk.sigma_px[chunk.ok]))
         if progress is not None:
-            progress(k + 1, n_frames, "fiducial fits")
+            progress(stop, n_frames, "fiducial fits")
     if not (0 <= reference_index < len(fits)):
         raise ValueError(f"reference_index {reference_index} outside 0..{len(fits) - 1}")
     x = np.array([f.x_px for f in fits])
@@ -156,8 +175,18 @@ def track_fiducial(
     ref = fits[reference_index]
     dx = np.where(ok, x - ref.x_px, np.nan)
     dy = np.where(ok, y - ref.y_px, np.nan)
-    crlb = np.array([crlb_of_fit(f, box_px)[0] if f.ok else np.nan for f in fits])
+    crlb = np.where(ok, np.concatenate(crlb_parts), np.nan)
     return DriftTrace(dx, dy, ok, tuple(f.reason for f in fits), tuple(fits), reference_index, crlb)
+
+
+def _spot_fit(chunk: ChunkFits, j: int) -> SpotFit:
+    """Frame ``j`` of a chunk as a :class:`SpotFit` (full-image px)."""
+    s = float(chunk.sigma_px[j])
+    signal = float(chunk.signal[j])
+    return SpotFit(x_px=float(chunk.x_px[j]), y_px=float(chunk.y_px[j]), sigma_px=s,
+                   amplitude=signal / (2.0 * np.pi * s * s) if s > 0 else float("nan"),
+                   background=float(chunk.background[j]), ok=bool(chunk.ok[j]), reason=chunk.reasons[j],
+                   integrated_signal=signal, noise_gain=float(chunk.noise_gain[j]), box_px=int(chunk.box_px[j]))
 
 
 def correct_frames(

@@ -61,9 +61,10 @@ class BatchFit:
     sigma_px: np.ndarray
     signal: np.ndarray        # integrated N
     background: np.ndarray
-    converged: np.ndarray     # bool
+    converged: np.ndarray     # bool: converged with the centre inside the box and the width off its limits
     noise_gain: np.ndarray    # weighted residual variance per model count
     n_iterations: int
+    inside_box: np.ndarray | None = None   # bool: centre within the box, width strictly inside its limits
 
 
 # ----------------------------------------------------------------------------- model
@@ -179,8 +180,9 @@ def fit_boxes(
         j = jac[idx][..., free].reshape(len(idx), h * w, len(free))
         weight = 1.0 / np.maximum(mu[idx] + offset[idx], 1e-12)
         resid = (data_s[idx] - mu[idx] - offset[idx]) * weight
-        grad = np.einsum("nkp,nk->np", j, resid.reshape(len(idx), -1))
-        fisher = np.einsum("nkp,nk,nkq->npq", j, weight.reshape(len(idx), -1), j)
+        j_weighted_t = (j * weight.reshape(len(idx), -1, 1)).transpose(0, 2, 1)   # batched matmul: BLAS, not einsum
+        grad = (j.transpose(0, 2, 1) @ resid.reshape(len(idx), -1, 1))[..., 0]
+        fisher = j_weighted_t @ j
         diag = np.einsum("npp->np", fisher)
         lhs = fisher + damping[idx, None, None] * np.einsum("np,pq->npq", diag, np.eye(len(free)))
         try:
@@ -208,12 +210,18 @@ def fit_boxes(
         damping[idx[~better]] *= 10.0
         converged[take[moved < tolerance_px]] = True
         converged[idx[~better][damping[idx[~better]] > 1e8]] = True  # stuck: cannot improve further
+    # A fit that ran off the box (centre clamped at or beyond an edge) or to a width limit found no spot in
+    # the box: it may have stopped improving, but it did not converge to a spot (issue 15 item 10).
+    inside = ((params[:, _X] >= 0.0) & (params[:, _X] <= w - 1.0) & (params[:, _Y] >= 0.0) & (params[:, _Y] <= h - 1.0)
+              & (params[:, _S] > 0.3 * (1 + 1e-9)) & (params[:, _S] < s_max * (1 - 1e-9)))
+    converged &= inside
     weight = 1.0 / np.maximum(mu + offset, 1e-12)
     dof = max(h * w - len(free), 1)
     noise_gain = (((data - mu) ** 2) * weight).sum(axis=(1, 2)) / dof
     return BatchFit(
         x_px=params[:, _X], y_px=params[:, _Y], sigma_px=params[:, _S], signal=params[:, _N],
         background=params[:, _B], converged=converged, noise_gain=noise_gain, n_iterations=iterations,
+        inside_box=inside,
     )
 
 
@@ -293,6 +301,8 @@ def _to_spot_fit(fit: BatchFit, k: int, c0: int, r0: int, box_px: int, min_snr: 
     reason = "ok"
     if not all(np.isfinite(v) for v in (x, y, s, signal, bg)):
         reason = "non-finite parameters"
+    elif fit.inside_box is not None and not fit.inside_box[k]:
+        reason = "fit left the box (no spot found in it)"
     elif not fit.converged[k]:
         reason = "did not converge"
     elif not (1.0 <= x <= box_px - 2.0 and 1.0 <= y <= box_px - 2.0):

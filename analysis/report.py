@@ -7,6 +7,8 @@ differential image and the reaction-front COM distance -> CSV, JSON and figures.
 
 from __future__ import annotations
 
+import logging
+
 import csv
 import json
 import math
@@ -35,6 +37,9 @@ from operascope.analysis.runfile import Run, open_run
 
 ProgressCallback = Callable[[int, int, str], None]
 DEFAULT_PIXEL_SIZE_NM = 34.7
+
+
+log = logging.getLogger(__name__)
 
 
 def _configured_fiducial(run: Run) -> tuple[float, float] | None:
@@ -155,6 +160,10 @@ def analyze_run(
             ref_index = trace.reference_index
         else:
             dx_px, dy_px, ok, ref_index = np.zeros(n), np.zeros(n), np.zeros(n, bool), 0
+        lost = _fiducial_loss_warning(ok, trace is not None)
+        if lost:
+            log.warning(lost)
+            warnings.append(lost)
         dx_nm, dy_nm = dx_px * pixel_nm, dy_px * pixel_nm
         time_s = run.binned.time_s
         truth_stats, truth_xy = _truth_comparison(run, time_s, np.where(ok, dx_nm, np.nan),
@@ -212,17 +221,18 @@ def analyze_run(
         # ---------------------------------------------------------------- files
         with open(out / "drift.csv", "w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["time_s", "dx_nm", "dy_nm", "fit_ok"])
+            w.writerow(["time_s", "dx_nm", "dy_nm", "fit_ok", "drift_interpolated"])
             for k in range(n):
-                w.writerow([f"{time_s[k]:.6g}", f"{dx_nm[k]:.4f}", f"{dy_nm[k]:.4f}", int(ok[k])])
+                w.writerow([f"{time_s[k]:.6g}", f"{dx_nm[k]:.4f}", f"{dy_nm[k]:.4f}", int(ok[k]), int(not ok[k])])
         with open(out / "com.csv", "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["particle", "time_s", "capacity_mAh_g", "soc", "com_distance_nm", "mean_differential",
-                        "unreacted_fraction"])
+                        "unreacted_fraction", "drift_interpolated"])
             for j, p in enumerate(kept):
                 for k in range(n):
                     w.writerow([p.label, f"{time_s[k]:.6g}", f"{capacity[k]:.6g}", f"{soc[k]:.6g}",
-                                f"{com_nm[j, k]:.4f}", f"{mean_diff[j, k]:.6g}", f"{unreacted_fraction[j, k]:.6g}"])
+                                f"{com_nm[j, k]:.4f}", f"{mean_diff[j, k]:.6g}", f"{unreacted_fraction[j, k]:.6g}",
+                                int(not ok[k])])
 
         written = [out / "drift.csv", out / "com.csv"]
         written.append(figures.plot_drift(out / "drift.png", time_s, dx_nm, dy_nm, truth_xy))
@@ -318,12 +328,30 @@ def _echem_summary(run: Run, out: Path, written: list[Path], warnings: list[str]
     return result
 
 
+def _fiducial_loss_warning(ok: np.ndarray, tracked: bool) -> str | None:
+    """A loud line when drift correction lost the fiducial in some bins (None if every fit was accepted)."""
+    if not tracked or ok.all():
+        return None
+    failed = np.flatnonzero(~ok)
+    runs = np.split(failed, np.flatnonzero(np.diff(failed) > 1) + 1)
+    longest = max(runs, key=len)
+    return (f"drift correction lost the fiducial in {failed.size} of {ok.size} bins ({failed.size / ok.size:.0%}; "
+            f"longest gap bins {int(longest[0])}-{int(longest[-1])}): their drift is interpolated between accepted "
+            f"fits and flagged drift_interpolated in drift.csv and com.csv; COM values there are less certain")
+
+
 def _summary(run: Run, n: int, shape: tuple[int, int], pixel_nm: float, guess: tuple[float, float],
              trace: DriftTrace | None, dx_nm: np.ndarray, dy_nm: np.ndarray, ok: np.ndarray,
              truth_stats: dict[str, Any] | None, threshold: float, kept: list[Particle], com_nm: np.ndarray,
              mean_diff: np.ndarray, capacity: np.ndarray, unreacted_threshold: float,
              echem: dict[str, Any] | None, warnings: list[str], written: list[Path]) -> dict[str, Any]:
-    drift: dict[str, Any] = {"n_fits_ok": int(ok.sum()), "n_rejected": int(n - ok.sum())}
+    failed = np.flatnonzero(~ok)
+    drift: dict[str, Any] = {
+        "n_fits_ok": int(ok.sum()), "n_rejected": int(n - ok.sum()),
+        # bins whose drift is interpolated between accepted fits (held at the nearest one before the first / after
+        # the last); flagged drift_interpolated = 1 in drift.csv and com.csv
+        "n_interpolated": int(failed.size), "interpolated_bins": [int(k) for k in failed[:100]],  # first 100
+    }
     if trace is not None:
         sx, sy = trace.scatter_px()
         bound = float(np.nanmedian(trace.crlb_px)) if np.isfinite(trace.crlb_px).any() else float("nan")

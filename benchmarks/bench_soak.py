@@ -1,17 +1,22 @@
-"""Soak: 8 virtual hours of cycling on the simulated rig, sped up, with faults sprinkled in.
+"""Soak: 8 virtual hours of cycling on the DEFAULT simulated rig and on the emulated rig, sped up, with faults.
 
-The focus lock runs, the camera records (bin 4), the cell cycles at C/2, and faults scheduled in
-the config fire throughout: camera unplugged (back after 20-60 s), camera timeouts, incomplete and
+Two soaks, one after the other in this process: ``default`` = config/simulated.toml as shipped (FEM
+particles, default ROI and bin size), ``emulated`` = config/emulated.toml (every real driver talking its
+protocol to the in-process emulators around one simulated world). Both with the focus lock on, the cell
+cycling at C/2, and faults scheduled in the config firing throughout: camera unplugged (back after 20-60 s), camera timeouts, incomplete and
 dropped frames, potentiostat timeouts, focus-sensor timeouts, a focus-laser interlock trip, stage
 timeouts. A monitor thread samples the process RSS and the thread count every wall second.
 
-Prints: wall time and speed-up, RSS at the start of the run (the reference), RSS growth over the run
+Both run the FEM particle model (the default, and the path that leaked). Only the frame rate is lowered (0.1 fps rig time on the simulated camera, 1 fps - the FLIR minimum - on
+the emulated one), so 8 virtual hours fit in minutes of wall time.
+Prints per soak: wall time and speed-up, RSS at the start of the run (the reference), RSS growth over the run
 and over its second half, growth per virtual hour and per echem point, threads before/during/after,
-and file completeness (bins, frame-id accounting, echem coverage, one event per fault).
-Exit status 1 if a check fails: RSS growth in the second half above 5 % of the reference, a thread
-left after close, a bin or frame unaccounted for, an echem gap, a fault without its event.
+and file completeness (bins, frame-id accounting, echem coverage, one event per fault), as ratios:
+RSS growth per virtual hour / the 2 MB/h goal, threads after close / before, bins and frames accounted
+/ recorded. Exit status 1 if a check fails: growth above the goal, a thread left after close, a bin or
+frame unaccounted for, an echem gap, a fault without its event. Steady-state growth = the second half's, per virtual hour.
 
-    .venv/bin/python benchmarks/bench_soak.py [--hours H] [--speed K]
+    .venv/bin/python benchmarks/bench_soak.py [--hours H] [--speed K] [--rig default|emulated|both]
 """
 
 from __future__ import annotations
@@ -32,8 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from operascope.acquisition.microscope import Microscope  # noqa: E402
 from operascope.analysis import runfile_layout as L  # noqa: E402
+from operascope.config.loader import preset_path  # noqa: E402
 
 HOUR_S = 3600.0
+GOAL_MB_PER_H = 2.0
+RIGS = {"default": None, "emulated": "emulated"}
+#: Rig-time frame rates: the lowest each camera accepts (the FLIR driver refuses < 1 Hz, as the camera does).
+FRAME_RATE_HZ = {"default": 0.1, "emulated": 1.0}
 
 
 def rss_mb() -> float:
@@ -87,24 +97,26 @@ class Monitor:
         self._thread.join()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=8.0, help="virtual hours (default 8)")
-    parser.add_argument("--speed", type=float, default=600.0, help="rig seconds per wall second (default 600)")
-    args = parser.parse_args()
-    duration_s = args.hours * HOUR_S
-    faults = fault_schedule(args.hours)
+def soak(rig: str, hours: float, speed: float) -> list[tuple[str, bool]]:
+    """One soak of ``hours`` virtual hours on ``rig`` ("default" or "emulated"); prints figures, returns checks."""
+    duration_s = hours * HOUR_S
+    faults = fault_schedule(hours)
     checks: list[tuple[str, bool]] = []
+    overrides: dict = dict(speed=speed, seed=7, frame_rate_hz=FRAME_RATE_HZ[rig], c_rate=0.5, cycles=10, record_interval_s=1.0,
+                           camera_lost_timeout_s=60.0, read_timeout_s=5.0, faults=faults,
+                           particle_model="fem")  # the default; the emulated preset would otherwise run uniform
+    source = None
+    if RIGS[rig] is not None:
+        source = preset_path(RIGS[rig])
+        overrides["start_emulators"] = True
 
     threads_before = {t.name for t in threading.enumerate()}
     gc.collect()
     rss_before_open = rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "soak.h5"
-        scope = Microscope.from_config(None, speed=args.speed, seed=7, frame_rate_hz=0.1, bin_size=4,
-                                       roi=(0, 0, 64, 64), particle_model="uniform", c_rate=0.5, cycles=10,
-                                       record_interval_s=1.0, camera_lost_timeout_s=60.0, read_timeout_s=5.0,
-                                       faults=faults)
+        scope = Microscope.from_config(source, **overrides)
+        model = scope.config.simulation.particle_model
         monitor = Monitor()
         wall0 = time.monotonic()
         with scope:
@@ -117,7 +129,7 @@ def main() -> int:
         time.sleep(0.5)
         gc.collect()
         leaked = sorted({t.name for t in threading.enumerate()} - threads_before)
-
+        threads_after = threading.active_count()
         with h5py.File(path, "r") as f:
             b = f[L.BINNED]
             n_bins = b["frames"].shape[0]
@@ -139,26 +151,36 @@ def main() -> int:
     half_growth_mb = end_mb - mid_mb
     virtual_h = summary.duration_s / HOUR_S
 
-    print(f"soak: {virtual_h:.2f} virtual h in {wall_s:.1f} wall s ({summary.duration_s / wall_s:.0f}x real time), "
+    growth_per_h = (end_mb - ref_mb) / max(virtual_h, 1e-9)
+    # steady state: the second half's growth rate (the first half includes warm-up: caches, allocator pools)
+    steady_per_h = half_growth_mb / max(virtual_h / 2.0, 1e-9)
+    print(f"== soak '{rig}' rig (particle model {model}, ROI {scope.config.acquisition.roi}, "
+          f"bin {scope.config.acquisition.bin_size}, focus lock on, cycling, faults) ==")
+    print(f"  {virtual_h:.2f} virtual h in {wall_s:.1f} wall s ({summary.duration_s / wall_s:.0f}x real time), "
           f"{len(faults)} faults scheduled")
     print(f"  stop reason: {summary.stop_reason}; file {file_mb:.1f} MB")
     print(f"  RSS: {rss_before_open:.0f} MB before open, reference (first tenth of the run) {ref_mb:.1f} MB, "
           f"middle {mid_mb:.1f} MB, end {end_mb:.1f} MB")
     print(f"  RSS growth: whole run {end_mb - ref_mb:+.1f} MB ({(end_mb - ref_mb) / ref_mb:+.1%} of reference), "
           f"second half {half_growth_mb:+.1f} MB ({half_growth_mb / ref_mb:+.1%}), "
-          f"{(end_mb - ref_mb) / max(virtual_h, 1e-9):+.2f} MB per virtual hour")
+          f"{growth_per_h:+.2f} MB per virtual hour over the whole run (incl. warm-up)")
+    print(f"  steady-state RSS growth (second half): {steady_per_h:+.2f} MB per virtual hour = "
+          f"{steady_per_h / GOAL_MB_PER_H:.2f}x the {GOAL_MB_PER_H:.0f} MB/h goal")
     print(f"  echem points in memory: {echem_points} ({(end_mb - ref_mb) * 1e6 / max(echem_points, 1):.0f} B of RSS "
           f"growth per point; a week at 1 s would hold {7 * 86400:,} points)")
     print(f"  threads: {len(threads_before)} before, up to {threads_during} during (incl. monitor), "
-          f"left after close: {leaked or 'none'}")
+          f"left after close: {leaked or 'none'} (after/before = {threads_after / len(threads_before):.2f})")
     print(f"  frames: {summary.frames_in} in, {summary.frames_dropped} dropped, {n_bins} bins "
           f"({summary.partial_bins} partial); focus samples {focus_n}; echem points in file {echem_t.size}")
 
     span = int(last_id[-1] - first_id[0] + 1)
+    print(f"  completeness: bins in file / bins recorded = {n_bins / max(summary.bins, 1):.3f}, frame ids accounted / "
+          f"spanned = {(summary.frames_in + summary.frames_dropped) / max(span, 1):.3f}")
     expected_points = summary.duration_s / 1.0
     max_gap_s = float(np.max(np.diff(echem_t))) if echem_t.size > 1 else float("inf")
     checks += [
-        ("ran the full duration", stop_reason == "duration reached" and virtual_h >= 0.99 * args.hours),
+        ("ran the full duration", stop_reason == "duration reached" and virtual_h >= 0.99 * hours),
+        ("steady-state RSS growth per virtual hour below the goal", steady_per_h < GOAL_MB_PER_H),
         ("RSS growth in the second half < 5 % of reference", half_growth_mb < 0.05 * ref_mb),
         ("no thread left after close", not leaked),
         ("every bin in the file", n_bins == summary.bins and n_in_bin.sum() == summary.frames_in),
@@ -178,9 +200,25 @@ def main() -> int:
          == sum(f["count"] for f in faults if f["device"] == "potentiostat")),
     ]
     print(f"  echem max gap {max_gap_s:.1f} s")
-    failed = [name for name, ok in checks if not ok]
+    problems = [m for m in messages if "error" in m.lower() or "fault" in m.lower()]
+    if problems:
+        print(f"  {len(problems)} error/fault events; last: " + " | ".join(problems[-3:]))
     for name, ok in checks:
         print(f"  [{'ok' if ok else 'FAIL'}] {name}")
+    return [(f"{rig}: {name}", ok) for name, ok in checks]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=8.0, help="virtual hours per soak (default 8)")
+    parser.add_argument("--speed", type=float, default=200.0, help="rig seconds per wall second (default 200)")
+    parser.add_argument("--rig", choices=[*RIGS, "both"], default="both", help="which soak(s) to run (default both)")
+    args = parser.parse_args()
+    checks: list[tuple[str, bool]] = []
+    for rig in RIGS if args.rig == "both" else [args.rig]:
+        checks += soak(rig, args.hours, args.speed)
+    failed = [name for name, ok in checks if not ok]
+    print(f"soak checks: {len(checks) - len(failed)}/{len(checks)} ok" + (f"; failed: {failed}" if failed else ""))
     return 1 if failed else 0
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import threading
+
 from scipy.sparse.linalg import splu
 from scipy.spatial import cKDTree
 from skfem import Basis, BilinearForm, ElementTriP1, MeshTri
@@ -131,6 +133,18 @@ class DiskFem:
         self._scatter = sp.csr_matrix(
             (np.ones(rows.size), (entry_to_csr, np.arange(rows.size))), shape=(pattern.nnz, rows.size)
         )
+        pattern_rows = np.repeat(np.arange(self.n_nodes), np.diff(self._pattern.indptr))
+        self._mass_data = np.asarray(self.mass[pattern_rows, self._pattern.indices]).ravel()
+
+    def system_data(self, dt_s: float, diffusivity_per_element_um2_s: np.ndarray) -> np.ndarray:
+        """CSR data (in the stiffness pattern's order) of the implicit-Euler matrix M + dt·K(D)."""
+        return self._mass_data + dt_s * (self._scatter @ (self._local_stiffness * diffusivity_per_element_um2_s[self._entry_element]))
+
+    def system(self, dt_s: float, diffusivity_per_element_um2_s: np.ndarray) -> sp.csr_matrix:
+        """M + dt·K(D) as a CSR matrix."""
+        matrix = self._pattern.copy()
+        matrix.data = self.system_data(dt_s, diffusivity_per_element_um2_s)
+        return matrix
 
     def element_theta(self, theta: np.ndarray) -> np.ndarray:
         """θ at each element's centroid (mean of its three nodes)."""
@@ -243,6 +257,12 @@ class DiffusionStepper:
     iterated to max|Δθ| < tolerance (at most ``max_picard_iterations``). Factorisations are reused
     while dt is unchanged and D has moved less than ``refactor_relative_d`` since the last one
     (lagged mode only).
+
+    Factors are kept per thread: a SuperLU factor belongs to the thread that made it (SciPy tracks its
+    allocations per thread, scipy/scipy#15921) and leaks when freed on another, which is what the simulator did
+    when engine threads took turns stepping a particle (+222 MB per virtual hour). Each thread now factors, reuses
+    and replaces only its own factor. (A banded Cholesky avoided SuperLU but its LAPACK calls woke OpenBLAS
+    threads that slowed the rig's other threads on a 2-core machine.)
     """
 
     def __init__(
@@ -262,21 +282,24 @@ class DiffusionStepper:
         self.picard_tolerance = picard_tolerance
         self.max_picard_iterations = max_picard_iterations
         self.refactor_relative_d = refactor_relative_d
-        self._factor_key: tuple[float, np.ndarray] | None = None
-        self._factor = None
+        self._factors: dict[int, tuple[float, np.ndarray, object]] = {}   # thread id -> (dt, D, SuperLU factor)
         self.solves = 0
+        self.factorisations = 0
 
     def element_diffusivity_um2_s(self, theta: np.ndarray) -> np.ndarray:
         return self.materials.effective_diffusivity_m2_s(self.fem.element_theta(theta)) * _M2_TO_UM2
 
     def _solve(self, dt_s: float, d_elem: np.ndarray, rhs: np.ndarray, reuse: bool) -> np.ndarray:
-        key = self._factor_key
-        if not (reuse and key is not None and key[0] == dt_s and np.max(np.abs(d_elem / key[1] - 1.0)) <= self.refactor_relative_d):
-            system = (self.fem.mass + dt_s * self.fem.stiffness(d_elem)).tocsc()
-            self._factor = splu(system)
-            self._factor_key = (dt_s, d_elem)
+        owner = threading.get_ident()
         self.solves += 1
-        return self._factor.solve(rhs)
+        key = self._factors.get(owner)
+        if not (reuse and key is not None and key[0] == dt_s and np.max(np.abs(d_elem / key[1] - 1.0)) <= self.refactor_relative_d):
+            key = None
+            self._factors.pop(owner, None)  # this thread's old factor is freed on this thread
+            key = (dt_s, d_elem, splu(self.fem.system(dt_s, d_elem).tocsc()))
+            self._factors[owner] = key
+            self.factorisations += 1
+        return key[2].solve(rhs)
 
     def step(self, dt_s: float, boundary_load: np.ndarray) -> np.ndarray:
         """Advance θ by ``dt_s`` with nodal outward-flux load ``boundary_load`` (from DiskFem.boundary_load)."""

@@ -1,4 +1,4 @@
-"""A simulated particle whose θ field comes from the finite-element model (analysis/particle_model.py).
+"""A simulated particle whose θ field comes from the finite-element model (analysis/particle_model/fem.py).
 
 Implements the :class:`operascope.simulators.world.particles.ParticleLithiation` seam: the World calls
 ``advance(dt_s, specific_current_a_g)`` with whatever current the cell passes (charge, discharge,
@@ -7,7 +7,7 @@ rest), and the camera samples ``theta_at`` on a pixel grid. The rock-salt arc (f
 aged particle (γ > 0, η < 1) delithiates from the open side first and keeps an unreacted region on the
 blocked side.
 
-Speed: small mesh (nrefs 3 → 145 nodes), D lagged one step, the LU factorisation reused while the
+Speed: small mesh (nrefs 3 → 145 nodes), D lagged one step, the LU factor (one per stepping thread) reused while the
 step length is unchanged and D has moved by less than ``refactor_relative_d``, and the probe matrix
 for ``theta_at`` cached for a repeated grid. Mass balance is exact whatever the step: the mean θ
 falls by I·M/F·dt, the same law as :class:`operascope.simulators.world.particles.UniformParticle`.
