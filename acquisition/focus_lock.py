@@ -25,7 +25,7 @@ update) and w_k the drift increment, the error obeys e_{k+1} = (1 − αg)·e_k 
 So a calibration off by a factor 0.5–1.5 only changes the effective gain (αg = 0.25–0.75 at
 g = 0.5) and the lock still converges.
 
-States (operascope.analysis.runfile_layout.FOCUS_STATES): ``off`` → ``calibrating`` → ``locking`` →
+States (:class:`FocusState`; the run file stores their values): ``off`` → ``calibrating`` → ``locking`` →
 ``locked`` (``locked_samples`` consecutive good samples with |e| < tolerance) → ``lost`` (the
 gate failed for ``lost_after_bad`` of the last ``bad_history`` samples: z is held, never
 chased) → ``reacquiring`` (``reacquire_after_good`` good samples in a row: control resumes) →
@@ -36,7 +36,9 @@ update through ``on_sample(FocusSample)``.
 
 from __future__ import annotations
 
+import enum
 import json
+import logging
 import math
 import threading
 from collections import deque
@@ -46,6 +48,7 @@ from typing import Callable
 
 import numpy as np
 
+from operascope.acquisition.worker import Worker
 from operascope.analysis.focus_signal import (
     CalibrationCriteria,
     CalibrationRefused,
@@ -55,8 +58,28 @@ from operascope.analysis.focus_signal import (
     fit_calibration,
     measure_profile,
 )
-from operascope.analysis.runfile_layout import FOCUS_STATES
 from operascope.config.schema import FocusLockConfig
+
+log = logging.getLogger(__name__)
+
+
+class FocusState(str, enum.Enum):
+    """States of the focus lock. The values are stored in run files: never change them."""
+
+    OFF = "off"
+    CALIBRATING = "calibrating"
+    LOCKING = "locking"
+    LOCKED = "locked"
+    LOST = "lost"
+    REACQUIRING = "reacquiring"
+    FAULT = "fault"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: The state values in their stored order (index = the code in the run file's focus log).
+FOCUS_STATES: tuple[str, ...] = tuple(state.value for state in FocusState)
 from operascope.devices.base import Clock, DeviceError, DeviceLost, FocusSensor, Positioner
 
 __all__ = [
@@ -172,44 +195,44 @@ class LockStateMachine:
         self._in_tolerance = 0
         self._out_of_tolerance = 0
         self._good_run = 0
-        self.state = "locking"
+        self.state = FocusState.LOCKING
 
     @property
     def controlling(self) -> bool:
         """True in the states where good samples move z."""
-        return self.state in ("locking", "locked", "reacquiring")
+        return self.state in (FocusState.LOCKING, FocusState.LOCKED, FocusState.REACQUIRING)
 
-    def restart(self, state: str = "locking") -> None:
+    def restart(self, state: str = FocusState.LOCKING) -> None:
         """Forget the history and continue in ``state`` (e.g. after an offset change)."""
         self._history.clear()
         self._in_tolerance = self._out_of_tolerance = self._good_run = 0
         self.state = state
 
     def fault(self) -> None:
-        self.state = "fault"
+        self.state = FocusState.FAULT
 
     def update(self, good: bool, error_nm: float) -> str:
         """Advance with one sample; return the new state."""
-        if self.state == "fault":
+        if self.state == FocusState.FAULT:
             return self.state
-        if self.state == "lost":
+        if self.state == FocusState.LOST:
             self._good_run = self._good_run + 1 if good else 0
             if self._good_run >= self.reacquire_after_good:
-                self.restart("reacquiring")
+                self.restart(FocusState.REACQUIRING)
             return self.state
         self._history.append(not good)
         if sum(self._history) >= self.lost_after_bad:
-            self.restart("lost")
+            self.restart(FocusState.LOST)
             return self.state
         if not good:
             return self.state
         within = abs(error_nm) < self.locked_tolerance_nm
         self._in_tolerance = self._in_tolerance + 1 if within else 0
         self._out_of_tolerance = 0 if within else self._out_of_tolerance + 1
-        if self.state != "locked" and self._in_tolerance >= self.locked_samples:
-            self.state = "locked"
-        elif self.state == "locked" and self._out_of_tolerance >= self.unlock_after_out:
-            self.state = "locking"
+        if self.state != FocusState.LOCKED and self._in_tolerance >= self.locked_samples:
+            self.state = FocusState.LOCKED
+        elif self.state == FocusState.LOCKED and self._out_of_tolerance >= self.unlock_after_out:
+            self.state = FocusState.LOCKING
         return self.state
 
 
@@ -240,8 +263,8 @@ class FocusLock:
         self._on_event = on_event
         self._mutex = threading.RLock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._state = "off"
+        self._thread: Worker | None = None
+        self._state = FocusState.OFF
         self.calibration: FocusCalibration | None = None
         self.dark_profile: np.ndarray | None = None
         self._offset_nm = 0.0
@@ -263,7 +286,7 @@ class FocusLock:
 
     @property
     def state(self) -> str:
-        """One of operascope.analysis.runfile_layout.FOCUS_STATES."""
+        """The current :class:`FocusState` (a str)."""
         return self._state
 
     @property
@@ -293,16 +316,17 @@ class FocusLock:
             return
         try:
             self._on_event(level, f"focus lock: {message}")
-        except Exception:  # a broken event listener must not stop the lock (and cannot be told)
-            pass
+        except Exception:  # noqa: BLE001 - a broken listener must not stop the lock; logged, not raised
+            log.exception("focus lock: event listener failed on %r", message)
 
     def _set_state(self, state: str, why: str = "") -> None:
         if state not in FOCUS_STATES:
             raise ValueError(f"focus state {state!r} is not one of {FOCUS_STATES}")
+        state = FocusState(state)
         if state == self._state:
             return
         previous, self._state = self._state, state
-        level = {"fault": "error", "lost": "warning"}.get(state, "info")
+        level = {FocusState.FAULT: "error", FocusState.LOST: "warning"}.get(state, "info")
         self._emit(level, f"{previous} -> {state}" + (f" ({why})" if why else ""))
 
     # ----------------------------------------------------------------- measurement
@@ -391,19 +415,19 @@ class FocusLock:
                     f"the scan [{scan_z[0]:.0f}, {scan_z[-1]:.0f}] nm would leave the z soft limits "
                     f"[{low:.0f}, {high:.0f}] nm; move z inwards or reduce calibration_range_nm"
                 )
-            self._set_state("calibrating", f"{len(scan_z)} steps of {cfg.calibration_step_nm:g} nm around {z_start:.0f} nm")
+            self._set_state(FocusState.CALIBRATING, f"{len(scan_z)} steps of {cfg.calibration_step_nm:g} nm around {z_start:.0f} nm")
             try:
                 result = self._scan_and_fit(scan_z, z_start)
             except CalibrationRefused as exc:
-                self._set_state("off")
+                self._set_state(FocusState.OFF)
                 self._emit("error", f"calibration refused: {exc}")
                 raise
             except DeviceError as exc:
-                self._set_state("off")
+                self._set_state(FocusState.OFF)
                 self._emit("error", f"calibration failed: {exc}")
                 raise
             self.calibration = result
-            self._set_state("off")
+            self._set_state(FocusState.OFF)
             self._emit(
                 "info",
                 f"calibrated: slope {result.slope_px_per_nm:.5f} px/nm, residual {result.residual_nm:.1f} nm RMS, "
@@ -509,21 +533,22 @@ class FocusLock:
             self._machine = self._new_machine()
             self._iterations = self._overruns = 0
             self._stop.clear()
-            self._set_state("locking", f"target {self._target_px:.2f} px at z {self._origin_nm:.0f} nm")
-            self._thread = threading.Thread(target=self._run, name="focus-lock", daemon=True)
+            self._set_state(FocusState.LOCKING, f"target {self._target_px:.2f} px at z {self._origin_nm:.0f} nm")
+            self._thread = Worker("focus-lock", lambda _stop: self._run(),
+                                  lambda exc: self._emit("error", f"focus-lock loop failed: {exc}"))
             self._thread.start()
 
     def unlock(self) -> None:
         """Stop the loop (z stays where it is) and go to ``off``."""
         self._stop.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5.0)
+        if thread is not None and not thread.is_current_thread():
+            thread.join(5.0)
             if thread.is_alive():
                 self._emit("error", "loop thread did not stop within 5 s")
         self._thread = None
-        if self._state != "off":
-            self._set_state("off", "unlocked")
+        if self._state != FocusState.OFF:
+            self._set_state(FocusState.OFF, "unlocked")
 
     def close(self) -> None:
         """Stop the loop. Idempotent; the devices stay open (they belong to the rig)."""
@@ -540,8 +565,8 @@ class FocusLock:
             self._offset_nm = value
             if self.calibration is not None and math.isfinite(self._base_target_px):
                 self._target_px = self._base_target_px + self.calibration.slope_px_per_nm * value
-                if self._machine.state in ("locked", "locking"):
-                    self._machine.restart("locking")
+                if self._machine.state in (FocusState.LOCKED, FocusState.LOCKING):
+                    self._machine.restart(FocusState.LOCKING)
         self._emit("info", f"focus offset set to {value:+.1f} nm")
 
     # ----------------------------------------------------------------- loop
@@ -554,7 +579,7 @@ class FocusLock:
             while not self._stop.is_set():
                 self._iterate()
                 self._iterations += 1
-                if self._state == "fault":
+                if self._state == FocusState.FAULT:
                     return
                 # fixed grid: a late update runs at once; whole missed periods are skipped and counted
                 next_s += period_s
@@ -567,7 +592,7 @@ class FocusLock:
                     next_s += missed * period_s
         except Exception as exc:  # anything unexpected: stop safely and say so
             self._machine.fault()
-            self._set_state("fault", f"loop error: {type(exc).__name__}: {exc}")
+            self._set_state(FocusState.FAULT, f"loop error: {type(exc).__name__}: {exc}")
 
     def _iterate(self) -> FocusSample:
         cfg = self._config
@@ -593,8 +618,8 @@ class FocusLock:
             new_state = self._machine.update(good, error)
             if good and self._machine.controlling:
                 self._apply_control(error)
-            if self._machine.state != "fault":
-                self._set_state(new_state, reason if new_state == "lost" else "")
+            if self._machine.state != FocusState.FAULT:
+                self._set_state(new_state, reason if new_state == FocusState.LOST else "")
         try:
             z_nm = float(self._axis.position_nm())
         except DeviceError:
@@ -621,14 +646,14 @@ class FocusLock:
                 self._axis.move_to(step.z_command_nm)
             except DeviceError as exc:
                 self._machine.fault()
-                self._set_state("fault", f"z move to {step.z_command_nm:.0f} nm failed: {exc}")
+                self._set_state(FocusState.FAULT, f"z move to {step.z_command_nm:.0f} nm failed: {exc}")
                 return
             self._z_command_nm = step.z_command_nm
         if step.limited:
             self._machine.fault()
             low, high = self._limits_nm
             self._set_state(
-                "fault",
+                FocusState.FAULT,
                 f"correction needs z beyond the travel window [{low:.0f}, {high:.0f}] nm "
                 f"(lock origin {self._origin_nm:.0f} nm ± {cfg.window_nm:.0f} nm); lock stopped at "
                 f"{self._z_command_nm:.0f} nm — check the sample, then lock again",

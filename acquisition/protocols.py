@@ -12,9 +12,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Generator
 
+from operascope.acquisition.protocol_kinds import PROTOCOL_KINDS, ProtocolKind  # noqa: F401 - re-exported
 from operascope.devices.base import OCV, ConstantCurrent, Technique
 
-PROTOCOL_KINDS = ("ocv", "charge", "discharge", "cycle", "gitt")
 #: OCV rest length when no duration is given (s): a week; the run duration ends it earlier.
 OPEN_ENDED_S = 7 * 86_400.0
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from operascope.config.schema import RigConfig
 from operascope.devices.base import Camera, Clock, Device, DeviceError, FocusSensor, Laser, LightSource, Potentiostat, Stage, WallClock
 
-ROLES = ("camera", "stage", "led", "focus_laser", "focus_sensor", "potentiostat")
+from operascope.devices.base import ROLES  # noqa: E402 - defined once, re-exported
 REAL_DRIVERS: dict[str, str] = {
     "flir": "operascope.devices.flir.FlirCamera",
     "attocube": "operascope.devices.attocube.AttocubeStage",
