@@ -396,13 +396,17 @@ class Microscope:
         self.events.emit("info", "engine", f"recording stopped: {reason}")
         if self._pipeline is not None:
             self._pipeline.end(session)
-        self._session = None
         with self._echem_lock:
             self._echem_writer = None
         if session.unsubscribe_events is not None:
             session.unsubscribe_events()
         writer = session.writer
-        writer.close(reason, session.frames_in, session.binner.frames_dropped)
+        try:
+            writer.close(reason, session.frames_in, session.binner.frames_dropped)
+        finally:
+            # only now: status() says "recording" until the file is closed, so the counts it shows
+            # once the recording has ended are final (no bins still queued in the writer)
+            self._session = None
         pipeline_error = self._pipeline.error if self._pipeline is not None else None
         return RunSummary(
             path=writer.setup.path, frames_in=session.frames_in, frames_binned=session.binner.frames_in,
