@@ -244,7 +244,7 @@ def load_acquire_config(args: argparse.Namespace) -> Any:
         try:
             load_config(args.config, {section: {key: value}})
         except ConfigError as exc:
-            raise ValueError(f"{_flag(dest)} {value}: {_problem(str(exc))}") from None
+            raise ValueError(f"{_flag(dest)} {value} ({section}.{key}): {_problem(str(exc))}") from None
     try:
         return load_config(args.config, acquire_overrides(args))
     except ConfigError as exc:   # a combination, e.g. --v-min above --v-max
