@@ -124,23 +124,26 @@ class FocusService:
         return str(self._lock.state) if self._lock is not None else "off"
 
     def laser_on(self) -> None:
-        """The laser-on-for-focus rule: configured power, then on."""
+        """The focus lock needs the 980 nm line: laser on at the configured power."""
         rig = self._require_rig()
         rig.laser.set_power(self.config.laser_power_w)
         rig.laser.enable(True)
 
+    def ensure_laser_on(self) -> None:
+        """Switch the laser on at the configured power if it is off (manual focus commands)."""
+        if not self._require_rig().laser.state().enabled:
+            self.laser_on()
+            self._events.emit("info", "focus_lock", "focus laser switched on for the focus lock")
+
     def calibrate(self) -> dict:
-        """Laser on, calibrate; returns the calibration as a dict."""
-        self.laser_on()
+        """Laser on if off, calibrate; returns the calibration as a dict."""
+        self.ensure_laser_on()
         return dict(self.lock.calibrate().to_dict())
 
     def lock_on(self) -> dict | None:
-        """Laser on, calibrate if there is no calibration yet, lock. Returns the calibration dict."""
-        self.laser_on()
-        lock = self.lock
-        if lock.calibration is None:
-            lock.calibrate()
-        lock.lock()
+        """Laser on if off, lock (calibrating first when there is no calibration); the calibration dict."""
+        self.ensure_laser_on()
+        self.lock.lock()
         return self.calibration_dict()
 
     def engage(self) -> None:
