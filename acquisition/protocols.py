@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Generator
+from typing import Any, Generator
 
 from operascope.acquisition.protocol_kinds import PROTOCOL_KINDS, ProtocolKind  # noqa: F401 - re-exported
 from operascope.devices.base import OCV, ConstantCurrent, Technique
@@ -144,3 +144,26 @@ def protocol_steps(spec: ProtocolSpec) -> Generator[ProtocolStep, StepOutcome, N
         if reached:
             return
         k += 1
+
+
+def spec_from_config(config: Any, protocol: Any, duration_s: float | None = None) -> ProtocolSpec:
+    """A :class:`ProtocolSpec` from a kind name ("charge", ...), a spec, or a request object with the
+    same field names (the GUI's ProtocolRequest). Defaults come from ``config`` (a RigConfig)."""
+    if isinstance(protocol, ProtocolSpec):
+        return protocol
+    ec = config.electrochemistry
+    base: dict[str, Any] = dict(
+        kind=None, active_mass_mg=config.sample.active_mass_mg,
+        specific_capacity_mah_g=ec.specific_capacity_mah_g, c_rate=ec.c_rate, v_min=ec.v_min, v_max=ec.v_max,
+        duration_s=None, cycles=ec.cycles, gitt_current_ma_g=ec.gitt_current_ma_g, gitt_pulse_s=ec.gitt_pulse_s,
+        gitt_rest_s=ec.gitt_rest_s, gitt_initial_rest_s=ec.gitt_initial_rest_s,
+        record_interval_s=ec.record_interval_s)
+    if isinstance(protocol, str):
+        base["kind"] = protocol
+        if protocol == "ocv":
+            base["duration_s"] = duration_s
+    else:
+        for name in base:
+            if hasattr(protocol, name):
+                base[name] = getattr(protocol, name)
+    return ProtocolSpec(**base)
