@@ -39,7 +39,8 @@ def record(scope: "Microscope", out_path: str | Path, duration_s: float | None, 
     try:
         if use_lock:
             scope.focus.engage()
-        scope.start_recording(out_path, bin_size=bin_size, save_raw=save_raw, duration_s=duration_s)
+        scope.start_recording(out_path, bin_size=bin_size, save_raw=save_raw, duration_s=duration_s,
+                              ocv_when_idle=spec is None)
         if spec is not None:
             scope.start_protocol(spec)
         reason = _wait_until_done(scope, spec, duration_s, progress, progress_interval_s)
@@ -91,7 +92,7 @@ def _finish(scope: "Microscope", reason: str, stop_live: bool, unlock: bool) -> 
     except Exception as exc:  # noqa: BLE001
         scope.events.emit("warning", "engine", f"while stopping: {exc}")
     if stop_live:
-        scope.stop_capture()
+        scope.live.stop_capture()
     if unlock:
         try:
             scope.focus.unlock()
@@ -99,5 +100,5 @@ def _finish(scope: "Microscope", reason: str, stop_live: bool, unlock: bool) -> 
             scope.events.emit("warning", "engine", f"while stopping: {exc}")
     summary = scope.stop_recording(reason)
     if stop_live:
-        scope.stop_pipeline()
+        scope.live.stop()
     return summary
