@@ -39,8 +39,9 @@ class EngineCommands:
     def echem_samples(self, start: int = 0) -> list[EchemSample]:
         return self.echem.samples(start)
 
-    def note(self, message: str, source: str = "user") -> None:
-        self.events.emit("info", source, message)
+    def note(self, message: str, source: str = "user", level: str = "info") -> None:
+        """An operator note (or a client's warning) into the event log and a running recording."""
+        self.events.emit(level, source, message)
 
     def calibrate_focus(self) -> dict:
         return self.focus.calibrate()
@@ -70,6 +71,7 @@ class EngineCommands:
         return dict(self.require_rig().stage.position_nm())
 
     def set_led(self, on: bool | None = None, current_a: float | None = None) -> LightState:
+        """Change what is given (nothing = just read); returns the LED's state."""
         if current_a is not None:
             self.require_rig().led.set_current(float(current_a))
         if on is not None:
@@ -77,6 +79,7 @@ class EngineCommands:
         return self.require_rig().led.state()
 
     def set_laser(self, on: bool | None = None, power_w: float | None = None) -> LaserState:
+        """Change what is given (nothing = just read); returns the focus laser's state."""
         if power_w is not None:
             self.require_rig().laser.set_power(float(power_w))
         if on is not None:

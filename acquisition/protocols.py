@@ -146,6 +146,31 @@ def protocol_steps(spec: ProtocolSpec) -> Generator[ProtocolStep, StepOutcome, N
         k += 1
 
 
+@dataclass(frozen=True)
+class ProtocolRequest:
+    """What the user asked for in the panel; units in the names. ``duration_s`` None = until a cut-off.
+
+    Plain data (a client such as the GUI sends it); :func:`spec_from_config` turns it into a
+    :class:`ProtocolSpec`, adding the active mass, capacity and recording interval from the config."""
+
+    kind: str
+    c_rate: float = 1.0
+    v_min: float = 3.0
+    v_max: float = 4.3
+    duration_s: float | None = None
+    cycles: int = 1
+    gitt_current_ma_g: float = 10.0
+    gitt_pulse_s: float = 900.0
+    gitt_rest_s: float = 14_400.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in PROTOCOL_KINDS:
+            raise ValueError(f"protocol {self.kind!r} is not known; allowed: {', '.join(PROTOCOL_KINDS)}")
+        if self.v_min >= self.v_max:
+            raise ValueError(f"v_min ({self.v_min} V) must be below v_max ({self.v_max} V)")
+
+
+
 def spec_from_config(config: Any, protocol: Any, duration_s: float | None = None) -> ProtocolSpec:
     """A :class:`ProtocolSpec` from a kind name ("charge", ...), a spec, or a request object with the
     same field names (the GUI's ProtocolRequest). Defaults come from ``config`` (a RigConfig)."""

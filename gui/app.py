@@ -29,10 +29,8 @@ def default_microscope_factory(config: RigConfig) -> Callable[[], Any]:
 
     def build() -> Any:
         from operascope.acquisition.microscope import Microscope
-        from operascope.acquisition.rig import build_rig
-        from operascope.gui.profile_tap import tapped_rig_factory
 
-        return Microscope(config, rig_factory=tapped_rig_factory(build_rig))
+        return Microscope(config)  # its focus service publishes the focus-sensor profiles
 
     return build
 
