@@ -15,15 +15,8 @@ per-update clamp limits |Δz| to ``max_step_nm``; the target never leaves the tr
 (lock origin ± ``window_nm``) nor the stage soft limits (minus a margin) — reaching that edge is a
 fault: the loop stops and says so.
 
-Closed-loop dynamics. With α = true slope / calibrated slope, n_k the sensor noise (σ_n per
-update) and w_k the drift increment, the error obeys e_{k+1} = (1 − αg)·e_k − αg·n_k + w_k:
-
-* **stable iff 0 < αg < 2** (a slope sign error, α < 0, runs away; αg ≥ 2 oscillates and grows);
-* jitter σ_z = σ_n·sqrt(αg / (2 − αg)) (0.577·σ_n at αg = 0.5);
-* time constant ≈ −T / ln(1 − αg); a constant drift v lags by v·T / (αg).
-
-So a calibration off by a factor 0.5–1.5 only changes the effective gain (αg = 0.25–0.75 at
-g = 0.5) and the lock still converges.
+The pure control law, its closed-loop dynamics and the state machine are in
+:mod:`operascope.acquisition.focus_control` (re-exported here).
 
 States (:class:`FocusState`; the run file stores their values): ``off`` → ``calibrating`` → ``locking`` →
 ``locked`` (``locked_samples`` consecutive good samples with |e| < tolerance) → ``lost`` (the
@@ -36,204 +29,55 @@ update through ``on_sample(FocusSample)``.
 
 from __future__ import annotations
 
-import enum
-import json
 import logging
 import math
 import threading
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from operascope.acquisition.focus_control import (  # noqa: F401 - re-exported: the lock's states and control law
+    FOCUS_STATES,
+    ControlStep,
+    FocusLockError,
+    FocusSample,
+    FocusState,
+    LockStateMachine,
+    bad_measurement,
+    mean_of_good,
+    control_step,
+    travel_limits,
+)
+from operascope.acquisition.focus_calibration import load_calibration_file, save_calibration_file, scan_and_fit
 from operascope.acquisition.worker import Worker
 from operascope.analysis.focus_signal import (
-    CalibrationCriteria,
     CalibrationRefused,
     FocusCalibration,
     ProfileMeasurement,
     QualityGate,
-    fit_calibration,
     measure_profile,
 )
 from operascope.config.schema import FocusLockConfig
+from operascope.devices.base import Clock, DeviceError, DeviceLost, FocusSensor, Positioner
 
 log = logging.getLogger(__name__)
-
-
-class FocusState(str, enum.Enum):
-    """States of the focus lock. The values are stored in run files: never change them."""
-
-    OFF = "off"
-    CALIBRATING = "calibrating"
-    LOCKING = "locking"
-    LOCKED = "locked"
-    LOST = "lost"
-    REACQUIRING = "reacquiring"
-    FAULT = "fault"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-#: The state values in their stored order (index = the code in the run file's focus log).
-FOCUS_STATES: tuple[str, ...] = tuple(state.value for state in FocusState)
-from operascope.devices.base import Clock, DeviceError, DeviceLost, FocusSensor, Positioner
 
 __all__ = [
     "CalibrationRefused",
     "ControlStep",
+    "FOCUS_STATES",
     "FocusCalibration",
     "FocusLock",
     "FocusLockError",
     "FocusSample",
+    "FocusState",
     "LockStateMachine",
     "control_step",
     "travel_limits",
 ]
 
 EventCallback = Callable[[str, str], None]
-
-
-class FocusLockError(RuntimeError):
-    """The focus lock cannot do what was asked; the message says why."""
-
-
-@dataclass(frozen=True)
-class FocusSample:
-    """One loop update: rig-clock time (s), error (nm; NaN when the signal is bad), measured z
-    (nm), state, line position (px) and line intensity (counts), plus the commanded z (nm)."""
-
-    time_s: float
-    error_nm: float
-    z_nm: float
-    state: str
-    position_px: float
-    intensity: float
-    z_command_nm: float = float("nan")
-    reason: str = ""
-
-
-def _bad_measurement(reason: str) -> ProfileMeasurement:
-    """A measurement that fails the gate for ``reason`` (no position, no intensity)."""
-    return ProfileMeasurement(float("nan"), 0.0, 0.0, float("nan"), float("nan"), 0.0, False, False, reason)
-
-
-# --------------------------------------------------------------------------- pure control
-
-
-@dataclass(frozen=True)
-class ControlStep:
-    """Result of one control update: the new absolute target (nm), the change (nm) and
-    whether the travel limits cut the move (→ fault)."""
-
-    z_command_nm: float
-    delta_nm: float
-    limited: bool
-
-
-def travel_limits(
-    origin_nm: float, window_nm: float, soft_limits_nm: tuple[float, float], margin_nm: float = 0.0
-) -> tuple[float, float]:
-    """Allowed z targets (low, high) in nm: origin ± window, inside soft limits shrunk by margin."""
-    low = max(origin_nm - window_nm, soft_limits_nm[0] + margin_nm)
-    high = min(origin_nm + window_nm, soft_limits_nm[1] - margin_nm)
-    if low > high:
-        raise FocusLockError(
-            f"no room to move: lock origin {origin_nm:.0f} nm ± {window_nm:.0f} nm does not overlap the "
-            f"stage soft limits [{soft_limits_nm[0]:.0f}, {soft_limits_nm[1]:.0f}] nm minus {margin_nm:.0f} nm"
-        )
-    return low, high
-
-
-def control_step(
-    z_command_nm: float,
-    error_nm: float,
-    gain: float,
-    deadband_nm: float,
-    max_step_nm: float,
-    low_nm: float,
-    high_nm: float,
-) -> ControlStep:
-    """One integral update on absolute z: z ← clamp(z − clip(g·e, ±max_step), [low, high]).
-
-    Errors within ±deadband (and non-finite errors) leave z unchanged. ``limited`` is True
-    when the travel limits cut the move.
-    """
-    if not math.isfinite(error_nm) or abs(error_nm) <= deadband_nm:
-        return ControlStep(z_command_nm, 0.0, False)
-    delta = -gain * error_nm
-    delta = min(max(delta, -max_step_nm), max_step_nm)
-    wanted = z_command_nm + delta
-    target = min(max(wanted, low_nm), high_nm)
-    return ControlStep(target, target - z_command_nm, target != wanted)
-
-
-class LockStateMachine:
-    """The lock's state given a stream of (good, error_nm) samples (no I/O).
-
-    Starts in ``locking``. ``fault`` is set from outside with :meth:`fault`.
-    """
-
-    def __init__(
-        self,
-        locked_tolerance_nm: float,
-        locked_samples: int,
-        lost_after_bad: int,
-        bad_history: int,
-        reacquire_after_good: int,
-        unlock_after_out: int = 2,
-    ) -> None:
-        self.locked_tolerance_nm = locked_tolerance_nm
-        self.locked_samples = locked_samples
-        self.lost_after_bad = lost_after_bad
-        self.reacquire_after_good = reacquire_after_good
-        self.unlock_after_out = unlock_after_out
-        self._history: deque[bool] = deque(maxlen=bad_history)
-        self._in_tolerance = 0
-        self._out_of_tolerance = 0
-        self._good_run = 0
-        self.state = FocusState.LOCKING
-
-    @property
-    def controlling(self) -> bool:
-        """True in the states where good samples move z."""
-        return self.state in (FocusState.LOCKING, FocusState.LOCKED, FocusState.REACQUIRING)
-
-    def restart(self, state: str = FocusState.LOCKING) -> None:
-        """Forget the history and continue in ``state`` (e.g. after an offset change)."""
-        self._history.clear()
-        self._in_tolerance = self._out_of_tolerance = self._good_run = 0
-        self.state = state
-
-    def fault(self) -> None:
-        self.state = FocusState.FAULT
-
-    def update(self, good: bool, error_nm: float) -> str:
-        """Advance with one sample; return the new state."""
-        if self.state == FocusState.FAULT:
-            return self.state
-        if self.state == FocusState.LOST:
-            self._good_run = self._good_run + 1 if good else 0
-            if self._good_run >= self.reacquire_after_good:
-                self.restart(FocusState.REACQUIRING)
-            return self.state
-        self._history.append(not good)
-        if sum(self._history) >= self.lost_after_bad:
-            self.restart(FocusState.LOST)
-            return self.state
-        if not good:
-            return self.state
-        within = abs(error_nm) < self.locked_tolerance_nm
-        self._in_tolerance = self._in_tolerance + 1 if within else 0
-        self._out_of_tolerance = 0 if within else self._out_of_tolerance + 1
-        if self.state != FocusState.LOCKED and self._in_tolerance >= self.locked_samples:
-            self.state = FocusState.LOCKED
-        elif self.state == FocusState.LOCKED and self._out_of_tolerance >= self.unlock_after_out:
-            self.state = FocusState.LOCKING
-        return self.state
 
 
 # --------------------------------------------------------------------------- the lock
@@ -349,17 +193,17 @@ class FocusLock:
         except DeviceError as exc:
             if isinstance(exc, DeviceLost):
                 self._try_reconnect_sensor()
-            return _bad_measurement(str(exc))
+            return bad_measurement(str(exc))
         values = np.asarray(profile.values)
         expected = int(self._sensor.n_pixels)
         if values.ndim != 1 or values.size != expected:
             shown = f"{values.size} pixels" if values.ndim == 1 else f"shape {values.shape}"
-            return _bad_measurement(f"profile has {shown}, the sensor has {expected} pixels; ignored")
+            return bad_measurement(f"profile has {shown}, the sensor has {expected} pixels; ignored")
         dark = self.dark_profile if self.dark_profile is not None and self.dark_profile.size == values.size else None
         try:
             return measure_profile(values, gate, self._config.estimator, dark)
         except (ValueError, TypeError, FloatingPointError) as exc:  # garbage the analysis refuses: a bad sample
-            return _bad_measurement(f"unusable profile: {exc}")
+            return bad_measurement(f"unusable profile: {exc}")
 
     def _try_reconnect_sensor(self, every_s: float = 1.0) -> None:
         """After DeviceLost, try the sensor's ``reconnect()`` (if it has one) at most once per ``every_s``."""
@@ -376,22 +220,7 @@ class FocusLock:
 
     def _read_measurement(self, gate: QualityGate, n_profiles: int) -> ProfileMeasurement:
         """Mean of the good ones among ``n_profiles`` reads; bad unless at least half pass."""
-        reads = [self._read_one(gate) for _ in range(n_profiles)]
-        good = [m for m in reads if m.ok]
-        if len(good) * 2 < n_profiles or not good:
-            return next((m for m in reads if not m.ok), reads[0])
-        if len(good) == 1:
-            return good[0]
-        return ProfileMeasurement(
-            position_px=float(np.mean([m.position_px for m in good])),
-            intensity=float(np.mean([m.intensity for m in good])),
-            peak=float(np.mean([m.peak for m in good])),
-            width_px=float(np.mean([m.width_px for m in good])),
-            noise=float(np.mean([m.noise for m in good])),
-            snr=float(np.mean([m.snr for m in good])),
-            saturated=False,
-            ok=True,
-        )
+        return mean_of_good([self._read_one(gate) for _ in range(n_profiles)])
 
     # ----------------------------------------------------------------- calibration
 
@@ -436,69 +265,21 @@ class FocusLock:
             return result
 
     def _scan_and_fit(self, scan_z: np.ndarray, z_start: float) -> FocusCalibration:
-        cfg = self._config
-        gate = QualityGate(min_snr=cfg.min_snr, saturation_counts=cfg.saturation_counts)  # no reference yet
-        positions, valid, intensities, widths = [], [], [], []
-        try:
-            for z in scan_z:
-                self._axis.move_to(float(z))
-                self._axis.wait_settled(timeout_s=10.0, clock=self._clock)
-                self._clock.sleep_s(cfg.calibration_settle_s)
-                reads = [self._read_one(gate) for _ in range(cfg.calibration_reads)]
-                good = [m for m in reads if m.ok]
-                enough = len(good) * 2 >= len(reads) and len(good) > 0
-                valid.append(enough)
-                positions.append(float(np.median([m.position_px for m in good])) if enough else float("nan"))
-                intensities.append(float(np.median([m.intensity for m in good])) if enough else float("nan"))
-                widths.append(float(np.median([m.width_px for m in good])) if enough else float("nan"))
-        finally:
-            self._axis.move_to(z_start)
-            self._axis.wait_settled(timeout_s=10.0, clock=self._clock)
-        ok = np.asarray(valid)
-        if not ok.any():
-            raise CalibrationRefused(
-                "no scan step had a usable line; check that the focus laser is on and the sensor sees the reflection"
-            )
-        criteria = CalibrationCriteria(
-            min_r2=cfg.calibration_min_r2, max_residual_fraction_of_step=cfg.calibration_max_residual_fraction
-        )
-        return fit_calibration(
-            scan_z,
-            positions,
-            valid,
-            z_center_nm=z_start,
-            reference_intensity=float(np.nanmedian(intensities)),
-            reference_width_px=float(np.nanmedian(widths)),
-            criteria=criteria,
-            estimator=cfg.estimator,
-            n_pixels=int(self._sensor.n_pixels),
-            created_time_s=self._clock.now_s(),
-        )
+        return scan_and_fit(self._axis, self._clock, self._config, self._read_one, int(self._sensor.n_pixels),
+                            scan_z, z_start)
 
     def save_calibration(self, path: str | Path) -> None:
         """Write the calibration as JSON to ``path``."""
         if self.calibration is None:
             raise FocusLockError("no calibration to save; run calibrate() or load_calibration() first")
-        Path(path).write_text(json.dumps(self.calibration.to_dict(), indent=2), encoding="utf-8")
+        save_calibration_file(self.calibration, path)
 
     def load_calibration(self, path: str | Path) -> FocusCalibration:
         """Read a calibration saved by :meth:`save_calibration`; ValueError names the file."""
-        file = Path(path)
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-            calibration = FocusCalibration.from_dict(data)
-        except FileNotFoundError:
-            raise FocusLockError(f"{file}: focus calibration file not found") from None
-        except (ValueError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{file}: not a valid focus calibration: {exc}") from None
-        if calibration.n_pixels and calibration.n_pixels != self._sensor.n_pixels:
-            raise ValueError(
-                f"{file}: calibration was made on a {calibration.n_pixels}-pixel sensor, this one has "
-                f"{self._sensor.n_pixels}; calibrate again"
-            )
+        calibration = load_calibration_file(path, int(self._sensor.n_pixels))
         with self._mutex:
             self.calibration = calibration
-        self._emit("info", f"calibration loaded from {file} (slope {calibration.slope_px_per_nm:.5f} px/nm)")
+        self._emit("info", f"calibration loaded from {path} (slope {calibration.slope_px_per_nm:.5f} px/nm)")
         return calibration
 
     # ----------------------------------------------------------------- lock / unlock
