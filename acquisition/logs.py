@@ -108,6 +108,26 @@ def log_file_beside(run_path: str | Path, level: int = logging.INFO) -> Iterator
         root.setLevel(previous_level)
 
 
+def attach_run_log(run_path: str | Path, level: int = logging.INFO) -> logging.Handler | None:
+    """Send ``operascope.*`` records to ``<run>.log`` beside ``run_path`` until :func:`detach`;
+    None when that file already receives them (e.g. ``acquire`` wraps the whole run)."""
+    path = log_path_for(run_path).resolve()
+    root = logging.getLogger(ROOT_LOGGER)
+    if any(Path(getattr(h, "baseFilename", "")) == path for h in root.handlers):
+        return None
+    handler = rotating_file_handler(path, level)
+    root.addHandler(handler)
+    _lower_root_level(root, level)
+    return handler
+
+
+def detach(handler: logging.Handler | None) -> None:
+    """Undo :func:`attach_run_log` (None is ignored)."""
+    if handler is not None:
+        logging.getLogger(ROOT_LOGGER).removeHandler(handler)
+        handler.close()
+
+
 def user_log_dir() -> Path:
     """The per-user log folder of the GUI (created): ``$OPERASCOPE_LOG_DIR``, else
     ``$XDG_STATE_HOME/operascope``, else ``~/.local/state/operascope``."""

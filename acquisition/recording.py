@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from operascope.acquisition import logs
 from operascope.acquisition.binner import Binner
 from operascope.acquisition.echem_history import EchemHistory, EchemSample
 from operascope.acquisition.events import EventBus
@@ -38,6 +39,7 @@ class RecordingService:
         self._echem_lock = threading.Lock()
         self._echem_writer: RunWriter | None = None
         self._protocol_rows: list[tuple[ProtocolStep, float]] = []
+        self._run_log: logging.Handler | None = None
 
     @property
     def is_recording(self) -> bool:
@@ -48,6 +50,7 @@ class RecordingService:
         """Create the run file and hand the pipeline a new session (bin_size/save_raw already checked)."""
         if self.session is not None:
             raise RuntimeError(f"already recording to {self.session.writer.setup.path}; stop that recording first")
+        self._run_log = logs.attach_run_log(path)   # every recording (CLI, GUI, script) leaves <run>.log
         writer = RunWriter(self._run_setup(rig, path, bin_size, save_raw, title),
                            on_event=lambda level, message: self._events.emit(level, "writer", message))
         writer.start()
@@ -70,6 +73,8 @@ class RecordingService:
             with self._echem_lock:
                 self._echem_writer = None
             writer.close("error while starting the recording")
+            logs.detach(self._run_log)
+            self._run_log = None
             raise
         self._device_logger = DeviceLogger(rig, writer, self._events.emit)
         self._device_logger.start()
@@ -121,6 +126,8 @@ class RecordingService:
             # only now: status() says "recording" until the file is closed, so the counts it shows
             # once the recording has ended are final (no bins still queued in the writer)
             self.session = None
+            logs.detach(self._run_log)
+            self._run_log = None
         pipeline_error = pipeline.error if pipeline is not None else None
         return RunSummary(
             path=writer.setup.path, frames_in=session.frames_in, frames_binned=session.binner.frames_in,

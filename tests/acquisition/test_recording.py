@@ -34,3 +34,12 @@ def test_one_session_at_a_time_and_the_user_protocol_replaces_the_ocv(tmp_path):
         assert summary is not None and scope.protocols.is_running   # the user's protocol goes on
         scope.stop_protocol()
         assert scope.stop_recording() is None
+
+
+def test_every_recording_leaves_a_log_file_beside_the_run(tmp_path):
+    scope = Microscope(small_config(bin_size=2), rig_factory=fake_rig_factory(speed=20))
+    with scope:
+        scope.start_recording(tmp_path / "gui_like.h5")
+        scope.stop_recording("stopped from a client")
+    text = (tmp_path / "gui_like.log").read_text(encoding="utf-8")
+    assert "recording to" in text and "recording stopped: stopped from a client" in text
