@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from typing import Callable
 
 from operascope.acquisition.worker import Worker
 from operascope.devices.base import Camera, DeviceLost, DeviceTimeout, Frame, IncompleteFrame
+
+log = logging.getLogger(__name__)
 
 FrameConsumer = Callable[[Frame], None]
 EventSink = Callable[[str, str], None]  # (level, message)

@@ -6,11 +6,14 @@ Kept apart from :mod:`operascope.acquisition.cli` (the parser and the commands) 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+log = logging.getLogger(__name__)
 
 
 def _progress_lines(label: str) -> Callable[[int, int, str], None]:

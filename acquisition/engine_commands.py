@@ -6,12 +6,15 @@ data (numbers, dicts, numpy arrays, dataclasses) so they can cross a process bou
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from operascope.acquisition.echem_history import EchemSample
 from operascope.devices.base import LaserState, LightState
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from operascope.acquisition.events import EventBus

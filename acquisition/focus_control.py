@@ -14,6 +14,7 @@ g = 0.5) and the lock still converges.
 from __future__ import annotations
 
 import enum
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from operascope.analysis.focus_signal import ProfileMeasurement
+
+log = logging.getLogger(__name__)
 
 
 class FocusState(str, enum.Enum):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Callable
 
 from operascope.acquisition.worker import Worker
 from operascope.acquisition.rig import Rig
 from operascope.acquisition.run_writer import RunWriter
+
+log = logging.getLogger(__name__)
 
 Emit = Callable[[str, str, str], Any]   # (level, source, message)
 

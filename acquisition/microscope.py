@@ -37,6 +37,7 @@ from operascope.devices.base import Frame, Roi
 __all__ = ["Microscope", "MicroscopeStatus", "RunSummary"]
 
 log = logging.getLogger(__name__)
+
 ProgressCallback = Callable[[MicroscopeStatus], None]
 
 

@@ -10,6 +10,7 @@ is left at rest.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable
@@ -18,6 +19,8 @@ from operascope.acquisition.worker import Worker
 from operascope.acquisition.echem_history import EchemHistory, EchemSample
 from operascope.acquisition.protocols import ProtocolSpec, ProtocolStep, StepOutcome, protocol_steps
 from operascope.devices.base import Clock, DeviceError, DeviceLost, DeviceTimeout, NotOpen, Potentiostat
+
+log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, str], None]  # (level, message)
 
@@ -114,7 +117,7 @@ class ProtocolRunner:
                 try:
                     reconnect()
                 except DeviceError:
-                    pass
+                    log.info("potentiostat reconnect failed; retrying", exc_info=True)
             except DeviceError as exc:
                 self._on_event("error", f"could not stop the potentiostat: {exc}")
                 return

@@ -9,11 +9,14 @@ Sign convention: positive current = oxidation = cathode charge (delithiation).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any, Generator
 
 from operascope.acquisition.protocol_kinds import PROTOCOL_KINDS, ProtocolKind  # noqa: F401 - re-exported
 from operascope.devices.base import OCV, ConstantCurrent, Technique
+
+log = logging.getLogger(__name__)
 
 #: OCV rest length when no duration is given (s): a week; the run duration ends it earlier.
 OPEN_ENDED_S = 7 * 86_400.0

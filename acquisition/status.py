@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from operascope.acquisition.queues import ConsumerCounts
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from operascope.acquisition.microscope import Microscope
