@@ -9,18 +9,21 @@ Clients (the GUI bridge, a future pyzmq server) use only this surface: never the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Callable, Protocol, Union, runtime_checkable
 
 import numpy as np
 
 from operascope.acquisition.echem_history import EchemSample
 from operascope.acquisition.events import Event
 from operascope.acquisition.live_differential import DifferentialFrame
-from operascope.acquisition.protocols import ProtocolSpec
+from operascope.acquisition.focus_lock import FocusSample
+from operascope.acquisition.protocols import ProtocolRequest, ProtocolSpec
 from operascope.acquisition.status import MicroscopeStatus, RunSummary
 from operascope.devices.base import Frame, LaserState, LightState
 
 Unsubscribe = Callable[[], None]
+#: a protocol kind ("ocv", "charge", "discharge", "cycle", "gitt"), a request (defaults from the config) or a spec
+ProtocolName = Union[str, ProtocolRequest, ProtocolSpec]
 
 
 @runtime_checkable
@@ -43,8 +46,9 @@ class EngineAPI(Protocol):
     def set_fiducial(self, x_px: float, y_px: float) -> None: ...
 
     # electrochemistry protocols
-    def make_protocol(self, protocol: Any, duration_s: float | None = None) -> ProtocolSpec: ...
-    def start_protocol(self, protocol: Any, duration_s: float | None = None) -> Any: ...
+    def make_protocol(self, protocol: ProtocolName, duration_s: float | None = None) -> ProtocolSpec: ...
+    # returns the local ProtocolRunner; a remote client gets None and follows status().protocol*
+    def start_protocol(self, protocol: ProtocolName, duration_s: float | None = None) -> object: ...
     def stop_protocol(self) -> None: ...
 
     # recording
@@ -57,7 +61,7 @@ class EngineAPI(Protocol):
 
     # subscriptions (called on engine threads; must be quick)
     def subscribe_events(self, callback: Callable[[Event], None]) -> Unsubscribe: ...
-    def subscribe_focus_samples(self, callback: Callable[[Any], None]) -> Unsubscribe: ...
+    def subscribe_focus_samples(self, callback: Callable[[FocusSample], None]) -> Unsubscribe: ...
 
     # clock and electrochemistry history
     def clock_s(self) -> float: ...
