@@ -113,7 +113,7 @@ def attach_run_log(run_path: str | Path, level: int = logging.INFO) -> logging.H
     None when that file already receives them (e.g. ``acquire`` wraps the whole run)."""
     path = log_path_for(run_path).resolve()
     root = logging.getLogger(ROOT_LOGGER)
-    if any(Path(getattr(h, "baseFilename", "")) == path for h in root.handlers):
+    if any(Path(h.baseFilename).resolve() == path for h in root.handlers if hasattr(h, "baseFilename")):
         return None
     handler = rotating_file_handler(path, level)
     root.addHandler(handler)

@@ -79,3 +79,16 @@ def test_acquire_log_file_has_writer_lines(tmp_path):
     out = tmp_path / "run.h5"
     assert main(["acquire", "--out", str(out), "--duration", "2", "--speed", "20", "-q"]) == 0
     assert "operascope.acquisition.run_writer" in (tmp_path / "run.log").read_text(encoding="utf-8")
+
+
+def test_a_run_log_is_attached_once_even_inside_log_file_beside(tmp_path):
+    run = tmp_path / "run.h5"
+    with logs.log_file_beside(run) as path:
+        assert logs.attach_run_log(run) is None       # the CLI already sends the lines there
+    handler = logs.attach_run_log(run)
+    try:
+        assert handler is not None
+        logging.getLogger("operascope.acquisition.test").warning("once")
+    finally:
+        logs.detach(handler)
+    assert path.read_text(encoding="utf-8").count("once") == 1
