@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from operascope.devices.base import Frame
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

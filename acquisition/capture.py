@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
+from operascope.acquisition.worker import Worker
 from operascope.devices.base import Camera, DeviceLost, DeviceTimeout, Frame, IncompleteFrame
+
+log = logging.getLogger(__name__)
 
 FrameConsumer = Callable[[Frame], None]
 EventSink = Callable[[str, str], None]  # (level, message)
@@ -49,7 +53,8 @@ class CaptureThread:
         self._frames_in = self._dropped = self._incomplete = self._timeouts = self._reconnects = 0
         self._last_id: int | None = None
         self._lost_at_s: float | None = None   # wall time of the last loss, until the first frame after it
-        self._thread = threading.Thread(target=self._run, name="camera-capture", daemon=True)
+        self._thread = Worker("camera-capture", lambda _stop: self._run(),
+                              lambda exc: self._on_event("error", f"capture loop failed: {exc}"))
 
     @property
     def stop_event(self) -> threading.Event:

@@ -7,6 +7,7 @@ line ``operascope: error: ...`` on stderr and exit with status 2, before any dev
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import signal
@@ -14,11 +15,22 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from operascope.acquisition.protocols import PROTOCOL_KINDS as PROTOCOLS
+from operascope.acquisition.cli_support import (
+    _existing_input,
+    _new_output_folder,
+    _output_folder,
+    _progress_lines,
+)
+from operascope.acquisition.logs import LEVELS, configure_console, level_from_flags, log_file_beside
+from operascope.acquisition.protocol_kinds import PROTOCOL_KINDS as PROTOCOLS
+
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Defaults of `operascope gitt` for LiNi0.88Mn0.05Co0.07O2 (physics reference, section 0).
 GITT_DEFAULTS = {"bet_m2_g": 0.6, "molar_mass_g_mol": 97.46, "molar_volume_cm3_mol": 20.39}
+#: Longest run `acquire --duration` accepts (s of rig time): one year.
+MAX_DURATION_S = 365 * 86_400.0
 
 
 class UsageError(Exception):
@@ -32,7 +44,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive_float(name: str) -> Callable[[str], float]:
+def _positive_float(name: str, maximum: float | None = None) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -40,18 +52,26 @@ def _positive_float(name: str) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
         if not (math.isfinite(value) and value > 0):
             raise argparse.ArgumentTypeError(f"{name} must be > 0, got {text}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {maximum:g}, got {text}")
         return value
     return parse
 
 
-def _bin_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--bin must be a whole number of frames >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--bin must be a whole number of frames >= 1, got {text}")
-    return value
+def _whole_number(name: str, what: str) -> Callable[[str], int]:
+    """A parser of whole numbers >= 1 whose errors name ``name`` (the flag) and ``what`` it counts."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number of {what} >= 1, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number of {what} >= 1, got {text}")
+        return value
+    return parse
+
+
+_bin_size = _whole_number("--bin", "frames")
 
 
 def _finite_float(name: str) -> Callable[[str], float]:
@@ -68,6 +88,8 @@ def _finite_float(name: str) -> Callable[[str], float]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="operascope", description="Operando optical scattering microscope: acquisition and analysis.")
+    parser.add_argument("--version", action="version", version=f"operascope {_version()}")
+    _add_log_flags(parser, None)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     dev = sub.add_parser("devices", help="open each configured device and say whether it answers")
@@ -76,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     acq = sub.add_parser("acquire", help="record a run (imaging + electrochemistry) to an HDF5 file")
     acq.add_argument("--config", help="rig TOML (default: the simulated rig)")
     acq.add_argument("--out", required=True, help="run file to write (.h5)")
-    acq.add_argument("--duration", type=_positive_float("--duration"), help="seconds of rig time to record")
+    acq.add_argument("--duration", type=_positive_float("--duration", MAX_DURATION_S),
+                     help="seconds of rig time to record (at most one year)")
     acq.add_argument("--bin", type=_bin_size, help="camera frames per binned frame (>= 1)")
     acq.add_argument("--exposure", type=_positive_float("--exposure"), help="exposure time in ms")
     acq.add_argument("--fps", type=_positive_float("--fps"), help="camera frame rate in Hz")
@@ -84,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     acq.add_argument("--c-rate", type=_positive_float("--c-rate"), help="C-rate n (I = n x 200 mAh/g x mass)")
     acq.add_argument("--v-min", type=_finite_float("--v-min"), help="lower voltage cut-off (V)")
     acq.add_argument("--v-max", type=_finite_float("--v-max"), help="upper voltage cut-off (V)")
-    acq.add_argument("--cycles", type=_bin_size, help="number of charge/discharge cycles (protocol cycle)")
+    acq.add_argument("--cycles", type=_whole_number("--cycles", "cycles"), help="number of charge/discharge cycles (protocol cycle)")
     acq.add_argument("--focus-lock", action=argparse.BooleanOptionalAction, default=None,
                      help="calibrate (or load) and lock the focus during the run")
     acq.add_argument("--save-raw", action="store_true", default=None, help="also store every raw frame")
@@ -129,7 +152,28 @@ def build_parser() -> argparse.ArgumentParser:
     from operascope.service.cli_commands import add_parsers as add_service_parsers
 
     add_service_parsers(sub, _positive_float, PROTOCOLS)
+    for subparser in sub.choices.values():
+        _add_log_flags(subparser, argparse.SUPPRESS)
     return parser
+
+
+def _add_log_flags(parser: argparse.ArgumentParser, default: Any) -> None:
+    """``--log-level``, ``-v``, ``-q`` (on the main parser and, without defaults, on each command)."""
+    parser.add_argument("--log-level", choices=LEVELS, default=default,
+                        help="console log level (default warning; the run's log file always has info)")
+    parser.add_argument("-v", "--verbose", action="count", default=default if default is not None else 0,
+                        help="more log lines on the console (-v info, -vv debug)")
+    parser.add_argument("-q", "--quiet", action="count", default=default if default is not None else 0,
+                        help="fewer log lines on the console (errors only)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("operascope")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 def _one_line(message: str) -> str:
@@ -139,38 +183,6 @@ def _one_line(message: str) -> str:
 
 def _say(message: str) -> None:
     print(f"operascope: error: {_one_line(message)}", file=sys.stderr)
-
-
-def _progress_lines(label: str) -> Callable[[int, int, str], None]:
-    """progress(done, total, what) for analysis functions: a tqdm bar per stage on a terminal,
-    a line every ~10 % otherwise (logs, pipes)."""
-    if sys.stderr.isatty():
-        return _progress_bars(label)
-    state = {"last": -1}
-
-    def progress(done: int, total: int, what: str = "") -> None:
-        step = int(10 * done / total) if total else 10
-        if step != state["last"]:
-            state["last"] = step
-            print(f"{label}: {what} {done}/{total}", file=sys.stderr, flush=True)
-    return progress
-
-
-def _progress_bars(label: str) -> Callable[[int, int, str], None]:
-    from tqdm import tqdm
-
-    bars: dict[str, Any] = {}
-
-    def progress(done: int, total: int, what: str = "") -> None:
-        bar = bars.get(what)
-        if bar is None:
-            for old in bars.values():
-                old.close()
-            bar = bars[what] = tqdm(total=total, desc=f"{label}: {what}", file=sys.stderr, leave=False)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-    return progress
 
 
 # --------------------------------------------------------------------------- devices
@@ -199,25 +211,55 @@ def cmd_devices(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- acquire
 
 
+#: acquire flag (argparse dest) -> (config section, key)
+ACQUIRE_FLAG_KEYS: dict[str, tuple[str, str]] = {
+    "exposure": ("acquisition", "exposure_ms"), "fps": ("acquisition", "frame_rate_hz"),
+    "bin": ("acquisition", "bin_size"), "save_raw": ("acquisition", "save_raw"),
+    "c_rate": ("electrochemistry", "c_rate"), "v_min": ("electrochemistry", "v_min"),
+    "v_max": ("electrochemistry", "v_max"), "cycles": ("electrochemistry", "cycles"),
+    "speed": ("simulation", "speed"), "seed": ("simulation", "seed")}
+
+
 def acquire_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The config overrides (nested) given by the acquire flags."""
-    acq: dict[str, Any] = {}
-    ec: dict[str, Any] = {}
-    sim: dict[str, Any] = {}
-    for flag, section, key in (("exposure", acq, "exposure_ms"), ("fps", acq, "frame_rate_hz"), ("bin", acq, "bin_size"),
-                               ("save_raw", acq, "save_raw"), ("c_rate", ec, "c_rate"), ("v_min", ec, "v_min"),
-                               ("v_max", ec, "v_max"), ("cycles", ec, "cycles"), ("speed", sim, "speed"),
-                               ("seed", sim, "seed")):
-        value = getattr(args, flag)
-        if value is not None:
-            section[key] = value
     out: dict[str, Any] = {}
-    for name, section in (("acquisition", acq), ("electrochemistry", ec), ("simulation", sim)):
-        if section:
-            out[name] = section
+    for dest, (section, key) in ACQUIRE_FLAG_KEYS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            out.setdefault(section, {})[key] = value
     if args.focus_lock is not None:
         out["focus_lock"] = {"enabled": bool(args.focus_lock)}
     return out
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def load_acquire_config(args: argparse.Namespace) -> Any:
+    """The config file with the acquire flags applied. A bad flag value is reported by its flag
+    (``--v-max 9: ...``), not as a key of the config file; a bad file is reported by the file."""
+    from operascope.config.loader import ConfigError, load_config
+
+    load_config(args.config)   # the file alone: its own errors name the file
+    for dest, (section, key) in ACQUIRE_FLAG_KEYS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        try:
+            load_config(args.config, {section: {key: value}})
+        except ConfigError as exc:
+            raise ValueError(f"{_flag(dest)} {value} ({section}.{key}): {_problem(str(exc))}") from None
+    try:
+        return load_config(args.config, acquire_overrides(args))
+    except ConfigError as exc:   # a combination, e.g. --v-min above --v-max
+        given = [_flag(d) for d in ACQUIRE_FLAG_KEYS if getattr(args, d) is not None]
+        raise ValueError(f"{', '.join(given) or 'the flags'}: {_problem(str(exc))}") from None
+
+
+def _problem(config_message: str) -> str:
+    """The 'what is wrong' part of a ConfigError line (after the file and key)."""
+    return config_message.rsplit(": ", 1)[-1]
 
 
 def check_acquire_settings(args: argparse.Namespace, config: Any) -> None:
@@ -239,13 +281,18 @@ def check_acquire_settings(args: argparse.Namespace, config: Any) -> None:
 
 
 def cmd_acquire(args: argparse.Namespace) -> int:
-    from operascope.acquisition.microscope import Microscope
-    from operascope.acquisition.progress import ProgressPrinter
-    from operascope.config.loader import load_config
-
-    config = load_config(args.config, acquire_overrides(args))
+    config = load_acquire_config(args)
     check_acquire_settings(args, config)
     out = Path(args.out)
+    with log_file_beside(out) as log_path:
+        log.info("operascope %s acquire -> %s (log %s)", _version(), out, log_path)
+        return _record(args, config, out)
+
+
+def _record(args: argparse.Namespace, config: Any, out: Path) -> int:
+    from operascope.acquisition.microscope import Microscope
+    from operascope.acquisition.progress import ProgressPrinter
+
     printer = ProgressPrinter(sys.stderr)
     scope = Microscope(config)
     previous = {}
@@ -266,7 +313,9 @@ def cmd_acquire(args: argparse.Namespace) -> int:
     print(f"{summary.path}: {summary.bins} binned frames ({summary.partial_bins} partial) from {summary.frames_in} "
           f"frames, {summary.frames_dropped} dropped, {summary.raw_frames} raw; {summary.duration_s:.1f} s; "
           f"stopped: {summary.stop_reason}")
+    log.info("run ended: %s, %d bins", summary.stop_reason, summary.bins)
     for error in summary.errors:
+        log.error("%s", error)
         _say(error)
     return EXIT_FAILED if summary.errors or summary.stop_reason.startswith("error") else EXIT_OK
 
@@ -274,33 +323,12 @@ def cmd_acquire(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- analysis commands
 
 
-def _output_folder(folder: Path, flag: str, what: str | None = None) -> Path:
-    """Create ``folder`` (and parents) for output; ValueError naming ``flag`` if that is impossible."""
-    what = what or f"{flag} {folder}"
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{what} is a file, not a folder; give another {flag}")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"{what} cannot be created ({exc.strerror or exc}); give another {flag}") from None
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"{what} is not writable; give another {flag}")
-    return folder
-
-
-def _existing_input(path: str) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: file does not exist")
-    return p
-
-
 def cmd_analyze(args: argparse.Namespace) -> int:
     from operascope.analysis.report import analyze_run
 
     run = _existing_input(args.run)
-    out = _output_folder(Path(args.out) if args.out else run.with_name(run.stem + "_report"), "--out")
-    summary = analyze_run(run, out, progress=_progress_lines("analyze"))
+    with _new_output_folder(Path(args.out) if args.out else run.with_name(run.stem + "_report"), "--out") as out:
+        summary = analyze_run(run, out, progress=_progress_lines("analyze"))
     print(f"report written to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
     drift = summary.get("drift", {})
     print(f"{len(summary.get('particles', []))} particles, {summary.get('n_frames', 0)} binned frames; "
@@ -314,14 +342,14 @@ def cmd_gitt(args: argparse.Namespace) -> int:
     from operascope.analysis.gitt.report import gitt_from_file
 
     data = _existing_input(args.data)
-    out = _output_folder(Path(args.out) if args.out else data.with_name(data.stem + "_gitt"), "--out")
     kwargs = dict(bet_m2_g=args.bet_m2_g, molar_mass_g_mol=args.molar_mass_g_mol,
                   molar_volume_cm3_mol=args.molar_volume_cm3_mol, progress=_progress_lines("gitt"))
     if args.active_mass_mg is not None:
         kwargs["active_mass_mg"] = args.active_mass_mg
     if args.x_start is not None:
         kwargs["x_start"] = args.x_start
-    rows = gitt_from_file(data, out, **kwargs)
+    with _new_output_folder(Path(args.out) if args.out else data.with_name(data.stem + "_gitt"), "--out") as out:
+        rows = gitt_from_file(data, out, **kwargs)
     print(f"GITT: {len(rows)} steps analysed; table and plot in {out}")
     return EXIT_OK
 
@@ -329,8 +357,9 @@ def cmd_gitt(args: argparse.Namespace) -> int:
 def cmd_model(args: argparse.Namespace) -> int:
     from operascope.analysis.particle_model.cli import run_model
 
-    result = run_model(args.c_rate, args.eta, args.gamma, args.diameter_um, args.out, sweep=args.sweep,
-                       progress=_progress_lines("model"))
+    with _new_output_folder(Path(args.out), "--out"):
+        result = run_model(args.c_rate, args.eta, args.gamma, args.diameter_um, args.out, sweep=args.sweep,
+                           progress=_progress_lines("model"))
     out = Path(result.get("out_dir", args.out))
     print(f"model written to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
     return EXIT_OK
@@ -356,12 +385,6 @@ COMMANDS = {"devices": cmd_devices, "acquire": cmd_acquire, "analyze": cmd_analy
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failed, 2 usage/config error)."""
-    from operascope.config.loader import ConfigError
-
-    try:
-        from operascope.analysis.errors import RunFileError
-    except ImportError:  # pragma: no cover
-        RunFileError = ValueError  # type: ignore[misc,assignment]
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -371,6 +394,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         _say(f"give a command: {', '.join(COMMANDS)} (operascope COMMAND --help for its flags)")
         return EXIT_USAGE
+    configure_console(level_from_flags(args.log_level, args.verbose, args.quiet))
+    from operascope.config.loader import ConfigError
+
+    try:
+        from operascope.analysis.errors import RunFileError
+    except ImportError:  # pragma: no cover
+        RunFileError = ValueError  # type: ignore[misc,assignment]
     try:
         from operascope.service.cli_commands import COMMANDS as SERVICE_COMMANDS
 
@@ -385,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(str(exc) or "interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - devices fail in many ways; one line, no traceback
+        log.debug("%s failed", args.command, exc_info=exc)
         _say(f"{type(exc).__name__}: {exc}")
         return EXIT_FAILED
 

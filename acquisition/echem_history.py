@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from operascope.devices.base import EchemPoint
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

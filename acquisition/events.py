@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import collections
+import enum
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Callable
 
+log = logging.getLogger(__name__)
+
 EventCallback = Callable[["Event"], None]
+
+
+class EventLevel(str, enum.Enum):
+    """Severity of an engine event (the values are stored in run files)."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def logging_level(self) -> int:
+        """The matching stdlib logging level."""
+        return {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+                "error": logging.ERROR}[self.value]
 
 
 @dataclass(frozen=True)
@@ -15,7 +37,7 @@ class Event:
     """One event: rig-clock time (s), level (debug/info/warning/error), source, message."""
 
     time_s: float
-    level: str
+    level: EventLevel
     source: str
     message: str
 
@@ -23,8 +45,9 @@ class Event:
 class EventBus:
     """Thread-safe event log: keeps the last ``keep`` events and calls every subscriber.
 
-    A subscriber that raises is removed from nothing and never stops the engine; the error
-    is swallowed (subscribers must be quick and must not block).
+    Every event is also logged (logger ``operascope.acquisition.events``, at the event's level).
+    A subscriber that raises never stops the engine; its error is logged with the traceback
+    (subscribers must be quick and must not block).
     """
 
     def __init__(self, now_s: Callable[[], float], keep: int = 10_000) -> None:
@@ -60,7 +83,9 @@ class EventBus:
 
     def emit(self, level: str, source: str, message: str, time_s: float | None = None) -> Event:
         """Record an event and hand it to every subscriber."""
+        level = EventLevel(level)
         event = Event(self._now_s() if time_s is None else float(time_s), level, source, message)
+        log.log(level.logging_level, "[%s] %s", source, message)
         with self._lock:
             self._history.append(event)
             subscribers = list(self._subscribers)
@@ -68,7 +93,7 @@ class EventBus:
             try:
                 callback(event)
             except Exception:  # noqa: BLE001 - a broken subscriber must not stop acquisition
-                pass
+                log.exception("event subscriber %r failed on %s event from %s", callback, level.value, source)
         return event
 
     def history(self) -> list[Event]:

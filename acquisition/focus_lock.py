@@ -15,17 +15,10 @@ per-update clamp limits |Δz| to ``max_step_nm``; the target never leaves the tr
 (lock origin ± ``window_nm``) nor the stage soft limits (minus a margin) — reaching that edge is a
 fault: the loop stops and says so.
 
-Closed-loop dynamics. With α = true slope / calibrated slope, n_k the sensor noise (σ_n per
-update) and w_k the drift increment, the error obeys e_{k+1} = (1 − αg)·e_k − αg·n_k + w_k:
+The pure control law, its closed-loop dynamics and the state machine are in
+:mod:`operascope.acquisition.focus_control` (re-exported here).
 
-* **stable iff 0 < αg < 2** (a slope sign error, α < 0, runs away; αg ≥ 2 oscillates and grows);
-* jitter σ_z = σ_n·sqrt(αg / (2 − αg)) (0.577·σ_n at αg = 0.5);
-* time constant ≈ −T / ln(1 − αg); a constant drift v lags by v·T / (αg).
-
-So a calibration off by a factor 0.5–1.5 only changes the effective gain (αg = 0.25–0.75 at
-g = 0.5) and the lock still converges.
-
-States (operascope.analysis.runfile_layout.FOCUS_STATES): ``off`` → ``calibrating`` → ``locking`` →
+States (:class:`FocusState`; the run file stores their values): ``off`` → ``calibrating`` → ``locking`` →
 ``locked`` (``locked_samples`` consecutive good samples with |e| < tolerance) → ``lost`` (the
 gate failed for ``lost_after_bad`` of the last ``bad_history`` samples: z is held, never
 chased) → ``reacquiring`` (``reacquire_after_good`` good samples in a row: control resumes) →
@@ -36,181 +29,55 @@ update through ``on_sample(FocusSample)``.
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import threading
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from operascope.acquisition.focus_control import (  # noqa: F401 - re-exported: the lock's states and control law
+    FOCUS_STATES,
+    ControlStep,
+    FocusLockError,
+    FocusSample,
+    FocusState,
+    LockStateMachine,
+    bad_measurement,
+    mean_of_good,
+    control_step,
+    travel_limits,
+)
+from operascope.acquisition.focus_calibration import load_calibration_file, save_calibration_file, scan_and_fit
+from operascope.acquisition.worker import Worker
 from operascope.analysis.focus_signal import (
-    CalibrationCriteria,
     CalibrationRefused,
     FocusCalibration,
     ProfileMeasurement,
     QualityGate,
-    fit_calibration,
     measure_profile,
 )
-from operascope.analysis.runfile_layout import FOCUS_STATES
 from operascope.config.schema import FocusLockConfig
 from operascope.devices.base import Clock, DeviceError, DeviceLost, FocusSensor, Positioner
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CalibrationRefused",
     "ControlStep",
+    "FOCUS_STATES",
     "FocusCalibration",
     "FocusLock",
     "FocusLockError",
     "FocusSample",
+    "FocusState",
     "LockStateMachine",
     "control_step",
     "travel_limits",
 ]
 
 EventCallback = Callable[[str, str], None]
-
-
-class FocusLockError(RuntimeError):
-    """The focus lock cannot do what was asked; the message says why."""
-
-
-@dataclass(frozen=True)
-class FocusSample:
-    """One loop update: rig-clock time (s), error (nm; NaN when the signal is bad), measured z
-    (nm), state, line position (px) and line intensity (counts), plus the commanded z (nm)."""
-
-    time_s: float
-    error_nm: float
-    z_nm: float
-    state: str
-    position_px: float
-    intensity: float
-    z_command_nm: float = float("nan")
-    reason: str = ""
-
-
-def _bad_measurement(reason: str) -> ProfileMeasurement:
-    """A measurement that fails the gate for ``reason`` (no position, no intensity)."""
-    return ProfileMeasurement(float("nan"), 0.0, 0.0, float("nan"), float("nan"), 0.0, False, False, reason)
-
-
-# --------------------------------------------------------------------------- pure control
-
-
-@dataclass(frozen=True)
-class ControlStep:
-    """Result of one control update: the new absolute target (nm), the change (nm) and
-    whether the travel limits cut the move (→ fault)."""
-
-    z_command_nm: float
-    delta_nm: float
-    limited: bool
-
-
-def travel_limits(
-    origin_nm: float, window_nm: float, soft_limits_nm: tuple[float, float], margin_nm: float = 0.0
-) -> tuple[float, float]:
-    """Allowed z targets (low, high) in nm: origin ± window, inside soft limits shrunk by margin."""
-    low = max(origin_nm - window_nm, soft_limits_nm[0] + margin_nm)
-    high = min(origin_nm + window_nm, soft_limits_nm[1] - margin_nm)
-    if low > high:
-        raise FocusLockError(
-            f"no room to move: lock origin {origin_nm:.0f} nm ± {window_nm:.0f} nm does not overlap the "
-            f"stage soft limits [{soft_limits_nm[0]:.0f}, {soft_limits_nm[1]:.0f}] nm minus {margin_nm:.0f} nm"
-        )
-    return low, high
-
-
-def control_step(
-    z_command_nm: float,
-    error_nm: float,
-    gain: float,
-    deadband_nm: float,
-    max_step_nm: float,
-    low_nm: float,
-    high_nm: float,
-) -> ControlStep:
-    """One integral update on absolute z: z ← clamp(z − clip(g·e, ±max_step), [low, high]).
-
-    Errors within ±deadband (and non-finite errors) leave z unchanged. ``limited`` is True
-    when the travel limits cut the move.
-    """
-    if not math.isfinite(error_nm) or abs(error_nm) <= deadband_nm:
-        return ControlStep(z_command_nm, 0.0, False)
-    delta = -gain * error_nm
-    delta = min(max(delta, -max_step_nm), max_step_nm)
-    wanted = z_command_nm + delta
-    target = min(max(wanted, low_nm), high_nm)
-    return ControlStep(target, target - z_command_nm, target != wanted)
-
-
-class LockStateMachine:
-    """The lock's state given a stream of (good, error_nm) samples (no I/O).
-
-    Starts in ``locking``. ``fault`` is set from outside with :meth:`fault`.
-    """
-
-    def __init__(
-        self,
-        locked_tolerance_nm: float,
-        locked_samples: int,
-        lost_after_bad: int,
-        bad_history: int,
-        reacquire_after_good: int,
-        unlock_after_out: int = 2,
-    ) -> None:
-        self.locked_tolerance_nm = locked_tolerance_nm
-        self.locked_samples = locked_samples
-        self.lost_after_bad = lost_after_bad
-        self.reacquire_after_good = reacquire_after_good
-        self.unlock_after_out = unlock_after_out
-        self._history: deque[bool] = deque(maxlen=bad_history)
-        self._in_tolerance = 0
-        self._out_of_tolerance = 0
-        self._good_run = 0
-        self.state = "locking"
-
-    @property
-    def controlling(self) -> bool:
-        """True in the states where good samples move z."""
-        return self.state in ("locking", "locked", "reacquiring")
-
-    def restart(self, state: str = "locking") -> None:
-        """Forget the history and continue in ``state`` (e.g. after an offset change)."""
-        self._history.clear()
-        self._in_tolerance = self._out_of_tolerance = self._good_run = 0
-        self.state = state
-
-    def fault(self) -> None:
-        self.state = "fault"
-
-    def update(self, good: bool, error_nm: float) -> str:
-        """Advance with one sample; return the new state."""
-        if self.state == "fault":
-            return self.state
-        if self.state == "lost":
-            self._good_run = self._good_run + 1 if good else 0
-            if self._good_run >= self.reacquire_after_good:
-                self.restart("reacquiring")
-            return self.state
-        self._history.append(not good)
-        if sum(self._history) >= self.lost_after_bad:
-            self.restart("lost")
-            return self.state
-        if not good:
-            return self.state
-        within = abs(error_nm) < self.locked_tolerance_nm
-        self._in_tolerance = self._in_tolerance + 1 if within else 0
-        self._out_of_tolerance = 0 if within else self._out_of_tolerance + 1
-        if self.state != "locked" and self._in_tolerance >= self.locked_samples:
-            self.state = "locked"
-        elif self.state == "locked" and self._out_of_tolerance >= self.unlock_after_out:
-            self.state = "locking"
-        return self.state
 
 
 # --------------------------------------------------------------------------- the lock
@@ -240,8 +107,8 @@ class FocusLock:
         self._on_event = on_event
         self._mutex = threading.RLock()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._state = "off"
+        self._thread: Worker | None = None
+        self._state = FocusState.OFF
         self.calibration: FocusCalibration | None = None
         self.dark_profile: np.ndarray | None = None
         self._offset_nm = 0.0
@@ -263,7 +130,7 @@ class FocusLock:
 
     @property
     def state(self) -> str:
-        """One of operascope.analysis.runfile_layout.FOCUS_STATES."""
+        """The current :class:`FocusState` (a str)."""
         return self._state
 
     @property
@@ -293,16 +160,17 @@ class FocusLock:
             return
         try:
             self._on_event(level, f"focus lock: {message}")
-        except Exception:  # a broken event listener must not stop the lock (and cannot be told)
-            pass
+        except Exception:  # noqa: BLE001 - a broken listener must not stop the lock; logged, not raised
+            log.exception("focus lock: event listener failed on %r", message)
 
     def _set_state(self, state: str, why: str = "") -> None:
         if state not in FOCUS_STATES:
             raise ValueError(f"focus state {state!r} is not one of {FOCUS_STATES}")
+        state = FocusState(state)
         if state == self._state:
             return
         previous, self._state = self._state, state
-        level = {"fault": "error", "lost": "warning"}.get(state, "info")
+        level = {FocusState.FAULT: "error", FocusState.LOST: "warning"}.get(state, "info")
         self._emit(level, f"{previous} -> {state}" + (f" ({why})" if why else ""))
 
     # ----------------------------------------------------------------- measurement
@@ -325,17 +193,17 @@ class FocusLock:
         except DeviceError as exc:
             if isinstance(exc, DeviceLost):
                 self._try_reconnect_sensor()
-            return _bad_measurement(str(exc))
+            return bad_measurement(str(exc))
         values = np.asarray(profile.values)
         expected = int(self._sensor.n_pixels)
         if values.ndim != 1 or values.size != expected:
             shown = f"{values.size} pixels" if values.ndim == 1 else f"shape {values.shape}"
-            return _bad_measurement(f"profile has {shown}, the sensor has {expected} pixels; ignored")
+            return bad_measurement(f"profile has {shown}, the sensor has {expected} pixels; ignored")
         dark = self.dark_profile if self.dark_profile is not None and self.dark_profile.size == values.size else None
         try:
             return measure_profile(values, gate, self._config.estimator, dark)
         except (ValueError, TypeError, FloatingPointError) as exc:  # garbage the analysis refuses: a bad sample
-            return _bad_measurement(f"unusable profile: {exc}")
+            return bad_measurement(f"unusable profile: {exc}")
 
     def _try_reconnect_sensor(self, every_s: float = 1.0) -> None:
         """After DeviceLost, try the sensor's ``reconnect()`` (if it has one) at most once per ``every_s``."""
@@ -352,22 +220,7 @@ class FocusLock:
 
     def _read_measurement(self, gate: QualityGate, n_profiles: int) -> ProfileMeasurement:
         """Mean of the good ones among ``n_profiles`` reads; bad unless at least half pass."""
-        reads = [self._read_one(gate) for _ in range(n_profiles)]
-        good = [m for m in reads if m.ok]
-        if len(good) * 2 < n_profiles or not good:
-            return next((m for m in reads if not m.ok), reads[0])
-        if len(good) == 1:
-            return good[0]
-        return ProfileMeasurement(
-            position_px=float(np.mean([m.position_px for m in good])),
-            intensity=float(np.mean([m.intensity for m in good])),
-            peak=float(np.mean([m.peak for m in good])),
-            width_px=float(np.mean([m.width_px for m in good])),
-            noise=float(np.mean([m.noise for m in good])),
-            snr=float(np.mean([m.snr for m in good])),
-            saturated=False,
-            ok=True,
-        )
+        return mean_of_good([self._read_one(gate) for _ in range(n_profiles)])
 
     # ----------------------------------------------------------------- calibration
 
@@ -391,19 +244,19 @@ class FocusLock:
                     f"the scan [{scan_z[0]:.0f}, {scan_z[-1]:.0f}] nm would leave the z soft limits "
                     f"[{low:.0f}, {high:.0f}] nm; move z inwards or reduce calibration_range_nm"
                 )
-            self._set_state("calibrating", f"{len(scan_z)} steps of {cfg.calibration_step_nm:g} nm around {z_start:.0f} nm")
+            self._set_state(FocusState.CALIBRATING, f"{len(scan_z)} steps of {cfg.calibration_step_nm:g} nm around {z_start:.0f} nm")
             try:
                 result = self._scan_and_fit(scan_z, z_start)
             except CalibrationRefused as exc:
-                self._set_state("off")
+                self._set_state(FocusState.OFF)
                 self._emit("error", f"calibration refused: {exc}")
                 raise
             except DeviceError as exc:
-                self._set_state("off")
+                self._set_state(FocusState.OFF)
                 self._emit("error", f"calibration failed: {exc}")
                 raise
             self.calibration = result
-            self._set_state("off")
+            self._set_state(FocusState.OFF)
             self._emit(
                 "info",
                 f"calibrated: slope {result.slope_px_per_nm:.5f} px/nm, residual {result.residual_nm:.1f} nm RMS, "
@@ -412,69 +265,21 @@ class FocusLock:
             return result
 
     def _scan_and_fit(self, scan_z: np.ndarray, z_start: float) -> FocusCalibration:
-        cfg = self._config
-        gate = QualityGate(min_snr=cfg.min_snr, saturation_counts=cfg.saturation_counts)  # no reference yet
-        positions, valid, intensities, widths = [], [], [], []
-        try:
-            for z in scan_z:
-                self._axis.move_to(float(z))
-                self._axis.wait_settled(timeout_s=10.0, clock=self._clock)
-                self._clock.sleep_s(cfg.calibration_settle_s)
-                reads = [self._read_one(gate) for _ in range(cfg.calibration_reads)]
-                good = [m for m in reads if m.ok]
-                enough = len(good) * 2 >= len(reads) and len(good) > 0
-                valid.append(enough)
-                positions.append(float(np.median([m.position_px for m in good])) if enough else float("nan"))
-                intensities.append(float(np.median([m.intensity for m in good])) if enough else float("nan"))
-                widths.append(float(np.median([m.width_px for m in good])) if enough else float("nan"))
-        finally:
-            self._axis.move_to(z_start)
-            self._axis.wait_settled(timeout_s=10.0, clock=self._clock)
-        ok = np.asarray(valid)
-        if not ok.any():
-            raise CalibrationRefused(
-                "no scan step had a usable line; check that the focus laser is on and the sensor sees the reflection"
-            )
-        criteria = CalibrationCriteria(
-            min_r2=cfg.calibration_min_r2, max_residual_fraction_of_step=cfg.calibration_max_residual_fraction
-        )
-        return fit_calibration(
-            scan_z,
-            positions,
-            valid,
-            z_center_nm=z_start,
-            reference_intensity=float(np.nanmedian(intensities)),
-            reference_width_px=float(np.nanmedian(widths)),
-            criteria=criteria,
-            estimator=cfg.estimator,
-            n_pixels=int(self._sensor.n_pixels),
-            created_time_s=self._clock.now_s(),
-        )
+        return scan_and_fit(self._axis, self._clock, self._config, self._read_one, int(self._sensor.n_pixels),
+                            scan_z, z_start)
 
     def save_calibration(self, path: str | Path) -> None:
         """Write the calibration as JSON to ``path``."""
         if self.calibration is None:
             raise FocusLockError("no calibration to save; run calibrate() or load_calibration() first")
-        Path(path).write_text(json.dumps(self.calibration.to_dict(), indent=2), encoding="utf-8")
+        save_calibration_file(self.calibration, path)
 
     def load_calibration(self, path: str | Path) -> FocusCalibration:
         """Read a calibration saved by :meth:`save_calibration`; ValueError names the file."""
-        file = Path(path)
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-            calibration = FocusCalibration.from_dict(data)
-        except FileNotFoundError:
-            raise FocusLockError(f"{file}: focus calibration file not found") from None
-        except (ValueError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{file}: not a valid focus calibration: {exc}") from None
-        if calibration.n_pixels and calibration.n_pixels != self._sensor.n_pixels:
-            raise ValueError(
-                f"{file}: calibration was made on a {calibration.n_pixels}-pixel sensor, this one has "
-                f"{self._sensor.n_pixels}; calibrate again"
-            )
+        calibration = load_calibration_file(path, int(self._sensor.n_pixels))
         with self._mutex:
             self.calibration = calibration
-        self._emit("info", f"calibration loaded from {file} (slope {calibration.slope_px_per_nm:.5f} px/nm)")
+        self._emit("info", f"calibration loaded from {path} (slope {calibration.slope_px_per_nm:.5f} px/nm)")
         return calibration
 
     # ----------------------------------------------------------------- lock / unlock
@@ -509,21 +314,22 @@ class FocusLock:
             self._machine = self._new_machine()
             self._iterations = self._overruns = 0
             self._stop.clear()
-            self._set_state("locking", f"target {self._target_px:.2f} px at z {self._origin_nm:.0f} nm")
-            self._thread = threading.Thread(target=self._run, name="focus-lock", daemon=True)
+            self._set_state(FocusState.LOCKING, f"target {self._target_px:.2f} px at z {self._origin_nm:.0f} nm")
+            self._thread = Worker("focus-lock", lambda _stop: self._run(),
+                                  lambda exc: self._emit("error", f"focus-lock loop failed: {exc}"))
             self._thread.start()
 
     def unlock(self) -> None:
         """Stop the loop (z stays where it is) and go to ``off``."""
         self._stop.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5.0)
+        if thread is not None and not thread.is_current_thread():
+            thread.join(5.0)
             if thread.is_alive():
                 self._emit("error", "loop thread did not stop within 5 s")
         self._thread = None
-        if self._state != "off":
-            self._set_state("off", "unlocked")
+        if self._state != FocusState.OFF:
+            self._set_state(FocusState.OFF, "unlocked")
 
     def close(self) -> None:
         """Stop the loop. Idempotent; the devices stay open (they belong to the rig)."""
@@ -540,8 +346,8 @@ class FocusLock:
             self._offset_nm = value
             if self.calibration is not None and math.isfinite(self._base_target_px):
                 self._target_px = self._base_target_px + self.calibration.slope_px_per_nm * value
-                if self._machine.state in ("locked", "locking"):
-                    self._machine.restart("locking")
+                if self._machine.state in (FocusState.LOCKED, FocusState.LOCKING):
+                    self._machine.restart(FocusState.LOCKING)
         self._emit("info", f"focus offset set to {value:+.1f} nm")
 
     # ----------------------------------------------------------------- loop
@@ -554,7 +360,7 @@ class FocusLock:
             while not self._stop.is_set():
                 self._iterate()
                 self._iterations += 1
-                if self._state == "fault":
+                if self._state == FocusState.FAULT:
                     return
                 # fixed grid: a late update runs at once; whole missed periods are skipped and counted
                 next_s += period_s
@@ -567,7 +373,7 @@ class FocusLock:
                     next_s += missed * period_s
         except Exception as exc:  # anything unexpected: stop safely and say so
             self._machine.fault()
-            self._set_state("fault", f"loop error: {type(exc).__name__}: {exc}")
+            self._set_state(FocusState.FAULT, f"loop error: {type(exc).__name__}: {exc}")
 
     def _iterate(self) -> FocusSample:
         cfg = self._config
@@ -593,8 +399,8 @@ class FocusLock:
             new_state = self._machine.update(good, error)
             if good and self._machine.controlling:
                 self._apply_control(error)
-            if self._machine.state != "fault":
-                self._set_state(new_state, reason if new_state == "lost" else "")
+            if self._machine.state != FocusState.FAULT:
+                self._set_state(new_state, reason if new_state == FocusState.LOST else "")
         try:
             z_nm = float(self._axis.position_nm())
         except DeviceError:
@@ -621,14 +427,14 @@ class FocusLock:
                 self._axis.move_to(step.z_command_nm)
             except DeviceError as exc:
                 self._machine.fault()
-                self._set_state("fault", f"z move to {step.z_command_nm:.0f} nm failed: {exc}")
+                self._set_state(FocusState.FAULT, f"z move to {step.z_command_nm:.0f} nm failed: {exc}")
                 return
             self._z_command_nm = step.z_command_nm
         if step.limited:
             self._machine.fault()
             low, high = self._limits_nm
             self._set_state(
-                "fault",
+                FocusState.FAULT,
                 f"correction needs z beyond the travel window [{low:.0f}, {high:.0f}] nm "
                 f"(lock origin {self._origin_nm:.0f} nm ± {cfg.window_nm:.0f} nm); lock stopped at "
                 f"{self._z_command_nm:.0f} nm — check the sample, then lock again",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Callable
 
+from operascope.acquisition.worker import Worker
 from operascope.acquisition.rig import Rig
 from operascope.acquisition.run_writer import RunWriter
+
+log = logging.getLogger(__name__)
 
 Emit = Callable[[str, str, str], Any]   # (level, source, message)
 
@@ -19,7 +23,8 @@ class DeviceLogger:
         self.writer = writer
         self._emit = emit
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="device-logger", daemon=True)
+        self._thread = Worker("device-logger", lambda _stop: self._run(),
+                              lambda exc: emit("error", "device-logger", f"device logger failed: {exc}"))
         self.samples = 0
 
     def start(self) -> None:

@@ -7,9 +7,12 @@ measured by the shared fiducial fit (``operascope.analysis.fiducial.fit_spot``) 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def _shift_axis_linear(image: np.ndarray, shift_px: float, axis: int) -> np.ndarray:
@@ -105,7 +108,8 @@ class LiveDifferential:
             return None
         try:
             return fit_spot(image, guess_xy=guess, box_px=box)
-        except ValueError:
+        except ValueError as exc:
+            log.debug("fiducial fit failed: %s", exc)
             return None
 
     @staticmethod
@@ -115,7 +119,8 @@ class LiveDifferential:
 
         try:
             return locate_fiducial(image)
-        except ValueError:
+        except ValueError as exc:
+            log.debug("no fiducial found: %s", exc)
             return None
 
     def process(self, pixels: np.ndarray, time_s: float) -> DifferentialFrame:

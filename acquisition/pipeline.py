@@ -14,18 +14,21 @@ file is closed.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 from operascope.acquisition.binner import BinnedFrame, Binner
 from operascope.acquisition.capture import CaptureCounts, CaptureThread
 from operascope.acquisition.live_differential import DifferentialFrame, LiveDifferential
 from operascope.acquisition.queues import ConsumerCounts, MustNotDropQueue, NewestOnlySlot
 from operascope.acquisition.run_writer import RunWriter
+from operascope.acquisition.worker import Worker
 from operascope.devices.base import Camera, Frame
+
+log = logging.getLogger(__name__)
 
 Emit = Callable[[str, str, str], Any]                       # (level, source, message)
 EchemAt = Callable[[float], tuple[float, float, float]]      # time_s -> (V, A, mAh/g)
@@ -47,11 +50,43 @@ class RecordingSession:
     end_s: float | None = None
     unsubscribe_events: Callable[[], None] | None = None
     calibration_written: Any = None
+    begun: threading.Event = field(default_factory=threading.Event)
 
     @property
     def frames_in(self) -> int:
         """Camera frames this recording received (all binned, the last bin possibly partial)."""
         return self.binner.frames_in
+
+
+@dataclass(frozen=True)
+class Begin:
+    """Marker: frames after this one belong to ``session``."""
+
+    session: RecordingSession
+
+
+@dataclass(frozen=True)
+class BinReady:
+    """A binned frame for the differential thread (``session`` None when only live)."""
+
+    binned: BinnedFrame
+    session: RecordingSession | None
+
+
+@dataclass(frozen=True)
+class End:
+    """Marker: flush the partial bin of ``session`` and detach it."""
+
+    session: RecordingSession
+
+
+@dataclass(frozen=True)
+class Quit:
+    """Marker: the loop reading this queue ends."""
+
+
+BinnerItem = Union[Frame, Begin, End, Quit]
+DifferentialItem = Union[BinReady, Begin, End, Quit]
 
 
 class FramePipeline:
@@ -70,12 +105,11 @@ class FramePipeline:
         self.session: RecordingSession | None = None
         self.live_frames: NewestOnlySlot[Frame] = NewestOnlySlot("live view")
         self.live_differentials: NewestOnlySlot[DifferentialFrame] = NewestOnlySlot("live differential")
-        self.binner_queue: MustNotDropQueue[Any] = MustNotDropQueue("binner", queue_capacity, self._alarm)
-        self.differential_queue: MustNotDropQueue[Any] = MustNotDropQueue(
+        self.binner_queue: MustNotDropQueue[BinnerItem] = MustNotDropQueue("binner", queue_capacity, self._alarm)
+        self.differential_queue: MustNotDropQueue[DifferentialItem] = MustNotDropQueue(
             "differential", max(2, queue_capacity // max(live_bin_size, 1)), self._alarm)
-        self._binner_thread = threading.Thread(target=self._binner_loop, name="binner", daemon=True)
-        self._differential_thread = threading.Thread(target=self._differential_loop, name="differential",
-                                                     daemon=True)
+        self._binner_thread = Worker("binner", self._binner_loop, self._loop_failed)
+        self._differential_thread = Worker("differential", self._differential_loop, self._loop_failed)
         self._differential_session: RecordingSession | None = None
         self.capture = CaptureThread(camera, [self._to_binner, self.live_frames.put], read_timeout_s, lost_timeout_s,
                                      on_event=lambda level, message: emit(level, "camera", message))
@@ -98,12 +132,16 @@ class FramePipeline:
         """Stop the camera, bin what is queued, end the binner thread."""
         self.stop_capture()
         if self._binner_thread.is_alive():
-            self.binner_queue.put(("quit",))
+            self.binner_queue.put(Quit())
             self._binner_thread.join(timeout_s)
         if self._differential_thread.is_alive():
-            self.differential_queue.put(("quit",))
+            self.differential_queue.put(Quit())
             self._differential_thread.join(timeout_s)
         self._stop.set()
+
+    def _loop_failed(self, exc: BaseException) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"
+        self._emit("error", "engine", f"pipeline loop failed: {self.error}")
 
     def _alarm(self, message: str) -> None:
         self.alarms += 1
@@ -115,17 +153,15 @@ class FramePipeline:
     # ------------------------------------------------------------------ recording markers
     def begin(self, session: RecordingSession, timeout_s: float = 10.0) -> None:
         """Frames after this call go to ``session``; returns once the binner switched."""
-        self.binner_queue.put(("begin", session))
-        deadline = time.monotonic() + timeout_s
-        while self.session is not session:
-            if time.monotonic() > deadline or not self._binner_thread.is_alive():
-                raise TimeoutError("the binner thread did not start the recording; see the events for its error")
-            time.sleep(0.002)
+        if self._binner_thread.is_alive():
+            self.binner_queue.put(Begin(session))
+        if not (self._binner_thread.is_alive() and session.begun.wait(timeout_s)):
+            raise TimeoutError("the binner thread did not start the recording; see the events for its error")
 
     def end(self, session: RecordingSession, timeout_s: float = 60.0) -> None:
         """Bin every queued frame, flush the partial bin into the file and detach ``session``."""
         if self._binner_thread.is_alive() and self._differential_thread.is_alive():
-            self.binner_queue.put(("end", session))
+            self.binner_queue.put(End(session))
             if not session.ended.wait(timeout_s):
                 self._emit("error", "engine", f"the pipeline did not finish the recording within {timeout_s:g} s; "
                                               "the last bins may be missing from the file")
@@ -139,7 +175,8 @@ class FramePipeline:
         self._detach(session)
 
     # ------------------------------------------------------------------ binner thread
-    def _binner_loop(self) -> None:
+    def _binner_loop(self, stop: threading.Event) -> None:
+        """Until a :class:`Quit` marker (queued frames are always binned first)."""
         while True:
             try:
                 item = self.binner_queue.get(timeout_s=0.2)
@@ -148,38 +185,42 @@ class FramePipeline:
             try:
                 if isinstance(item, Frame):
                     self._bin_frame(item)
-                elif item[0] == "begin":
-                    self.session = item[1]
+                elif isinstance(item, Begin):
+                    self.session = item.session
                     self.differential_queue.put(item)
-                elif item[0] == "end":
-                    self._flush_session(item[1])
-                elif item[0] == "quit":
+                    item.session.begun.set()
+                elif isinstance(item, End):
+                    self._flush_session(item.session)
+                elif isinstance(item, Quit):
                     return
             except Exception as exc:  # noqa: BLE001 - report; keep the queue moving so nothing blocks
                 self.error = f"binner failed: {type(exc).__name__}: {exc}"
+                log.exception("binner: %s", self.error)
                 self._emit("error", "binner", self.error)
 
-    def _differential_loop(self) -> None:
+    def _differential_loop(self, stop: threading.Event) -> None:
+        """Until a :class:`Quit` marker."""
         while True:
             try:
                 item = self.differential_queue.get(timeout_s=0.2)
             except queue.Empty:
                 continue
             try:
-                if item[0] == "bin":
-                    self._publish(item[1], item[2])
-                elif item[0] == "begin":
+                if isinstance(item, BinReady):
+                    self._publish(item.binned, item.session)
+                elif isinstance(item, Begin):
                     self.differential.reset()
-                    self._differential_session = item[1]
-                elif item[0] == "end":
-                    self._detach(item[1])
-                elif item[0] == "quit":
+                    self._differential_session = item.session
+                elif isinstance(item, End):
+                    self._detach(item.session)
+                elif isinstance(item, Quit):
                     return
             except Exception as exc:  # noqa: BLE001
                 self.error = f"live differential failed: {type(exc).__name__}: {exc}"
+                log.exception("differential: %s", self.error)
                 self._emit("error", "differential", self.error)
-                if item[0] == "end":
-                    item[1].ended.set()
+                if isinstance(item, End):
+                    item.session.ended.set()
 
     def _bin_frame(self, frame: Frame) -> None:
         session = self.session
@@ -189,7 +230,7 @@ class FramePipeline:
             session.raw_written += 1
         binned = binner.add(frame)
         if binned is not None:
-            self.differential_queue.put(("bin", binned, session))
+            self.differential_queue.put(BinReady(binned, session))
 
     def _publish(self, binned: BinnedFrame, session: RecordingSession | None) -> None:
         diff = self.differential.process(binned.pixels, binned.mid_time_s)
@@ -210,11 +251,11 @@ class FramePipeline:
         partial = session.binner.flush()
         if partial is not None:
             session.partial_bins += 1
-            self.differential_queue.put(("bin", partial, session))
+            self.differential_queue.put(BinReady(partial, session))
         if self.session is session:
             self.session = None
         self._live_binner = Binner(self._live_bin_size)
-        self.differential_queue.put(("end", session))
+        self.differential_queue.put(End(session))
 
     def _detach(self, session: RecordingSession) -> None:
         """Differential thread: everything of ``session`` is in the writer queue."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
 from typing import TextIO
 
 from operascope.acquisition.status import MicroscopeStatus
+
+log = logging.getLogger(__name__)
 
 
 def _clock(seconds: float) -> str:

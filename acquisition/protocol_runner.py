@@ -10,13 +10,17 @@ is left at rest.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable
 
+from operascope.acquisition.worker import Worker
 from operascope.acquisition.echem_history import EchemHistory, EchemSample
 from operascope.acquisition.protocols import ProtocolSpec, ProtocolStep, StepOutcome, protocol_steps
 from operascope.devices.base import Clock, DeviceError, DeviceLost, DeviceTimeout, NotOpen, Potentiostat
+
+log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, str], None]  # (level, message)
 
@@ -50,7 +54,8 @@ class ProtocolRunner:
         self.end_reason = "running"
         self.current_step: ProtocolStep | None = None
         self.steps_run = 0
-        self._thread = threading.Thread(target=self._run, name=f"protocol-{spec.kind}", daemon=True)
+        self._thread = Worker(f"protocol-{spec.kind}", lambda _stop: self._run(),
+                              lambda exc: self._on_event("error", f"protocol loop failed: {exc}"))
 
     def start(self) -> None:
         self._thread.start()
@@ -112,7 +117,7 @@ class ProtocolRunner:
                 try:
                     reconnect()
                 except DeviceError:
-                    pass
+                    log.info("potentiostat reconnect failed; retrying", exc_info=True)
             except DeviceError as exc:
                 self._on_event("error", f"could not stop the potentiostat: {exc}")
                 return

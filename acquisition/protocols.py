@@ -9,12 +9,15 @@ Sign convention: positive current = oxidation = cathode charge (delithiation).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
-from typing import Generator
+from typing import Any, Generator
 
+from operascope.acquisition.protocol_kinds import PROTOCOL_KINDS, ProtocolKind  # noqa: F401 - re-exported
 from operascope.devices.base import OCV, ConstantCurrent, Technique
 
-PROTOCOL_KINDS = ("ocv", "charge", "discharge", "cycle", "gitt")
+log = logging.getLogger(__name__)
+
 #: OCV rest length when no duration is given (s): a week; the run duration ends it earlier.
 OPEN_ENDED_S = 7 * 86_400.0
 
@@ -144,3 +147,51 @@ def protocol_steps(spec: ProtocolSpec) -> Generator[ProtocolStep, StepOutcome, N
         if reached:
             return
         k += 1
+
+
+@dataclass(frozen=True)
+class ProtocolRequest:
+    """What the user asked for in the panel; units in the names. ``duration_s`` None = until a cut-off.
+
+    Plain data (a client such as the GUI sends it); :func:`spec_from_config` turns it into a
+    :class:`ProtocolSpec`, adding the active mass, capacity and recording interval from the config."""
+
+    kind: str
+    c_rate: float = 1.0
+    v_min: float = 3.0
+    v_max: float = 4.3
+    duration_s: float | None = None
+    cycles: int = 1
+    gitt_current_ma_g: float = 10.0
+    gitt_pulse_s: float = 900.0
+    gitt_rest_s: float = 14_400.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in PROTOCOL_KINDS:
+            raise ValueError(f"protocol {self.kind!r} is not known; allowed: {', '.join(PROTOCOL_KINDS)}")
+        if self.v_min >= self.v_max:
+            raise ValueError(f"v_min ({self.v_min} V) must be below v_max ({self.v_max} V)")
+
+
+
+def spec_from_config(config: Any, protocol: Any, duration_s: float | None = None) -> ProtocolSpec:
+    """A :class:`ProtocolSpec` from a kind name ("charge", ...), a spec, or a request object with the
+    same field names (the GUI's ProtocolRequest). Defaults come from ``config`` (a RigConfig)."""
+    if isinstance(protocol, ProtocolSpec):
+        return protocol
+    ec = config.electrochemistry
+    base: dict[str, Any] = dict(
+        kind=None, active_mass_mg=config.sample.active_mass_mg,
+        specific_capacity_mah_g=ec.specific_capacity_mah_g, c_rate=ec.c_rate, v_min=ec.v_min, v_max=ec.v_max,
+        duration_s=None, cycles=ec.cycles, gitt_current_ma_g=ec.gitt_current_ma_g, gitt_pulse_s=ec.gitt_pulse_s,
+        gitt_rest_s=ec.gitt_rest_s, gitt_initial_rest_s=ec.gitt_initial_rest_s,
+        record_interval_s=ec.record_interval_s)
+    if isinstance(protocol, str):
+        base["kind"] = protocol
+        if protocol == "ocv":
+            base["duration_s"] = duration_s
+    else:
+        for name in base:
+            if hasattr(protocol, name):
+                base[name] = getattr(protocol, name)
+    return ProtocolSpec(**base)

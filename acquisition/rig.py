@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from operascope.config.schema import RigConfig
 from operascope.devices.base import Camera, Clock, Device, DeviceError, FocusSensor, Laser, LightSource, Potentiostat, Stage, WallClock
 
-ROLES = ("camera", "stage", "led", "focus_laser", "focus_sensor", "potentiostat")
+from operascope.devices.base import ROLES  # noqa: E402 - defined once, re-exported
+
+log = logging.getLogger(__name__)
+
 REAL_DRIVERS: dict[str, str] = {
     "flir": "operascope.devices.flir.FlirCamera",
     "attocube": "operascope.devices.attocube.AttocubeStage",
@@ -71,8 +75,10 @@ class Rig:
             try:
                 self.devices[role].open()
             except Exception:
+                log.error("%s failed to open; closing the devices already open", role)
                 self.close()
                 raise
+            log.info("%s opened (%s)", role, type(self.devices[role]).__name__)
             self.opened.append(role)
 
     def close(self) -> list[str]:
@@ -82,12 +88,14 @@ class Rig:
             try:
                 self.devices[role].close()
             except Exception as exc:  # noqa: BLE001 - keep closing the others
+                log.warning("%s: close failed", role, exc_info=True)
                 problems.append(f"{role}: close failed: {exc}")
         self.opened.clear()
         if self.stop_emulators is not None:
             try:
                 self.stop_emulators()
             except Exception as exc:  # noqa: BLE001
+                log.warning("emulators: stop failed", exc_info=True)
                 problems.append(f"emulators: stop failed: {exc}")
             self.stop_emulators = None
         return problems

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
 from operascope.config.loader import ConfigError, load_config, merge, parse_config
 from operascope.config.schema import RigConfig
+
+log = logging.getLogger(__name__)
 
 #: Config sections whose fields may be overridden by bare name.
 OVERRIDABLE_SECTIONS = ("acquisition", "focus_lock", "electrochemistry", "sample", "simulation")

@@ -98,3 +98,7 @@ class Worker:
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
+
+    def is_current_thread(self) -> bool:
+        """True when called from this worker's own thread (which cannot join itself)."""
+        return self._thread is threading.current_thread()

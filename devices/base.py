@@ -20,6 +20,10 @@ import numpy as np
 # --------------------------------------------------------------------------- errors
 
 
+#: The six device roles of a rig, in opening order (the config sections under [devices]).
+ROLES: tuple[str, ...] = ("camera", "stage", "led", "focus_laser", "focus_sensor", "potentiostat")
+
+
 class DeviceError(Exception):
     """A device failed. ``device`` names it; the message says what to do."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any, Callable
 from PyQt5 import QtCore, QtWidgets
 
 from operascope.config.schema import RigConfig
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SCREENSHOT_DELAY_S = 5.0
 SETTINGS_ORGANISATION = "operascope"
@@ -29,10 +32,8 @@ def default_microscope_factory(config: RigConfig) -> Callable[[], Any]:
 
     def build() -> Any:
         from operascope.acquisition.microscope import Microscope
-        from operascope.acquisition.rig import build_rig
-        from operascope.gui.profile_tap import tapped_rig_factory
 
-        return Microscope(config, rig_factory=tapped_rig_factory(build_rig))
+        return Microscope(config)  # its focus service publishes the focus-sensor profiles
 
     return build
 
@@ -93,6 +94,9 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
         print(f"operascope: error: {exc}", file=sys.stderr)
         return 2
 
+    from operascope.acquisition.logs import attach_user_log
+
+    log.info("GUI session log: %s", attach_user_log("gui.log"))   # $OPERASCOPE_LOG_DIR or ~/.local/state/operascope
     previous_handler = QtCore.qInstallMessageHandler(_quiet_qt_messages)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     window = build_window(config, make_settings(settings_file))

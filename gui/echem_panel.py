@@ -3,13 +3,12 @@ live voltage and current vs time and voltage vs capacity."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
 from operascope.acquisition.protocols import PROTOCOL_KINDS as PROTOCOLS
+from operascope.acquisition.protocols import ProtocolRequest  # noqa: F401 - the engine's, re-exported
 #: which parameters each protocol uses
 PROTOCOL_PARAMETERS: dict[str, tuple[str, ...]] = {
     "ocv": ("duration_s",),
@@ -18,30 +17,6 @@ PROTOCOL_PARAMETERS: dict[str, tuple[str, ...]] = {
     "cycle": ("c_rate", "v_min", "v_max", "cycles"),
     "gitt": ("gitt_current_ma_g", "gitt_pulse_s", "gitt_rest_s", "v_min", "v_max"),
 }
-
-
-@dataclass(frozen=True)
-class ProtocolRequest:
-    """What the user asked for in the panel; units in the names. ``duration_s`` None = until a cut-off.
-
-    The engine turns it into an ``operascope.acquisition.protocols.ProtocolSpec`` (adding the active mass,
-    capacity and recording interval from the config) in ``Microscope.make_protocol``."""
-
-    kind: str
-    c_rate: float = 1.0
-    v_min: float = 3.0
-    v_max: float = 4.3
-    duration_s: float | None = None
-    cycles: int = 1
-    gitt_current_ma_g: float = 10.0
-    gitt_pulse_s: float = 900.0
-    gitt_rest_s: float = 14_400.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in PROTOCOLS:
-            raise ValueError(f"protocol {self.kind!r} is not known; allowed: {', '.join(PROTOCOLS)}")
-        if self.v_min >= self.v_max:
-            raise ValueError(f"v_min ({self.v_min} V) must be below v_max ({self.v_max} V)")
 
 
 def _spin(low: float, high: float, value: float, decimals: int, suffix: str, step: float) -> QtWidgets.QDoubleSpinBox:

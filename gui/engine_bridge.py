@@ -5,6 +5,8 @@
 - Slow device read-backs (stage position, LED and laser state) run on a separate monitor worker,
   at most one in flight, so a hung device cannot queue up work or block commands.
 - Engine callbacks (events, focus samples) only append to deques; the GUI drains them.
+- The engine is used only through :class:`operascope.acquisition.engine_api.EngineAPI` (plain data):
+  the bridge never touches a device, so the same code can later talk to a remote engine.
 - :meth:`snapshot` is called by the window's QTimer on the GUI thread and only takes
   already-available data (newest frame, newest differential, counters).
 """
@@ -15,13 +17,14 @@ import collections
 import os
 import threading
 import time
-from typing import Any, Callable
+from typing import Callable, Optional
 
 import numpy as np
 from PyQt5 import QtCore, QtWidgets
 
+from operascope.acquisition.engine_api import EngineAPI
+from operascope.acquisition.focus_lock import FocusSample
 from operascope.gui.echem_panel import ProtocolRequest
-from operascope.gui.profile_tap import ProfileTap
 from operascope.gui.recording_panel import RecordingRequest
 from operascope.gui.snapshot import EventRow, FocusRow, GuiSnapshot
 from operascope.gui.worker import CommandWorker
@@ -32,18 +35,18 @@ MAX_FOCUS_ROWS = 10_000
 
 
 class EngineBridge(QtCore.QObject):
-    """Owns the engine (a ``Microscope``) and the worker threads that talk to it."""
+    """Owns the engine (an :class:`EngineAPI`, e.g. a ``Microscope``) and the worker threads that talk to it."""
 
     opened = QtCore.pyqtSignal()
     open_failed = QtCore.pyqtSignal(str)
     command_failed = QtCore.pyqtSignal(str, str)
     command_finished = QtCore.pyqtSignal(str, object)
 
-    def __init__(self, open_microscope: Callable[[], Any], monitor_period_s: float = MONITOR_PERIOD_S,
+    def __init__(self, open_microscope: Callable[[], EngineAPI], monitor_period_s: float = MONITOR_PERIOD_S,
                  parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self._open_microscope = open_microscope
-        self.microscope: Any | None = None
+        self.microscope: Optional[EngineAPI] = None
         self.commands = CommandWorker("commands", self)
         self.monitor = CommandWorker("monitor", self)
         self.commands.finished.connect(self._on_finished)
@@ -52,14 +55,14 @@ class EngineBridge(QtCore.QObject):
         self._events: collections.deque[EventRow] = collections.deque(maxlen=5000)
         self._focus_rows: collections.deque[FocusRow] = collections.deque(maxlen=MAX_FOCUS_ROWS)
         self._readback_lock = threading.Lock()
-        self._readback: dict[str, Any] = {}
+        self._readback: dict[str, object] = {}
         self._last_monitor_error: str | None = None
         self._shut_down = False
         self._recording = False
         self._calibration: dict | None = None
         self._echem = GrowingColumns(4)
         self._profile_error: str | None = None
-        self._tap_reads = 0
+        self._profile_reads = 0
         self._monitor_timer = QtCore.QTimer(self)
         self._monitor_timer.setInterval(int(monitor_period_s * 1000))
         self._monitor_timer.timeout.connect(self._poll_devices)
@@ -73,16 +76,16 @@ class EngineBridge(QtCore.QObject):
     def _open(self) -> None:
         microscope = self._open_microscope()
         self._subscribe(microscope)  # before opening, so the "rig opened" event is seen too
-        microscope.__enter__()
+        microscope.open()
         self.microscope = microscope
         try:
             microscope.start_live()
         except Exception:
             self.microscope = None
-            microscope.__exit__(None, None, None)
+            microscope.close()
             raise
 
-    def _subscribe(self, microscope: Any) -> None:
+    def _subscribe(self, microscope: EngineAPI) -> None:
         microscope.subscribe_events(self._on_engine_event)
         microscope.subscribe_focus_samples(self._on_focus_sample)
 
@@ -110,7 +113,7 @@ class EngineBridge(QtCore.QObject):
         microscope, self.microscope = self.microscope, None
         try:
             if microscope is not None:
-                microscope.__exit__(None, None, None)  # stops protocols -> focus -> camera -> writer -> devices
+                microscope.close()  # stops protocols -> focus -> camera -> writer -> devices
         finally:
             self._recording = False
             done.set()
@@ -129,9 +132,9 @@ class EngineBridge(QtCore.QObject):
             snap.led = self._readback.get("led")
             snap.laser = self._readback.get("laser")
             snap.focus_profile = self._readback.get("focus_profile")
-        tapped = self._tapped_profile(microscope)
-        if tapped is not None:
-            snap.focus_profile = tapped
+        published = self._published_profile(microscope)
+        if published is not None:
+            snap.focus_profile = published
         for _ in range(min(len(self._events), MAX_EVENTS_PER_SNAPSHOT)):
             snap.events.append(self._events.popleft())
         while self._focus_rows:
@@ -140,7 +143,7 @@ class EngineBridge(QtCore.QObject):
             snap.focus_position_px = snap.focus_rows[-1].position_px
         return snap
 
-    def _fill_from_engine(self, microscope: Any, snap: GuiSnapshot) -> None:
+    def _fill_from_engine(self, microscope: EngineAPI, snap: GuiSnapshot) -> None:
         status = microscope.status()
         snap.clock_now_s = status.clock_s
         snap.live = status.state in ("live", "recording")
@@ -173,36 +176,34 @@ class EngineBridge(QtCore.QObject):
         with self._readback_lock:
             snap.bytes_written = self._readback.get("bytes_written") if snap.recording else None
 
-    def _tapped_profile(self, microscope: Any) -> np.ndarray | None:
-        """The newest profile seen by a ProfileTap focus sensor (new ones only), else None."""
-        rig = getattr(microscope, "rig", None) if microscope is not None else None
-        sensor = rig.devices.get("focus_sensor") if rig is not None else None
-        if not isinstance(sensor, ProfileTap):
+    def _published_profile(self, microscope: Optional[EngineAPI]) -> np.ndarray | None:
+        """The newest focus-sensor profile the engine published (new ones only), else None."""
+        if microscope is None:
             return None
-        profile, reads = sensor.latest()
-        if profile is None or reads == self._tap_reads:
+        profile, reads = microscope.latest_focus_profile()
+        if profile is None or reads == self._profile_reads:
             return None
-        self._tap_reads = reads
-        return np.asarray(profile.values, dtype=np.float64)
+        self._profile_reads = reads
+        return profile
 
     def clock(self) -> tuple[Callable[[], float], float] | None:
         """(now_s, speed) of the rig clock once open, else None."""
         microscope = self.microscope
-        if microscope is None or microscope.rig is None:
+        if microscope is None:
             return None
-        clock = microscope.rig.clock
-        return clock.now_s, float(clock.speed)
+        try:
+            return microscope.clock_s, microscope.clock_speed()
+        except RuntimeError:   # closed meanwhile
+            return None
 
     def echem_series(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """(time s, voltage V, current A, capacity mAh/g) of the electrochemistry log so far, or None."""
         microscope = self.microscope
         if microscope is None:
             return None
-        history = microscope.echem
-        n_known = len(self._echem)
-        if len(history) > n_known:
-            self._echem.extend((p.time_s, p.voltage_v, p.current_a, p.capacity_mAh_g)
-                               for p in history.samples(n_known))
+        new_points = microscope.echem_samples(len(self._echem))
+        if new_points:
+            self._echem.extend((p.time_s, p.voltage_v, p.current_a, p.capacity_mAh_g) for p in new_points)
         if len(self._echem) == 0:
             return None
         time_s, voltage_v, current_a, capacity = self._echem.columns()
@@ -214,22 +215,22 @@ class EngineBridge(QtCore.QObject):
 
     # ------------------------------------------------------------------ engine callbacks (engine threads)
 
-    def _on_engine_event(self, *args: Any) -> None:
+    def _on_engine_event(self, *args: object) -> None:   # an Event (or level, message[, source])
         self._events.append(_event_row(args))
 
-    def _on_focus_sample(self, sample: Any) -> None:
+    def _on_focus_sample(self, sample: FocusSample) -> None:
         self._focus_rows.append(FocusRow(float(sample.time_s), float(sample.error_nm), float(sample.z_nm),
                                          str(sample.state), _optional_float(getattr(sample, "position_px", None))))
 
     # ------------------------------------------------------------------ commands (GUI thread -> command worker)
 
-    def _submit(self, what: str, job: Callable[..., Any], *args: Any) -> None:
+    def _submit(self, what: str, job: Callable[..., object], *args: object) -> None:
         if self._shut_down:
             self.command_failed.emit(what, "the window is closing; command ignored")
             return
         self.commands.submit(what, self._with_microscope, what, job, *args)
 
-    def _with_microscope(self, what: str, job: Callable[..., Any], *args: Any) -> Any:
+    def _with_microscope(self, what: str, job: Callable[..., object], *args: object) -> object:
         microscope = self.microscope
         if microscope is None:
             raise RuntimeError(f"{what}: the rig is not open")
@@ -249,60 +250,46 @@ class EngineBridge(QtCore.QObject):
         self._submit("stop_protocol", lambda m: m.stop_protocol())
 
     def focus_calibrate(self) -> None:
-        self._submit("focus_calibrate", lambda m: self._laser_on_for_focus(m) or m.focus_lock.calibrate().to_dict())
+        # the engine's focus service switches the 980 nm laser on first if it is off
+        self._submit("focus_calibrate", lambda m: m.calibrate_focus())
 
     def focus_lock(self) -> None:
-        self._submit("focus_lock", self._lock_focus)
-
-    def _laser_on_for_focus(self, microscope: Any) -> None:
-        """The focus lock needs the 980 nm line: switch the laser on at the configured power if it is off."""
-        laser = microscope.laser
-        if not laser.state().enabled:
-            laser.set_power(microscope.config.focus_lock.laser_power_w)
-            laser.enable(True)
-            microscope.events.emit("info", "gui", "focus laser switched on for the focus lock")
-
-    def _lock_focus(self, microscope: Any) -> dict | None:
-        self._laser_on_for_focus(microscope)
-        lock = microscope.focus_lock
-        lock.lock()  # calibrates first when there is no calibration
-        calibration = lock.calibration
-        return calibration.to_dict() if calibration is not None else None
+        self._submit("focus_lock", lambda m: m.lock_focus())  # calibrates first when there is no calibration
 
     def focus_unlock(self) -> None:
-        self._submit("focus_unlock", lambda m: m.focus_lock.unlock())
+        self._submit("focus_unlock", lambda m: m.unlock_focus())
 
     def focus_set_offset(self, offset_nm: float) -> None:
-        self._submit("focus_set_offset", lambda m: m.focus_lock.set_offset_nm(float(offset_nm)))
+        self._submit("focus_set_offset", lambda m: m.set_focus_offset_nm(float(offset_nm)))
 
     def stage_move(self, targets_nm: dict) -> None:
-        self._submit("stage_move", lambda m: m.stage.move_to(**{k: float(v) for k, v in targets_nm.items()}))
+        self._submit("stage_move", lambda m: m.move_stage_nm({k: float(v) for k, v in targets_nm.items()}))
 
     def stage_halt(self) -> None:
-        self._submit("stage_halt", lambda m: m.stage.halt())
+        self._submit("stage_halt", lambda m: m.halt_stage())
 
     def led_enable(self, on: bool) -> None:
-        self._submit("led_enable", lambda m: m.led.enable(bool(on)))
+        self._submit("led_enable", lambda m: m.set_led(on=bool(on)))
 
     def led_set_current(self, current_a: float) -> None:
-        self._submit("led_set_current", lambda m: m.led.set_current(float(current_a)))
+        self._submit("led_set_current", lambda m: m.set_led(current_a=float(current_a)))
 
     def laser_enable(self, on: bool) -> None:
-        self._submit("laser_enable", lambda m: m.laser.enable(bool(on)))
+        self._submit("laser_enable", lambda m: m.set_laser(on=bool(on)))
 
     def laser_set_power(self, power_w: float) -> None:
-        self._submit("laser_set_power", lambda m: m.laser.set_power(float(power_w)))
+        self._submit("laser_set_power", lambda m: m.set_laser(power_w=float(power_w)))
 
     def set_fiducial(self, x_px: float, y_px: float) -> None:
-        def pick(m: Any) -> None:
+        def pick(m: EngineAPI) -> None:
             m.set_fiducial(float(x_px), float(y_px))
-            m.events.emit("info", "gui", f"fiducial picked at ({x_px:.1f}, {y_px:.1f}) px; live reference restarted")
+            m.note(f"fiducial picked at ({x_px:.1f}, {y_px:.1f}) px; live reference restarted", source="gui")
 
         self._submit("set_fiducial", pick)
 
     def note(self, message: str) -> None:
         """An operator note into the engine's event log (and so into a running recording's /entry/events)."""
-        self._submit("note", lambda m: m.events.emit("info", "gui", message))
+        self._submit("note", lambda m: m.note(message, source="gui"))
 
     # ------------------------------------------------------------------ device read-backs (monitor worker)
 
@@ -320,11 +307,11 @@ class EngineBridge(QtCore.QObject):
             # the focus sensor is read on the command thread, so it never races a calibration or lock()
             self.commands.submit("focus_profile", self._read_focus_profile, microscope)
 
-    def _read_devices(self, microscope: Any) -> None:
-        values: dict[str, Any] = {
-            "stage_nm": microscope.stage.position_nm(),
-            "led": microscope.led.state(),
-            "laser": microscope.laser.state(),
+    def _read_devices(self, microscope: EngineAPI) -> None:
+        values: dict[str, object] = {
+            "stage_nm": microscope.stage_position_nm(),
+            "led": microscope.set_led(),      # no change: the current state
+            "laser": microscope.set_laser(),
         }
         path = microscope.status().recording_path
         if path is not None:
@@ -336,23 +323,22 @@ class EngineBridge(QtCore.QObject):
             self._readback.update(values)
         self._last_monitor_error = None
 
-    def _read_focus_profile(self, microscope: Any) -> None:
-        """One focus-sensor profile while the lock loop is not running (it owns the sensor then;
-        with a :class:`operascope.gui.profile_tap.ProfileTap` sensor the window shows the lock's own profiles)."""
-        lock = microscope.focus_lock
-        if lock.is_running or microscope.rig is None:
-            return
+    def _read_focus_profile(self, microscope: EngineAPI) -> None:
+        """One focus-sensor profile while the lock loop is not running (the engine reads it; while the
+        lock runs it owns the sensor and the window shows the profiles it publishes)."""
         try:
-            profile = microscope.rig.focus_sensor.read_profile(1.0)
+            profile = microscope.read_focus_profile()
         except Exception as exc:  # noqa: BLE001 - shown once, never raised
             message = f"focus sensor: {exc}"
             if message != self._profile_error:
                 self._profile_error = message
-                microscope.events.emit("warning", "gui", message)
+                microscope.note(message, source="gui", level="warning")
+            return
+        if profile is None:
             return
         self._profile_error = None
         with self._readback_lock:
-            self._readback["focus_profile"] = np.asarray(profile.values, dtype=np.float64)
+            self._readback["focus_profile"] = profile
 
     # ------------------------------------------------------------------ results (GUI thread)
 
@@ -409,7 +395,7 @@ class GrowingColumns:
         return tuple(self._data[: self._n, k].copy() for k in range(self._data.shape[1]))
 
 
-def _optional_float(value: Any) -> float | None:
+def _optional_float(value: object) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError):

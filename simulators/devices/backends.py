@@ -11,7 +11,7 @@ from operascope.simulators.devices.stage import SimulatedStage
 from operascope.simulators.world.world import World
 
 #: Device roles, as in operascope.config.schema.DevicesConfig.
-ROLES = ("camera", "stage", "led", "focus_laser", "focus_sensor", "potentiostat")
+from operascope.devices.base import ROLES  # noqa: E402 - defined once, re-exported
 
 
 def build_simulated_devices(world: World) -> dict[str, Device]:

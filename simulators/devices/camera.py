@@ -17,6 +17,7 @@ are lost), ``incomplete_frame`` (IncompleteFrame; the frame id is consumed), ``d
 from __future__ import annotations
 
 import math
+import logging
 import threading
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,8 @@ from operascope.devices.base import (
     validate_in_range,
 )
 from operascope.simulators.world.optics import SENSOR_SHAPE
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from operascope.simulators.world.world import World
@@ -80,6 +83,7 @@ class SimulatedCamera(Camera):
             if self._world.is_lost(self.name):
                 raise DeviceLost(self.name, "camera not found on the bus; check the USB3 cable")
             self._open = True
+        log.info("simulated camera opened")
 
     def close(self) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ voltage/current limit fails and the technique runs on past it).
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,8 @@ from operascope.devices.base import (
     Technique,
 )
 from operascope.simulators.world.cell import validate_technique
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from operascope.simulators.world.world import World
@@ -45,6 +48,7 @@ class SimulatedPotentiostat(Potentiostat):
             if self._world.is_lost(self.name):
                 raise DeviceLost(self.name, "potentiostat not reachable; check the USB/Ethernet link")
             self._open = True
+        log.info("simulated potentiostat opened")
 
     def close(self) -> None:
         with self._lock:

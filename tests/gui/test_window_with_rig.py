@@ -107,7 +107,7 @@ def test_lock_and_unlock_focus_from_the_gui_matches_the_engine(qtbot, tmp_path):
     assert "slope" in window.focus_panel.calibration_label.text() or window.last_snapshot.focus_calibration
     qtbot.waitUntil(lambda: window.focus_panel.n_samples >= 20, timeout=10_000)
     assert window.illumination_panel.laser_on.isChecked()  # the lock switched the 980 nm laser on
-    # while locked, the profile shown is the one the lock reads (a ProfileTap): the 980 nm line is visible
+    # while locked, the profile shown is the one the lock reads (published by the engine's focus service): the 980 nm line is visible
     samples_before = window.focus_panel.n_samples
     qtbot.waitUntil(lambda: window.focus_panel.n_samples > samples_before + 5, timeout=10_000)
     _, profile = window.focus_panel.profile_curve.getData()
@@ -233,21 +233,3 @@ def test_screenshot_entry_point_renders_the_window_and_exits(tmp_path):
     buffer.setsize(pixels.byteCount())
     values = np.frombuffer(buffer, np.uint8)
     assert len(np.unique(values)) > 50
-
-
-def test_profile_tap_passes_profiles_through_and_keeps_the_newest():
-    from operascope.simulators.devices.backends import build_simulated_devices
-    from operascope.simulators.world.world import World
-
-    from operascope.gui.profile_tap import ProfileTap
-
-    world = World(load_config())
-    tap = ProfileTap(build_simulated_devices(world)["focus_sensor"])
-    assert tap.latest() == (None, 0)
-    with tap:
-        first = tap.read_profile(1.0)
-        second = tap.read_profile(1.0)
-        latest, reads = tap.latest()
-        assert latest is second and reads == 2 and tap.n_pixels == first.values.size
-        assert tap.info().model
-    assert not tap.is_open
