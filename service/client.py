@@ -215,11 +215,42 @@ class RemoteEngine:
     def stop_protocol(self) -> None:
         self.call("stop_protocol")
 
-    def focus_lock(self) -> str:
-        return self.call("focus_lock")
+    def clock_s(self) -> float:
+        return self.call("clock_s")
 
-    def focus_unlock(self) -> str:
-        return self.call("focus_unlock")
+    def echem_samples(self, start: int = 0) -> list[Any]:
+        return self.call("echem_samples", start=start)
+
+    def note(self, message: str) -> None:
+        self.call("note", message=message)
+
+    def calibrate_focus(self) -> dict:
+        return self.call("calibrate_focus")
+
+    def lock_focus(self) -> dict | None:
+        return self.call("lock_focus")
+
+    def unlock_focus(self) -> None:
+        self.call("unlock_focus")
+
+    def set_focus_offset_nm(self, offset_nm: float) -> None:
+        self.call("set_focus_offset_nm", offset_nm=offset_nm)
+
+    def move_stage_nm(self, targets_nm: dict[str, float], confirmed: bool = False) -> None:
+        """A manual move; the engine refuses it during a lock or recording unless ``confirmed``."""
+        self.call("move_stage_nm", targets_nm=targets_nm, confirmed=confirmed)
+
+    def halt_stage(self) -> None:
+        self.call("halt_stage")
+
+    def stage_position_nm(self) -> dict[str, float]:
+        return self.call("stage_position_nm")
+
+    def set_led(self, on: bool | None = None, current_a: float | None = None) -> Any:
+        return self.call("set_led", on=on, current_a=current_a)
+
+    def set_laser(self, on: bool | None = None, power_w: float | None = None) -> Any:
+        return self.call("set_laser", on=on, power_w=power_w)
 
     def set_fiducial(self, x_px: float, y_px: float) -> None:
         self.call("set_fiducial", x_px=x_px, y_px=y_px)

@@ -73,13 +73,21 @@ def _start_recording(engine: Any, out_path: str, bin_size: int | None = None, sa
     return out_path
 
 
-def _focus(engine: Any, action: str) -> str:
-    lock = engine.focus_lock
-    if action == "lock":
-        engine.engage_focus_lock() if hasattr(engine, "engage_focus_lock") else engine._engage_focus_lock()
-    elif action == "unlock":
-        lock.unlock()
-    return str(getattr(lock, "state", "unknown"))
+def _axis_targets(value: Any) -> str | None:
+    if not isinstance(value, dict) or not value or not set(value) <= {"x", "y", "z"}:
+        return "an object with some of x, y, z"
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value.values()):
+        return "finite numbers (nm)"
+    return None
+
+
+def _move_stage(engine: Any, targets_nm: dict[str, float], confirmed: bool = False) -> None:
+    """Manual moves go through the engine's safety policy when it has one (refused unless confirmed)."""
+    manual = getattr(engine, "manual", None)
+    if manual is not None:
+        manual.move_stage({k: float(v) for k, v in targets_nm.items()}, confirmed=confirmed, origin="client")
+    else:
+        engine.move_stage_nm({k: float(v) for k, v in targets_nm.items()})
 
 
 def build_commands() -> dict[str, Command]:
@@ -88,6 +96,10 @@ def build_commands() -> dict[str, Command]:
         "ping": Command(False, {}, lambda engine: "pong"),
         "status": Command(False, {}, lambda engine: engine.status()),
         "events": Command(False, {}, lambda engine: engine.events.history()[-500:]),
+        "clock_s": Command(False, {}, lambda engine: engine.clock_s()),
+        "echem_samples": Command(False, {"start": Param((int,))},
+                                 lambda engine, start=0: engine.echem_samples(max(0, start))[:10_000]),
+        "stage_position_nm": Command(False, {}, lambda engine: engine.stage_position_nm()),
         "take_control": Command(False, {"force": Param((bool,))}, lambda engine, force=False: None),
         "release_control": Command(False, {}, lambda engine: None),
         "start_live": Command(True, {}, lambda engine: engine.start_live()),
@@ -99,10 +111,22 @@ def build_commands() -> dict[str, Command]:
                                   lambda engine, reason="stopped by a client": engine.stop_recording(reason)),
         "start_protocol": Command(True, {"kind": Param((str,), True, _protocol_kind),
                                          "duration_s": Param(NUMBER, False, _finite_positive)},
-                                  lambda engine, kind, duration_s=None: engine.start_protocol(kind, duration_s).spec.kind),
+                                  lambda engine, kind, duration_s=None: (engine.start_protocol(kind, duration_s), kind)[1]),
         "stop_protocol": Command(True, {}, lambda engine: engine.stop_protocol()),
-        "focus_lock": Command(True, {}, lambda engine: _focus(engine, "lock")),
-        "focus_unlock": Command(True, {}, lambda engine: _focus(engine, "unlock")),
+        "calibrate_focus": Command(True, {}, lambda engine: engine.calibrate_focus()),
+        "lock_focus": Command(True, {}, lambda engine: engine.lock_focus()),
+        "unlock_focus": Command(True, {}, lambda engine: engine.unlock_focus()),
+        "set_focus_offset_nm": Command(True, {"offset_nm": Param(NUMBER, True, _finite)},
+                                       lambda engine, offset_nm: engine.set_focus_offset_nm(float(offset_nm))),
+        "move_stage_nm": Command(True, {"targets_nm": Param((dict,), True, _axis_targets), "confirmed": Param((bool,))},
+                                 _move_stage),
+        "halt_stage": Command(True, {}, lambda engine: engine.halt_stage()),
+        "set_led": Command(True, {"on": Param((bool,)), "current_a": Param(NUMBER, False, _finite)},
+                           lambda engine, on=None, current_a=None: engine.set_led(on, current_a)),
+        "set_laser": Command(True, {"on": Param((bool,)), "power_w": Param(NUMBER, False, _finite)},
+                             lambda engine, on=None, power_w=None: engine.set_laser(on, power_w)),
+        "note": Command(True, {"message": Param((str,), True, _short_text)},
+                        lambda engine, message: engine.note(message, source="client")),
         "set_fiducial": Command(True, {"x_px": Param(NUMBER, True, _finite), "y_px": Param(NUMBER, True, _finite)},
                                 lambda engine, x_px, y_px: engine.set_fiducial(float(x_px), float(y_px))),
         "shutdown": Command(True, {}, lambda engine: None),  # handled by the server
