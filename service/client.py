@@ -57,6 +57,7 @@ class RemoteEngine:
         self._newest_lock = threading.Lock()
         self._heartbeat_s = 0.0
         self._event_callbacks: list[Callable[[Any], None]] = []
+        self._focus_callbacks: list[Callable[[Any], None]] = []
         self._subscriber = Worker(f"engine-subscriber-{self.client_id}", self._subscribe_loop).start()
         self._pinger = Worker(f"engine-ping-{self.client_id}", self._ping_loop).start()
 
@@ -94,7 +95,7 @@ class RemoteEngine:
         sub = self._context.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.RCVHWM, 8)
-        for topic in (b"status", b"frame", b"diff", b"event"):
+        for topic in (b"status", b"frame", b"diff", b"event", b"focus", b"profile", b"mask"):
             sub.setsockopt(zmq.SUBSCRIBE, topic)
         sub.connect(self.address.publish_endpoint)
         try:
@@ -108,12 +109,14 @@ class RemoteEngine:
                     log.warning("malformed %s publication: %s", topic, exc)
                     continue
                 name = topic.decode()
-                if name == "event":
-                    for callback in list(self._event_callbacks):
-                        try:
-                            callback(data)
-                        except Exception:  # noqa: BLE001
-                            log.exception("event callback failed")
+                if name in ("event", "focus"):
+                    callbacks = self._event_callbacks if name == "event" else self._focus_callbacks
+                    for item in ([data] if name == "event" else data):
+                        for callback in list(callbacks):
+                            try:
+                                callback(item)
+                            except Exception:  # noqa: BLE001
+                                log.exception("%s callback failed", name)
                     continue
                 with self._newest_lock:
                     self._newest[name] = data
@@ -131,7 +134,13 @@ class RemoteEngine:
                 pass
 
     def close(self) -> None:
-        """Stop the background threads and close the sockets."""
+        """Give up control (if held), stop the background threads and close the sockets. The engine goes on."""
+        if self.connected and self.controller == self.client_id:
+            self.timeout_s = min(self.timeout_s, 1.0)
+            try:
+                self.call("release_control")
+            except (EngineUnreachable, EngineRefused):
+                pass
         self._pinger.stop(3.0)
         self._subscriber.stop(3.0)
         with self._call_lock:
@@ -185,6 +194,43 @@ class RemoteEngine:
     def subscribe_events(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         self._event_callbacks.append(callback)
         return lambda: self._event_callbacks.remove(callback) if callback in self._event_callbacks else None
+
+    def subscribe_focus_samples(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        self._focus_callbacks.append(callback)
+        return lambda: self._focus_callbacks.remove(callback) if callback in self._focus_callbacks else None
+
+    def latest_focus_profile(self) -> tuple[Any, int]:
+        published = self._latest("profile")
+        return (published["profile"], published["counter"]) if published else (None, -1)
+
+    def read_focus_profile(self) -> Any:
+        return self.latest_focus_profile()[0]
+
+    @property
+    def live_mask(self) -> Any:
+        return self._latest("mask")
+
+    @property
+    def is_live(self) -> bool:
+        return str(self.status().state) in ("live", "recording")
+
+    @property
+    def is_recording(self) -> bool:
+        return str(self.status().state) == "recording"
+
+    def open(self) -> None:
+        """Attach as the controlling client (the engine is already open; it stays open after :meth:`detach`)."""
+        self.take_control()
+
+    def detach(self) -> None:
+        """Give up control and disconnect; the engine and its recording go on (same as :meth:`close`)."""
+        self.close()
+
+    def make_protocol(self, protocol: str, duration_s: float | None = None) -> Any:
+        raise NotImplementedError("protocols are built on the engine side; call start_protocol(kind)")
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        self.stop_recording(reason)
 
     def events(self) -> list[Any]:
         return self.call("events")

@@ -60,6 +60,8 @@ class EngineServer:
         self._context = zmq.Context()
         self._replies: queue.Queue[tuple[bytes, list[bytes]]] = queue.Queue()
         self._events: queue.Queue[Any] = queue.Queue(maxsize=10_000)
+        self._focus_samples: queue.Queue[Any] = queue.Queue(maxsize=2_000)
+        self._unsubscribe_focus: Any = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="engine-command")
         self._control = _Control()
         self.shutdown_requested = threading.Event()
@@ -85,6 +87,7 @@ class EngineServer:
         self.publish_endpoint = self._bind(pub, self._ports[1])
         self._router, self._pub = router, pub
         self._unsubscribe = self.engine.events.subscribe(self._queue_event)
+        self._unsubscribe_focus = self.engine.subscribe_focus_samples(self._queue_focus_sample)
         self._workers = [Worker("engine-server", self._serve_loop).start(),
                          Worker("engine-publisher", self._publish_loop).start()]
         log.info("engine server: commands on %s, data on %s", self.command_endpoint, self.publish_endpoint)
@@ -99,9 +102,11 @@ class EngineServer:
 
     def stop(self) -> None:
         """End both loops and close the sockets (the engine itself is left to its owner)."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for attribute in ("_unsubscribe", "_unsubscribe_focus"):
+            unsubscribe = getattr(self, attribute)
+            if unsubscribe is not None:
+                unsubscribe()
+                setattr(self, attribute, None)
         for worker in self._workers:
             worker.stop(5.0)
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -223,6 +228,12 @@ class EngineServer:
         except queue.Full:
             pass
 
+    def _queue_focus_sample(self, sample: Any) -> None:
+        try:
+            self._focus_samples.put_nowait(sample)
+        except queue.Full:  # a slow publisher never slows the lock loop; the newest samples win
+            pass
+
     def _publish(self, topic: bytes, obj: Any) -> None:
         assert self._pub is not None
         try:
@@ -233,6 +244,8 @@ class EngineServer:
     def _publish_loop(self, stop: threading.Event) -> None:
         last_frame_id: int | None = None
         last_diff: int | None = None
+        last_profile = -1
+        last_mask_id: int | None = None
         period_s = 1.0 / self.publish_hz
         while not stop.wait(period_s):
             try:
@@ -252,6 +265,22 @@ class EngineServer:
                         self._publish(b"event", self._events.get_nowait())
                     except queue.Empty:
                         break
+                samples = []
+                while True:
+                    try:
+                        samples.append(self._focus_samples.get_nowait())
+                    except queue.Empty:
+                        break
+                if samples:
+                    self._publish(b"focus", samples)
+                profile, counter = self.engine.latest_focus_profile()
+                if profile is not None and counter != last_profile:
+                    last_profile = counter
+                    self._publish(b"profile", {"profile": profile, "counter": counter})
+                mask = self.engine.live_mask
+                if mask is not None and id(mask) != last_mask_id:
+                    last_mask_id = id(mask)
+                    self._publish(b"mask", mask)
                 self._check_deadline(status)
             except Exception:  # noqa: BLE001 - publishing must never stop; logged
                 log.exception("engine publisher: one tick failed")

@@ -112,11 +112,12 @@ def engine_types() -> dict[str, type]:
     """The dataclasses a client rebuilds from the wire (by class name)."""
     from operascope.acquisition.echem_history import EchemSample
     from operascope.acquisition.events import Event
+    from operascope.acquisition.focus_control import FocusSample
     from operascope.acquisition.live_differential import DifferentialFrame
     from operascope.acquisition.queues import ConsumerCounts
     from operascope.acquisition.status import MicroscopeStatus, RunSummary
     from operascope.devices.base import Frame, LaserState, LightState
 
     kinds: list[type] = [Event, DifferentialFrame, ConsumerCounts, MicroscopeStatus, RunSummary, Frame, EchemSample,
-                         LightState, LaserState]
+                         LightState, LaserState, FocusSample]
     return {k.__name__: k for k in kinds}

@@ -136,3 +136,22 @@ def test_remote_engine_needs_the_right_token(engine_process):
     with RemoteEngine(replace(engine.address, token="0" * 64), timeout_s=2.0) as intruder:
         with pytest.raises(EngineRefused, match="not authorised"):
             intruder.call("status")
+
+
+def test_a_remote_client_drives_the_focus_lock_and_the_led_and_sees_focus_samples(engine_process):
+    engine = engine_process()
+    with connect(engine.address, client_name="gui") as gui:
+        gui.take_control()
+        samples: list = []
+        gui.subscribe_focus_samples(samples.append)
+        light = gui.set_led(on=True)
+        assert light.enabled is True
+        gui.lock_focus()
+        assert _wait_until(lambda: gui.status().focus_state in ("locked", "locking") and len(samples) > 5, 20.0)
+        assert samples[-1].state in ("locked", "locking")
+        profile, counter = gui.latest_focus_profile()
+        assert profile is not None and profile.ndim == 1 and counter >= 0
+        position = gui.stage_position_nm()
+        assert set(position) == {"x", "y", "z"}
+        gui.unlock_focus()
+        assert _wait_until(lambda: gui.status().focus_state == "off", 5.0)
