@@ -91,7 +91,7 @@ class BiologicConfig(Strict):
     driver: Literal["biologic"]
     address: str = "USB0"
     channel: int = Field(0, ge=0, le=15, description="0-based (easy-biologic convention)")
-    library: str = Field("easy_biologic", description="module name (emulator: operascope.simulators.emulators.fake_biologic)")
+    library: str = Field("easy_biologic", description="module name (emulator: operascope.simulators.emulators.fake_eclib)")
     timeout_s: float = Field(5.0, gt=0, le=60)
     max_current_a: float = Field(0.4, gt=0, le=0.8, description="refuse larger |I| before sending (largest I range 1 A / 1.2)")
     record_every_de_v: float = Field(0.001, ge=0, le=1.0, description="Record_every_dE of OCV/CPLIMIT")

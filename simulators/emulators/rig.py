@@ -9,7 +9,8 @@ flir.py, focus_sensor.py) run unchanged against them:
   by :func:`couple_visa_led` (setpoint and output go to the world, measured current and
   interlock come back);
 - focus laser: an OBIS-style serial laser on a pseudo-terminal (operascope.simulators.emulators.serial_laser);
-- potentiostat: the fake easy-biologic library (operascope.simulators.emulators.fake_biologic) at a unique address;
+- potentiostat: the real easy-biologic package over the fake EC-Lab library (operascope.simulators.emulators.fake_eclib)
+  at a unique address;
 - camera and focus sensor: the fake PySpin bus (operascope.simulators.emulators.fake_pyspin.attach_world).
 
 Only roles whose driver in the config is a real one get an emulator; the returned config
@@ -157,12 +158,12 @@ def start_emulators(world: Any, config: RigConfig) -> tuple[RigConfig, Callable[
             devices.led = devices.led.model_copy(update={"visa_library": visa_library, "resource": resource})
 
         if devices.potentiostat.driver == "biologic":
-            from operascope.simulators.emulators import fake_biologic
+            from operascope.simulators.emulators import fake_eclib
 
             address = f"EMU-VMP300-{tag}"
-            fake_biologic.attach(address, backends["potentiostat"], channel=devices.potentiostat.channel, clock=world.clock)  # type: ignore[arg-type]
-            stops.append(lambda: fake_biologic.detach(address))
-            devices.potentiostat = devices.potentiostat.model_copy(update={"address": address, "library": "operascope.simulators.emulators.fake_biologic"})
+            fake_eclib.attach(address, backends["potentiostat"], channel=devices.potentiostat.channel, clock=world.clock)  # type: ignore[arg-type]
+            stops.append(lambda: fake_eclib.detach(address))
+            devices.potentiostat = devices.potentiostat.model_copy(update={"address": address, "library": "operascope.simulators.emulators.fake_eclib"})
 
         camera_real = devices.camera.driver == "flir"
         focus_real = devices.focus_sensor.driver == "flir_line"
