@@ -48,6 +48,10 @@ def test_standalone_serial_laser_prints_its_port_and_answers_idn():
     proc, port = _start("operascope.simulators.emulators.serial_laser")
     try:
         with serial.Serial(port, timeout=5) as link:
+            link.write(b"SYST:COMM:PROM Off\r")  # the emulator powers up with the prompt on, handshake off
+            link.read_until(b">")
+            link.write(b"SYST:COMM:HAND On\r")
+            assert link.readline().decode().strip() == "OK"
             link.write(b"*IDN?\r")
             identity = link.readline().decode().strip()
             assert link.readline().decode().strip() == "OK"
