@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from operascope.acquisition import selftest
 from operascope.acquisition.protocols import PROTOCOL_KINDS as PROTOCOLS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--protocol", choices=PROTOCOLS, help="start this electrochemistry protocol once the rig is open")
     gui.add_argument("--focus-lock", action="store_true", help="calibrate and lock the focus once the rig is open")
     gui.add_argument("--speed", type=_positive_float("--speed"), help="simulation only: rig seconds per wall second")
+    selftest.add_parser(sub)
     return parser
 
 
@@ -344,7 +346,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"devices": cmd_devices, "acquire": cmd_acquire, "analyze": cmd_analyze, "gitt": cmd_gitt,
-            "model": cmd_model, "gui": cmd_gui}
+            "model": cmd_model, "gui": cmd_gui, "selftest": selftest.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
