@@ -39,7 +39,7 @@ def test_standalone_amc100_answers_json_rpc_and_stops_on_sigterm():
             while not reply.endswith(b"\r\n"):
                 reply += sock.recv(4096)
         answer = json.loads(reply)
-        assert answer["id"] == 7 and answer["result"][0] == 0 and isinstance(answer["result"][1], float)
+        assert answer["id"] == 7 and answer["result"][0] == 0 and type(answer["result"][1]) is int  # integer nm, as the vendor types it (issue 13)
     finally:
         assert _terminate(proc) == 0
 
