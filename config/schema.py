@@ -66,6 +66,8 @@ class ThorlabsLedConfig(Strict):
     visa_library: str = Field("", description="'' = system VISA; '<yaml>@sim' = pyvisa-sim emulator")
     current_limit_a: float = Field(1.0, gt=0, le=10.0)
     timeout_s: float = Field(2.0, gt=0, le=60)
+    write_terminal: bool = Field(False, description="write OUTPUT1:TERMINAL 1 at open (unconfirmed by vendor material: "
+                                                    "Thorlabs' examples only read it); False = read it and refuse another terminal")
 
 
 class SerialLaserConfig(Strict):

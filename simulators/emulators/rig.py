@@ -20,6 +20,7 @@ has their host/port/resource/address/serial fields pointing at the emulators.
 from __future__ import annotations
 
 import importlib.resources
+import re
 import shutil
 import tempfile
 import threading
@@ -63,6 +64,7 @@ def couple_visa_led(visa_library: str, resource: str, led: LightSource) -> Calla
         properties[name].set_value(str(value))
 
     def coupled_write(data: bytes) -> None:
+        data = _boolean_words_as_numbers(data)
         with lock:
             try:
                 state = led.state()
@@ -106,6 +108,25 @@ def couple_visa_led(visa_library: str, resource: str, led: LightSource) -> Calla
         manager.close()
 
     return uncouple
+
+
+#: Boolean settings the DC2200 accepts as ON/OFF as well as 1/0 (Thorlabs' PyVISA example sends ON/OFF);
+#: pyvisa-sim matches one spelling per property, so the words are turned into numbers before matching.
+_BOOLEAN_SETTINGS = re.compile(rb"^(OUTPUT1:STATE)\s+(ON|OFF)(\s*)$", re.IGNORECASE)
+#: Real-valued settings: SCPI takes "5" or "1e-2" as well as "5.000000"; pyvisa-sim's "{:f}" only the last.
+_REAL_SETTINGS = re.compile(rb"^(SOURCE1:(?:CCURENT:CURRENT|PWM:CURRENT|PWM:FREQUENCY|CURRENT:LIMIT))\s+"
+                            rb"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(\s*)$")
+
+
+def _boolean_words_as_numbers(data: bytes) -> bytes:
+    """``data`` in the one spelling the YAML matches (ON/OFF -> 1/0, any real number -> fixed point)."""
+    match = _BOOLEAN_SETTINGS.match(data)
+    if match is not None:
+        return match.group(1).upper() + b" " + (b"1" if match.group(2).upper() == b"ON" else b"0") + match.group(3)
+    match = _REAL_SETTINGS.match(data)
+    if match is not None:
+        return match.group(1) + b" " + f"{float(match.group(2)):f}".encode("ascii") + match.group(3)
+    return data
 
 
 def start_emulators(world: Any, config: RigConfig) -> tuple[RigConfig, Callable[[], None]]:
