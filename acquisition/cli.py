@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from operascope.acquisition import selftest
 from operascope.acquisition.cli_support import (
     _existing_input,
     _new_output_folder,
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--protocol", choices=PROTOCOLS, help="start this electrochemistry protocol once the rig is open")
     gui.add_argument("--focus-lock", action="store_true", help="calibrate and lock the focus once the rig is open")
     gui.add_argument("--speed", type=_positive_float("--speed"), help="simulation only: rig seconds per wall second")
+    selftest.add_parser(sub)
     from operascope.service.cli_commands import add_parsers as add_service_parsers
 
     add_service_parsers(sub, _positive_float, PROTOCOLS)
@@ -380,7 +382,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"devices": cmd_devices, "acquire": cmd_acquire, "analyze": cmd_analyze, "gitt": cmd_gitt,
-            "model": cmd_model, "gui": cmd_gui}
+            "model": cmd_model, "gui": cmd_gui, "selftest": selftest.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,6 +68,8 @@ class ThorlabsLedConfig(Strict):
     visa_library: str = Field("", description="'' = system VISA; '<yaml>@sim' = pyvisa-sim emulator")
     current_limit_a: float = Field(1.0, gt=0, le=10.0)
     timeout_s: float = Field(2.0, gt=0, le=60)
+    write_terminal: bool = Field(False, description="write OUTPUT1:TERMINAL 1 at open (unconfirmed by vendor material: "
+                                                    "Thorlabs' examples only read it); False = read it and refuse another terminal")
 
 
 class SerialLaserConfig(Strict):
@@ -94,7 +96,7 @@ class BiologicConfig(Strict):
     driver: Literal["biologic"]
     address: str = "USB0"
     channel: int = Field(0, ge=0, le=15, description="0-based (easy-biologic convention)")
-    library: str = Field("easy_biologic", description="module name (emulator: operascope.simulators.emulators.fake_biologic)")
+    library: str = Field("easy_biologic", description="module name (emulator: operascope.simulators.emulators.fake_eclib)")
     timeout_s: float = Field(5.0, gt=0, le=60)
     max_current_a: float = Field(0.4, gt=0, le=0.8, description="refuse larger |I| before sending (largest I range 1 A / 1.2)")
     record_every_de_v: float = Field(0.001, ge=0, le=1.0, description="Record_every_dE of OCV/CPLIMIT")

@@ -230,8 +230,9 @@ class AttocubeAxis(StageAxis):
         """Set the closed-loop target (nm) and enable the move. OutOfRange before sending."""
         self._require_open()
         self.check_target(target_nm)
-        self._call(AMC + "move.setControlTargetPosition", float(target_nm))
-        self._target_nm = float(target_nm)
+        target = int(round(target_nm))  # the vendor API types positions as integer nm (amc.h: Int32)
+        self._call(AMC + "move.setControlTargetPosition", target)
+        self._target_nm = float(target)
         if not self._move_enabled:
             self._call(AMC + "control.setControlMove", True)
             self._move_enabled = True
@@ -286,14 +287,15 @@ class AttocubeAxis(StageAxis):
             raise DeviceLost(self.name, f"no positioner connected on controller axis {self.axis_index}; check the cable")
         self._stage.call(AMC + "control.setControlMove", [self.axis_index, False])
         self._stage.call(AMC + "control.setControlOutput", [self.axis_index, True])
-        self._stage.call(AMC + "control.setControlTargetRange", [self.axis_index, float(target_range_nm)])
+        # integer nm, as the vendor API types the range; at least 1 nm
+        self._stage.call(AMC + "control.setControlTargetRange", [self.axis_index, max(1, int(round(target_range_nm)))])
 
     def _hold_here(self) -> None:
-        position = float(self._stage.call(AMC + "move.getPosition", [self.axis_index])[0])
+        position = int(round(float(self._stage.call(AMC + "move.getPosition", [self.axis_index])[0])))
         self._stage.call(AMC + "move.setControlTargetPosition", [self.axis_index, position])
         self._stage.call(AMC + "control.setControlMove", [self.axis_index, True])
         self._move_enabled = True
-        self._target_nm = position
+        self._target_nm = float(position)
 
 
 class AttocubeStage(Stage):
@@ -346,6 +348,7 @@ class AttocubeStage(Stage):
         try:
             device_type = str(self._link.call(AMC + "description.getDeviceType")[0])
             serial = str(self._link.call("com.attocube.system.getSerialNumber")[0])
+            firmware = str(self._link.call("com.attocube.system.getFirmwareVersion")[0])
             for axis in self._axes.values():
                 axis._enable(self.target_range_nm)
             if self.output_settle_s > 0:
@@ -356,7 +359,7 @@ class AttocubeStage(Stage):
         except Exception:
             self._link.close()
             raise
-        self._info = DeviceInfo(model=f"{device_type} + ECSx5050", serial=serial, firmware="", driver="attocube")
+        self._info = DeviceInfo(model=f"{device_type} + ECSx5050", serial=serial, firmware=firmware, driver="attocube")
 
     # ------------------------------------------------------------------ Device
 

@@ -1,8 +1,16 @@
 """Biologic VMP300 channel through the EC-Lab Development Package as wrapped by easy-biologic (devices.md section 5).
 
 The library module is a config field (``library``): ``"easy_biologic"`` on the Windows lab PC,
-``"operascope.simulators.emulators.fake_biologic"`` for the emulator. It is imported on ``open()``; a missing or
-unusable library (easy-biologic raises OSError off Windows) is MissingVendorLibrary.
+``"operascope.simulators.emulators.fake_eclib"`` for the emulator (a fake EC-Lab DLL under the real easy-biologic
+package: that module's ``load_vendor_module()`` returns easy_biologic imported over it). It is imported on
+``open()``; a missing or unusable library (easy-biologic raises OSError off Windows; it imports pkg_resources,
+i.e. setuptools) is MissingVendorLibrary.
+
+Checked against easy-biologic 0.4.0's own code: ``connect`` packs the timeout into ``c_uint8`` (an int of whole
+seconds 1..255 is sent), ``EcError`` carries no ``.value`` (the code is parsed from its text "NAME (code): ..."),
+``BiologicDevice.connect`` ignores the per-channel firmware-load results (and fails with AttributeError on -9),
+so ``open()`` reads ``BL_GetChannelInfos`` and refuses a channel without firmware; a NaN ``DataInfo.StartTime``
+is taken as 0 as easy-biologic's own ``calculate_time`` does.
 
 Techniques (operascope.devices.base) become EC-lib techniques with case-sensitive parameter names:
 OCV -> ``ocv`` (Rest_time_T, Record_every_dE/dT, E_Range), ConstantCurrent -> ``cplimit``
@@ -17,7 +25,9 @@ by anchoring the technique's StartTime at the clock reading taken when StartChan
 from __future__ import annotations
 
 import importlib
+import logging
 import math
+import re
 import threading
 from typing import Any
 
@@ -39,13 +49,24 @@ from operascope.devices.base import (
     WallClock,
 )
 
+log = logging.getLogger(__name__)
+
 INSTALL_HINT = (
     "install easy-biologic on the Windows PC with the EC-Lab Development Package "
-    "(pip install 'easy-biologic>=0.4,<0.5'), or set library = \"operascope.simulators.emulators.fake_biologic\" for the emulator"
+    "(pip install 'operascope[biologic]', which also brings setuptools for its pkg_resources import), "
+    "or set library = \"operascope.simulators.emulators.fake_eclib\" for the emulator"
 )
+#: easy-biologic's EcError text: "ERR_NAME (code): message".
+EC_ERROR_CODE = re.compile(r"\((-?\d+)\)")
+#: ChannelInfo.FirmwareCode 0 = no firmware on the channel.
+FIRMWARE_CODE_NONE = 0
+TIMEOUT_RANGE_S = (1, 255)
 #: EC-lib error codes (devices.md 5.2).
 ERR_NOT_CONNECTED, ERR_ECLAB_LOADED, ERR_CHANNEL_RUNNING = -1, -9, -13
 ERR_COMM_FAILED, ERR_CONNECTION_FAILED, ERR_FIRMWARE_NOT_LOADED = -200, -201, -308
+FIRMWARE_ADVICE = ("close EC-Lab if it is running on this PC (it loads its own firmware and holds the channel), "
+                   "check the kernel/firmware files of the EC-Lab Development Package match the instrument, "
+                   "then reconnect()")
 #: I_Range enum value -> full-scale current (A); AUTO is not allowed in CP/CPLIMIT.
 I_RANGES_A: tuple[tuple[int, float], ...] = ((4, 1e-6), (5, 1e-5), (6, 1e-4), (7, 1e-3), (8, 1e-2), (9, 1e-1), (10, 1.0))
 I_RANGE_HEADROOM = 1.2
@@ -129,12 +150,24 @@ def import_library(module_name: str) -> Any:
     """The easy-biologic module (or its fake), or MissingVendorLibrary naming what to install."""
     try:
         module = importlib.import_module(module_name)
+        loader = getattr(module, "load_vendor_module", None)
+        if callable(loader):  # the emulator: real easy-biologic over a fake EC-Lab library
+            module = loader()
     except (ImportError, OSError) as exc:
         raise MissingVendorLibrary("potentiostat", f"cannot import {module_name!r} ({exc}); {INSTALL_HINT}") from None
     for name in ("BiologicDevice", "lib"):
         if not hasattr(module, name):
             raise MissingVendorLibrary("potentiostat", f"{module_name!r} has no {name}; it is not easy-biologic. {INSTALL_HINT}")
     return module
+
+
+def ec_error_code(exc: BaseException) -> int:
+    """The EC-lib error number of an EcError (easy-biologic keeps it only in the message text); 0 if none."""
+    value = getattr(exc, "value", None)
+    if isinstance(value, int):
+        return value
+    match = EC_ERROR_CODE.search(str(exc))
+    return int(match.group(1)) if match else 0
 
 
 class BiologicPotentiostat(Potentiostat):
@@ -146,7 +179,11 @@ class BiologicPotentiostat(Potentiostat):
         self.address = address
         self.channel = int(channel)
         self.library = library
-        self.timeout_s = float(timeout_s)
+        low, high = TIMEOUT_RANGE_S
+        if not (isinstance(timeout_s, (int, float)) and low <= timeout_s <= high):
+            raise OutOfRange("potentiostat", f"timeout_s {timeout_s!r} must be {low}..{high} s (EC-lib takes whole seconds, uint8)")
+        #: Whole seconds: the EC-lib header types the timeout uint8 and easy-biologic packs c_uint8(timeout).
+        self.timeout_s = int(math.ceil(timeout_s))
         self.max_current_a = float(max_current_a)
         self.record_every_de_v = float(record_every_de_v)
         self.bandwidth = int(bandwidth)
@@ -176,7 +213,7 @@ class BiologicPotentiostat(Potentiostat):
         try:
             return function(*args)
         except ec_error as exc:
-            code = int(getattr(exc, "value", 0))
+            code = ec_error_code(exc)
             if code in (ERR_NOT_CONNECTED, ERR_CONNECTION_FAILED):
                 self._drop_device()
                 raise DeviceLost(self.name, f"{what}: link to the VMP300 at {self.address} lost ({exc}); check the cable, then reconnect()") from None
@@ -185,7 +222,7 @@ class BiologicPotentiostat(Potentiostat):
             if code == ERR_CHANNEL_RUNNING:
                 raise DeviceError(self.name, f"{what}: channel {self.channel} is running; stop() it first") from None
             if code == ERR_FIRMWARE_NOT_LOADED:
-                raise DeviceError(self.name, f"{what}: no firmware on channel {self.channel}; re-open to load it") from None
+                raise DeviceError(self.name, f"{what}: no firmware on channel {self.channel}; {FIRMWARE_ADVICE}") from None
             raise DeviceError(self.name, f"{what} failed with EC-lib error {code} ({exc})") from None
         except RuntimeError as exc:  # easy-biologic: "Device is not connected."
             self._drop_device()
@@ -220,7 +257,7 @@ class BiologicPotentiostat(Potentiostat):
                 raise DeviceLost(self.name, f"cannot create the VMP300 device at {self.address} ({exc})") from None
             self._device = device
             try:
-                self._call(device.connect, what="connect")
+                self._connect(device)
                 plugged = list(device.plugged or [])
                 if not (0 <= self.channel < len(plugged) and plugged[self.channel]):
                     raise OutOfRange(self.name, f"channel {self.channel} is not plugged on {self.address}; plugged: "
@@ -228,12 +265,31 @@ class BiologicPotentiostat(Potentiostat):
                 kind = device.kind
                 model = getattr(kind, "name", str(kind)).replace("KBIO_DEV_", "")
                 firmware = str(getattr(device.info, "FirmwareVersion", ""))
+                self._check_firmware(device)
             except Exception:
                 self._drop_device()
                 self._lost = False
                 raise
             self._lost = False
             self._info = DeviceInfo(model=model, serial=self.address, firmware=firmware, driver="biologic")
+
+    def _connect(self, device: Any) -> None:
+        """device.connect(); easy-biologic 0.4 turns any EcError of the firmware load into AttributeError."""
+        try:
+            self._call(device.connect, what="connect")
+        except AttributeError as exc:
+            cause = exc.__context__
+            code = ec_error_code(cause) if cause is not None else 0
+            raise DeviceError(self.name, f"connect: loading the channel firmware failed (EC-lib {code}: {cause}); "
+                                         f"{FIRMWARE_ADVICE}") from None
+
+    def _check_firmware(self, device: Any) -> None:
+        """DeviceError unless the channel runs firmware (connect does not report per-channel load failures)."""
+        info = self._call(self._module.lib.ec_lib.channel_info, device.idn, self.channel, what="channel_info")
+        if int(info.FirmwareCode) == FIRMWARE_CODE_NONE:
+            raise DeviceError(self.name, f"connect: no firmware loaded on channel {self.channel} after connecting; "
+                                         f"{FIRMWARE_ADVICE}")
+        log.info("VMP300 channel %d: firmware code %d version %d", self.channel, info.FirmwareCode, info.FirmwareVersion)
 
     def close(self) -> None:
         """Stop the channel (if it answers), disconnect and release the library handle. Idempotent."""
@@ -329,6 +385,8 @@ class BiologicPotentiostat(Potentiostat):
             if columns not in (3, 5) or len(words) < rows * columns:
                 raise DeviceError(self.name, f"get_data returned {len(words)} words for {rows} rows x {columns} columns")
             start_time_s = float(data_info.StartTime)
+            if math.isnan(start_time_s):  # as easy-biologic's calculate_time: a NaN start is 0
+                start_time_s = 0.0
             if self._start_time_s is None:
                 self._start_time_s = start_time_s
             for row in range(rows):

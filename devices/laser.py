@@ -34,6 +34,12 @@ TX_TERMINATOR = b"\r"
 #: ``SYST:LOCK?`` reply meaning "interlock closed, emission allowed" (polarity unconfirmed on hardware).
 INTERLOCK_CLOSED_REPLY = "ON"
 INSTALL_HINT = "install pyserial (pip install 'pyserial>=3.5,<4')"
+#: Status word bits (OBIS manual's table as quoted in issue 13).
+STATUS_FAULT, STATUS_EMISSION = 0x1, 0x2
+#: Prompt text an OBIS prints when the prompt is on (exact text unconfirmed; stripped if seen).
+PROMPT = "OBIS Command >"
+EMISSION_POLL_S = 0.1
+STARTUP_SETTLE_S = 0.2
 
 
 class LaserError(DeviceError):
@@ -66,8 +72,10 @@ def _port_errors(serial_module: Any) -> tuple[type[BaseException], ...]:
 class SerialLaser(Laser):
     """An OBIS-style laser on a serial port. Constructed from SerialLaserConfig fields."""
 
-    def __init__(self, port: str = "/dev/ttyUSB0", baudrate: int = 115200, timeout_s: float = 1.0, max_power_w: float = 0.05) -> None:
+    def __init__(self, port: str = "/dev/ttyUSB0", baudrate: int = 115200, timeout_s: float = 1.0, max_power_w: float = 0.05,
+                 emission_wait_s: float = 10.0) -> None:
         self.port = port
+        self.emission_wait_s = float(emission_wait_s)
         self.baudrate = int(baudrate)
         self.timeout_s = float(timeout_s)
         self.max_power_w = float(max_power_w)
@@ -96,7 +104,7 @@ class SerialLaser(Laser):
                         if values or raw.strip():
                             raise DeviceError(self.name, f"garbled reply to {command!r}: {values + [raw]!r} without OK")
                         raise DeviceTimeout(self.name, f"no complete reply to {command!r} within {self.timeout_s:g} s; check the cable and power")
-                    line = raw.decode("ascii", errors="replace").strip()
+                    line = raw.decode("ascii", errors="replace").replace(PROMPT, "").strip()
                     if not line.isprintable():
                         raise DeviceError(self.name, f"garbled reply to {command!r}: {raw!r}")
                     if line == "OK":
@@ -162,18 +170,38 @@ class SerialLaser(Laser):
                 self._serial = None
                 raise DeviceLost(self.name, f"cannot open serial port {self.port} ({exc}); check the cable and the port name") from None
             try:
+                self._start_session()
                 identity = self._query("*IDN?")
                 serial_number = self._query("SYST:INF:SNUM?")
                 wavelength = self._query("SYST:INF:WAV?")
                 low = self._query_float("SOUR:POW:LIM:LOW?")
                 high = self._query_float("SOUR:POW:LIM:HIGH?")
+                try:
+                    firmware = self._query("SYST:INF:FVER?")
+                except LaserError:
+                    firmware = ""
                 self._exchange("SOUR:AM:STAT OFF")
                 self._exchange("SOUR:AM:INT CWP")
             except Exception:
                 self._close_port()
                 raise
             self._limits_w = (max(0.0, low), min(high, self.max_power_w))
-            self._info = DeviceInfo(model=f"{identity} ({wavelength} nm)", serial=serial_number, firmware="", driver="serial_laser")
+            self._info = DeviceInfo(model=f"{identity} ({wavelength} nm)", serial=serial_number, firmware=firmware, driver="serial_laser")
+
+    def _start_session(self) -> None:
+        """Handshake on, prompt off (whatever the power-up state), then check the handshake answers."""
+        serial_module = import_pyserial()
+        try:
+            self._serial.reset_input_buffer()
+            for command in ("SYST:COMM:HAND On", "SYST:COMM:PROM Off"):
+                self._serial.write(command.encode("ascii") + TX_TERMINATOR)
+            time.sleep(min(STARTUP_SETTLE_S, self.timeout_s))  # replies (OK, prompt or nothing) are discarded
+            self._serial.reset_input_buffer()
+        except _port_errors(serial_module) as exc:
+            self._close_port(lost=True)
+            raise DeviceLost(self.name, f"serial port {self.port} failed ({exc}); check the cable, then reconnect()") from None
+        if self._query("SYST:COMM:HAND?").upper() != "ON":
+            raise DeviceError(self.name, "the laser did not switch handshaking on (SYST:COMM:HAND?); is it an OBIS-style laser?")
 
     def close(self) -> None:
         """Emission off (if the laser still answers), then close the port. Idempotent."""
@@ -251,6 +279,25 @@ class SerialLaser(Laser):
             raise
         if not self._query_on_off("SOUR:AM:STAT?"):
             raise DeviceError(self.name, "emission did not switch on; read the fault word with fault_word()")
+        self._wait_for_emission()
+
+    def _wait_for_emission(self) -> None:
+        """Poll the status word through the CDRH delay until the emission bit is set."""
+        deadline = time.monotonic() + self.emission_wait_s
+        while True:
+            status = self.status_word()
+            if status & STATUS_EMISSION:
+                return
+            if status & STATUS_FAULT or not self.interlock_ok():
+                self._exchange("SOUR:AM:STAT OFF")
+                if not self.interlock_ok():
+                    raise InterlockTripped(self.name, "interlock opened during the CDRH delay; emission is off")
+                raise DeviceError(self.name, f"fault 0x{self.fault_word():08X} during the CDRH delay; emission is off")
+            if time.monotonic() > deadline:
+                self._exchange("SOUR:AM:STAT OFF")
+                raise DeviceTimeout(self.name, f"no emission {self.emission_wait_s:g} s after switching on (CDRH delay "
+                                               f"~5 s); emission switched off; read fault_word()")
+            time.sleep(EMISSION_POLL_S)
 
     def state(self) -> LaserState:
         """Emission, setpoint, measured power (W), interlock and fault word as read back."""

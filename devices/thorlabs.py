@@ -64,8 +64,11 @@ class ThorlabsLed(LightSource):
     """LED on a DC2200 in constant-current mode. Constructed from ThorlabsLedConfig fields."""
 
     def __init__(self, resource: str = "USB0::0x1313::0x80C8::M00000000::INSTR", visa_library: str = "",
-                 current_limit_a: float = 1.0, timeout_s: float = 2.0) -> None:
+                 current_limit_a: float = 1.0, timeout_s: float = 2.0, write_terminal: bool = False) -> None:
         self.resource = resource
+        #: Thorlabs' own examples only read OUTPUT1:TERMINAL; whether writing it on every open is harmless is not
+        #: settled by vendor material, so by default the driver reads it and refuses a wrong terminal.
+        self.write_terminal = bool(write_terminal)
         self.visa_library = visa_library
         self.current_limit_a = float(current_limit_a)
         self.timeout_s = float(timeout_s)
@@ -173,10 +176,17 @@ class ThorlabsLed(LightSource):
             try:
                 identity = self._query("*IDN?")
                 parts = [p.strip() for p in identity.split(",")]
-                if len(parts) < 4 or parts[0] != "Thorlabs" or not parts[1].startswith("DC2200"):
+                # Thorlabs manuals show "THORLABS", instruments "Thorlabs": the maker is compared case-insensitively.
+                if len(parts) < 4 or parts[0].upper() != "THORLABS" or not parts[1].upper().startswith("DC2200"):
                     raise DeviceError(self.name, f"{self.resource} answered *IDN? with {identity!r}, not a Thorlabs DC2200")
                 self._io(lambda: self._inst.write("*CLS"), "*CLS")
-                self._setting(f"OUTPUT1:TERMINAL {LED_TERMINAL:d}")
+                if self.write_terminal:
+                    self._setting(f"OUTPUT1:TERMINAL {LED_TERMINAL:d}")
+                else:
+                    terminal = self._query("OUTPUT1:TERMINAL?").strip()
+                    if terminal not in (str(LED_TERMINAL), f"+{LED_TERMINAL}"):
+                        raise DeviceError(self.name, f"the DC2200 drives terminal {terminal}, the LED is on terminal "
+                                          f"{LED_TERMINAL}: select it on the front panel (or set write_terminal)")
                 self._setting(f"SOURCE1:CURRENT:LIMIT {self.current_limit_a:f}")
                 self._setting("SOURCE1:MODE CC")
                 self._setting(f"SOURCE1:CCURENT:CURRENT {0.0:f}")

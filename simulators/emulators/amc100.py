@@ -10,9 +10,11 @@ target range, amplitude, frequency, actor, end-of-travel flags) and drives a
 :class:`operascope.devices.base.Stage` backend (for example the simulated world's stage): with output
 and move on, a target is passed to the backend axis, which slews and settles.
 
-Error numbers (the emulator's choice, mirroring the NCB codes of ``ecc.h``):
-1 timeout, 2 not connected, 3 driver error, 7 device locked, 9 invalid parameter,
-10 feature not available.
+Error numbers: the NCB_* values of Attocube's AMC100 header ``amc.h`` (see amc100_calls.py):
+-1 error, -2 not connected, -3 driver error, -9 invalid parameter, 10 feature not available.
+Positions and target ranges are integers (nm) and voltages integers (mV), as the vendor types them;
+a JSON float where the vendor types an integer answers -9. The user calls beyond closed-loop
+moves (reset, reference, steps, continuous moves, firmware, actor type) are in amc100_calls.py.
 
 Faults for tests: :meth:`Amc100Server.fail_next` (non-zero errNo), :meth:`disconnect_positioner`,
 :meth:`drop_connections` (socket drop, optionally refusing for a while), ``reply_delay_s``
@@ -39,22 +41,19 @@ from typing import Any, Callable
 from operascope.devices.base import DeviceError, DeviceLost, DeviceTimeout, EndOfTravel, OutOfRange, Stage
 from operascope.simulators.emulators.standalone import serve_until_interrupted, simulated_device
 
-ERR_OK = 0
-ERR_TIMEOUT = 1
-ERR_NOT_CONNECTED = 2
-ERR_DRIVER = 3
-ERR_LOCKED = 7
-ERR_INVALID_PARAM = 9
-ERR_NOT_AVAILABLE = 10
-ERROR_NAMES = {
-    ERR_OK: ("NCB_Ok", "No error"),
-    ERR_TIMEOUT: ("NCB_Timeout", "Communication timeout"),
-    ERR_NOT_CONNECTED: ("NCB_NotConnected", "No positioner connected to this axis"),
-    ERR_DRIVER: ("NCB_DriverError", "Driver error"),
-    ERR_LOCKED: ("NCB_DeviceLocked", "Device is locked by another user"),
-    ERR_INVALID_PARAM: ("NCB_InvalidParam", "Invalid parameter"),
-    ERR_NOT_AVAILABLE: ("NCB_FeatureNotAvailable", "Feature not available"),
-}
+from operascope.simulators.emulators.amc100_calls import (  # noqa: F401 - re-exported for tests
+    ERR_DRIVER,
+    ERR_ERROR,
+    ERR_INVALID_PARAM,
+    ERR_NOT_AVAILABLE,
+    ERR_NOT_CONNECTED,
+    ERR_OK,
+    ERROR_NAMES,
+    ControllerError as _ControllerError,
+    UserCallsMixin,
+    param,
+)
+
 JSONRPC_PARSE_ERROR = -32700
 JSONRPC_INVALID_REQUEST = -32600
 JSONRPC_METHOD_NOT_FOUND = -32601
@@ -74,8 +73,8 @@ class AxisState:
 
     output: bool = False
     move: bool = False
-    target_nm: float = 0.0
-    target_range_nm: float = 100.0
+    target_nm: int = 0
+    target_range_nm: int = 100
     amplitude_mv: int = 45_000
     frequency_mhz: int = 1_000_000
     actor: str = "ECSx5050"
@@ -83,6 +82,11 @@ class AxisState:
     eot_backward: bool = False
     connected: bool = True
     eot_output_deactive: bool = True
+    offset_nm: float = 0.0  # backend position of the counter's zero (moved by setReset)
+    reference_valid: bool = False
+    reference_nm: int = 0
+    n_steps: int = 1
+    continuous: int = 0  # 1 forward, -1 backward, 0 off
 
 
 @dataclass
@@ -93,7 +97,7 @@ class _Injected:
     garbled: int = 0
 
 
-class Amc100Server:
+class Amc100Server(UserCallsMixin):
     """AMC100 JSON-RPC server on ``host:port`` (port 0 = ephemeral) over a Stage backend."""
 
     def __init__(self, stage: Stage, host: str = "127.0.0.1", port: int = 9090, serial_number: str = "AMC100-EMU-0001") -> None:
@@ -350,7 +354,7 @@ class Amc100Server:
             amc + "control.getControlFrequency": lambda p: [self._axis(p).frequency_mhz],
             amc + "control.setActorParametersByName": self._set_actor,
             amc + "control.getActorName": lambda p: [self._axis(p).actor],
-            amc + "move.setSingleStep": lambda p: self._unsupported(),
+            **self._user_calls(),
         }
 
     def _index(self, params: list[Any], connected: bool = True) -> int:
@@ -368,16 +372,7 @@ class Amc100Server:
 
     @staticmethod
     def _param(params: list[Any], position: int, kind: type) -> Any:
-        if len(params) <= position:
-            raise _ControllerError(ERR_INVALID_PARAM)
-        value = params[position]
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise _ControllerError(ERR_INVALID_PARAM)
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise _ControllerError(ERR_INVALID_PARAM)
-        return kind(value)
+        return param(params, position, kind)
 
     def _error_number_to_string(self, params: list[Any]) -> list[Any]:
         lang = self._param(params, 0, int)
@@ -407,12 +402,12 @@ class Amc100Server:
 
     def _set_target(self, params: list[Any]) -> list[Any]:
         index = self._index(params)
-        self.axes[index].target_nm = self._param(params, 1, float)
+        self.axes[index].target_nm = self._param(params, 1, int)
         self._apply_motion(index)
         return []
 
     def _set_target_range(self, params: list[Any]) -> list[Any]:
-        value = self._param(params, 1, float)
+        value = self._param(params, 1, int)
         if value <= 0:
             raise _ControllerError(ERR_INVALID_PARAM)
         self._axis(params).target_range_nm = value
@@ -436,10 +431,6 @@ class Amc100Server:
         state.actor = params[1]
         return []
 
-    @staticmethod
-    def _unsupported() -> list[Any]:
-        raise _ControllerError(ERR_NOT_AVAILABLE)
-
     # ------------------------------------------------------------------ motion
 
     def _apply_motion(self, index: int) -> None:
@@ -449,19 +440,24 @@ class Amc100Server:
             return
         axis = self._backend_axis(index)
         low, high = axis.limits_nm
-        target = min(max(state.target_nm, low), high)
-        state.eot_forward = state.target_nm > high
-        state.eot_backward = state.target_nm < low
+        backend_target = state.target_nm + state.offset_nm
+        target = min(max(backend_target, low), high)
+        state.eot_forward = backend_target > high
+        state.eot_backward = backend_target < low
         try:
             axis.move_to(target)
         except EndOfTravel:
-            forward = state.target_nm >= self._position(index)
+            forward = backend_target >= self._backend_position(index)
             state.eot_forward, state.eot_backward = forward, not forward
         except OutOfRange:
             raise _ControllerError(ERR_INVALID_PARAM) from None
 
-    def _position(self, index: int) -> float:
+    def _backend_position(self, index: int) -> float:
         return float(self._backend_axis(index).position_nm())
+
+    def _position(self, index: int) -> int:
+        """The controller's reading: integer nm from the counter's zero."""
+        return int(round(self._backend_position(index) - self.axes[index].offset_nm))
 
     def _moving(self, index: int) -> int:
         state = self.axes[index]
@@ -482,8 +478,8 @@ class Amc100Server:
         return state.eot_forward, state.eot_backward
 
     def _positions_and_voltages(self, params: list[Any]) -> list[Any]:
-        positions = [self._position(i) if s.connected else 0.0 for i, s in enumerate(self.axes)]
-        voltages = [0.0 for _ in self.axes]
+        positions = [self._position(i) if s.connected else 0 for i, s in enumerate(self.axes)]
+        voltages = [0 for _ in self.axes]  # DC offset in mV: fine positioning is not emulated
         return [*positions, *voltages]
 
     def _combined_status(self, index: int) -> str:
@@ -498,14 +494,6 @@ class Amc100Server:
         if moving == 1:
             return "moving"
         return "in target range" if self._in_target_range(index) else "idle"
-
-
-class _ControllerError(Exception):
-    """A handler's non-zero error number."""
-
-    def __init__(self, error_number: int) -> None:
-        super().__init__(error_number)
-        self.error_number = error_number
 
 
 def _looks_incomplete(text: str, exc: json.JSONDecodeError) -> bool:

@@ -9,7 +9,8 @@ flir.py, focus_sensor.py) run unchanged against them:
   by :func:`couple_visa_led` (setpoint and output go to the world, measured current and
   interlock come back);
 - focus laser: an OBIS-style serial laser on a pseudo-terminal (operascope.simulators.emulators.serial_laser);
-- potentiostat: the fake easy-biologic library (operascope.simulators.emulators.fake_biologic) at a unique address;
+- potentiostat: the real easy-biologic package over the fake EC-Lab library (operascope.simulators.emulators.fake_eclib)
+  at a unique address;
 - camera and focus sensor: the fake PySpin bus (operascope.simulators.emulators.fake_pyspin.attach_world).
 
 Only roles whose driver in the config is a real one get an emulator; the returned config
@@ -19,6 +20,7 @@ has their host/port/resource/address/serial fields pointing at the emulators.
 from __future__ import annotations
 
 import importlib.resources
+import re
 import shutil
 import tempfile
 import threading
@@ -62,6 +64,7 @@ def couple_visa_led(visa_library: str, resource: str, led: LightSource) -> Calla
         properties[name].set_value(str(value))
 
     def coupled_write(data: bytes) -> None:
+        data = _boolean_words_as_numbers(data)
         with lock:
             try:
                 state = led.state()
@@ -107,6 +110,25 @@ def couple_visa_led(visa_library: str, resource: str, led: LightSource) -> Calla
     return uncouple
 
 
+#: Boolean settings the DC2200 accepts as ON/OFF as well as 1/0 (Thorlabs' PyVISA example sends ON/OFF);
+#: pyvisa-sim matches one spelling per property, so the words are turned into numbers before matching.
+_BOOLEAN_SETTINGS = re.compile(rb"^(OUTPUT1:STATE)\s+(ON|OFF)(\s*)$", re.IGNORECASE)
+#: Real-valued settings: SCPI takes "5" or "1e-2" as well as "5.000000"; pyvisa-sim's "{:f}" only the last.
+_REAL_SETTINGS = re.compile(rb"^(SOURCE1:(?:CCURENT:CURRENT|PWM:CURRENT|PWM:FREQUENCY|CURRENT:LIMIT))\s+"
+                            rb"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(\s*)$")
+
+
+def _boolean_words_as_numbers(data: bytes) -> bytes:
+    """``data`` in the one spelling the YAML matches (ON/OFF -> 1/0, any real number -> fixed point)."""
+    match = _BOOLEAN_SETTINGS.match(data)
+    if match is not None:
+        return match.group(1).upper() + b" " + (b"1" if match.group(2).upper() == b"ON" else b"0") + match.group(3)
+    match = _REAL_SETTINGS.match(data)
+    if match is not None:
+        return match.group(1) + b" " + f"{float(match.group(2)):f}".encode("ascii") + match.group(3)
+    return data
+
+
 def start_emulators(world: Any, config: RigConfig) -> tuple[RigConfig, Callable[[], None]]:
     """Start the emulators for every role of ``config`` on a real driver, all around ``world``.
 
@@ -138,7 +160,7 @@ def start_emulators(world: Any, config: RigConfig) -> tuple[RigConfig, Callable[
         if devices.focus_laser.driver == "serial_laser":
             from operascope.simulators.emulators.serial_laser import SerialLaserEmulator
 
-            laser = SerialLaserEmulator(backends["focus_laser"], seed=world.seed)  # type: ignore[arg-type]
+            laser = SerialLaserEmulator(backends["focus_laser"], seed=world.seed, cdrh_delay_s=0.5)  # instrument: ~5 s  # type: ignore[arg-type]
             port_path = laser.start()
             stops.append(laser.stop)
             devices.focus_laser = devices.focus_laser.model_copy(update={"port": port_path})
@@ -157,12 +179,12 @@ def start_emulators(world: Any, config: RigConfig) -> tuple[RigConfig, Callable[
             devices.led = devices.led.model_copy(update={"visa_library": visa_library, "resource": resource})
 
         if devices.potentiostat.driver == "biologic":
-            from operascope.simulators.emulators import fake_biologic
+            from operascope.simulators.emulators import fake_eclib
 
             address = f"EMU-VMP300-{tag}"
-            fake_biologic.attach(address, backends["potentiostat"], channel=devices.potentiostat.channel, clock=world.clock)  # type: ignore[arg-type]
-            stops.append(lambda: fake_biologic.detach(address))
-            devices.potentiostat = devices.potentiostat.model_copy(update={"address": address, "library": "operascope.simulators.emulators.fake_biologic"})
+            fake_eclib.attach(address, backends["potentiostat"], channel=devices.potentiostat.channel, clock=world.clock)  # type: ignore[arg-type]
+            stops.append(lambda: fake_eclib.detach(address))
+            devices.potentiostat = devices.potentiostat.model_copy(update={"address": address, "library": "operascope.simulators.emulators.fake_eclib"})
 
         camera_real = devices.camera.driver == "flir"
         focus_real = devices.focus_sensor.driver == "flir_line"

@@ -37,7 +37,11 @@ from operascope.devices.base import DeviceError, DeviceLost, DeviceTimeout, Inte
 from operascope.simulators.emulators.standalone import serve_until_interrupted, simulated_device
 
 FAULT_INTERLOCK = 0x0000_0400
-STATUS_EMISSION = 0x0000_0001
+STATUS_FAULT = 0x0000_0001
+STATUS_EMISSION = 0x0000_0002
+STATUS_CDRH_DELAY = 0x0000_0010  # unconfirmed
+PROMPT = "OBIS Command >"  # exact prompt text unconfirmed
+CDRH_DELAY_S = 5.0
 ERR_UNKNOWN_COMMAND = 100
 ERR_OUT_OF_RANGE = 102
 ERR_INTERLOCK = 500
@@ -47,7 +51,8 @@ class SerialLaserEmulator:
     """Serve an OBIS-style laser on a pty; ``port_path`` is what the driver opens."""
 
     def __init__(self, laser: Laser, serial_number: str = "EMU-980-0001", wavelength_nm: int = 980,
-                 link_path: str | Path | None = None, power_noise_w: float = 1e-5, seed: int = 0) -> None:
+                 link_path: str | Path | None = None, power_noise_w: float = 1e-5, seed: int = 0,
+                 handshake: bool = False, prompt: bool = True, cdrh_delay_s: float = CDRH_DELAY_S) -> None:
         self.laser = laser
         self.serial_number = serial_number
         self.wavelength_nm = wavelength_nm
@@ -58,6 +63,11 @@ class SerialLaserEmulator:
         self.interlock_closed = True
         self.mode = "CWP"
         self.cdrh = True
+        self.handshake = bool(handshake)
+        self.prompt = bool(prompt)
+        self.cdrh_delay_s = float(cdrh_delay_s)
+        self.emission_requested = False
+        self._emission_at: float | None = None  # monotonic time the CDRH delay ends
         self.muted = False
         self.commands: deque[str] = deque(maxlen=1000)  # latest command lines, for tests and debugging
         self.command_count = 0
@@ -162,9 +172,26 @@ class SerialLaserEmulator:
 
     # ------------------------------------------------------------------ serving
 
+    def _tick(self) -> None:
+        """Start the backend's emission once the CDRH delay has passed."""
+        with self._lock:
+            if self._emission_at is not None and time.monotonic() >= self._emission_at:
+                self._emission_at = None
+                if self._interlock_ok():
+                    try:
+                        self.laser.enable(True)
+                    except InterlockTripped:
+                        self.interlock_closed = False
+                        self.emission_requested = False
+                    except DeviceError:
+                        self.emission_requested = False
+                else:
+                    self.emission_requested = False
+
     def _serve(self) -> None:
         buffer = b""
         while not self._stop.is_set():
+            self._tick()
             master = self._master
             if master is None:
                 self._maybe_return()
@@ -222,10 +249,12 @@ class SerialLaserEmulator:
                 self._garbled -= 1
                 self._write("\x07#?@\r\n")
                 return
+            self._tick()
+            prompt = PROMPT if self.prompt else ""
             try:
                 values = self._execute(line)
             except _LaserErr as exc:
-                self._write(f"ERR-{exc.code}\r\n")
+                self._write(f"ERR-{exc.code}\r\n{prompt}")
                 return
             except DeviceTimeout:
                 return
@@ -233,7 +262,8 @@ class SerialLaserEmulator:
                 self._lost_by_backend = True
                 self._unplug()
                 return
-        self._write("".join(f"{v}\r\n" for v in values) + "OK\r\n")
+        ok = "OK\r\n" if self.handshake else ""
+        self._write("".join(f"{v}\r\n" for v in values) + ok + prompt)
 
     # ------------------------------------------------------------------ the command set
 
@@ -244,6 +274,8 @@ class SerialLaserEmulator:
         return 0 if self._interlock_ok() else FAULT_INTERLOCK
 
     def _emission_off(self) -> None:
+        self.emission_requested = False
+        self._emission_at = None
         try:
             self.laser.enable(False)
         except DeviceError:
@@ -254,21 +286,26 @@ class SerialLaserEmulator:
         command = head.upper()
         argument = argument.strip().upper()
         state = self.laser.state()
-        if not self._interlock_ok() and state.enabled:
+        if not self._interlock_ok() and (state.enabled or self.emission_requested):
             self._emission_off()
             state = self.laser.state()
+        status = (STATUS_EMISSION if state.enabled else 0) | (STATUS_FAULT if self._fault_word() else 0) | \
+            (STATUS_CDRH_DELAY if self._emission_at is not None else 0)
         low, high = self.laser.power_limits_w
         queries = {
             "*IDN?": lambda: f"Coherent, Inc - OBIS {self.wavelength_nm}nm LX (operascope emulator) - V1.0",
             "SYST:INF:WAV?": lambda: str(self.wavelength_nm),
             "SYST:INF:SNUM?": lambda: self.serial_number,
             "SOUR:AM:SOUR?": lambda: self.mode,
-            "SOUR:AM:STAT?": lambda: "ON" if state.enabled else "OFF",
+            "SOUR:AM:STAT?": lambda: "ON" if (state.enabled or self.emission_requested) else "OFF",
             "SOUR:POW:LEV:IMM:AMPL?": lambda: f"{state.power_setpoint_w:.6f}",
             "SOUR:POW:LEV?": lambda: f"{max(0.0, state.power_w + self.power_noise_w * self._rng.standard_normal() * state.enabled):.6f}",
             "SOUR:POW:LIM:LOW?": lambda: f"{low:.6f}",
             "SOUR:POW:LIM:HIGH?": lambda: f"{high:.6f}",
-            "SYST:STAT?": lambda: f"{(STATUS_EMISSION if state.enabled else 0):08X}",
+            "SYST:STAT?": lambda: f"{status:08X}",
+            "SYST:INF:FVER?": lambda: "EMU-1.0",
+            "SYST:COMM:HAND?": lambda: "ON" if self.handshake else "OFF",
+            "SYST:COMM:PROM?": lambda: "ON" if self.prompt else "OFF",
             "SYST:FAUL?": lambda: f"{self._fault_word():08X}",
             "SYST:LOCK?": lambda: "ON" if self._interlock_ok() else "OFF",
             "SOUR:TEMP:DIOD?": lambda: "25.0C",
@@ -278,15 +315,23 @@ class SerialLaserEmulator:
             return [queries[command]()]
         if command == "SOUR:AM:STAT" and argument in ("ON", "OFF"):
             if argument == "OFF":
+                self._emission_off()
                 self.laser.enable(False)
                 return []
             if not self._interlock_ok():
                 raise _LaserErr(ERR_INTERLOCK)
-            try:
-                self.laser.enable(True)
-            except InterlockTripped:
-                self.interlock_closed = False
-                raise _LaserErr(ERR_INTERLOCK) from None
+            if not self.emission_requested:
+                self.emission_requested = True
+                self._emission_at = time.monotonic() + (self.cdrh_delay_s if self.cdrh else 0.0)
+            self._tick()
+            if not self.emission_requested:
+                raise _LaserErr(ERR_INTERLOCK)
+            return []
+        if command in ("SYST:COMM:HAND", "SYST:COMM:PROM") and argument in ("ON", "OFF"):
+            if command == "SYST:COMM:HAND":
+                self.handshake = argument == "ON"  # the reply to this command follows the new state
+            else:
+                self.prompt = argument == "ON"
             return []
         if command == "SOUR:AM:INT" and argument in ("CWP", "CWC"):
             self.mode = argument

@@ -158,7 +158,7 @@ def test_error_number_is_translated_to_text(server: Amc100Server) -> None:
         with pytest.raises(AttocubeError) as info:
             stage.axis("y").position_nm()
         assert info.value.error_number == ERR_NOT_CONNECTED
-        assert "No positioner connected" in str(info.value) and "getPosition" in str(info.value)
+        assert "No active connection to device" in str(info.value) and "getPosition" in str(info.value)  # amc.h text of -2
         assert isinstance(stage.axis("y").position_nm(), float)  # next call fine
 
 
@@ -172,7 +172,7 @@ def test_disconnected_positioner(server: Amc100Server) -> None:
     server.disconnect_positioner(2, connected=True)
     with stage:
         server.disconnect_positioner(1)
-        with pytest.raises(AttocubeError, match="No positioner connected"):
+        with pytest.raises(AttocubeError, match="No active connection to device"):  # amc.h text of -2
             stage.axis("y").move_to(100.0)
         stage.move_to(z=300.0)  # the axes whose positioners are connected keep working
         assert abs(stage.axis("z").wait_settled(2.0, poll_s=0.01) - 300.0) < 10.0

@@ -24,7 +24,7 @@ def world() -> World:
 
 @pytest.fixture
 def emulator(world: World, tmp_path):
-    emu = SerialLaserEmulator(build_simulated_devices(world)["focus_laser"], link_path=tmp_path / "ttyLASER0")
+    emu = SerialLaserEmulator(build_simulated_devices(world)["focus_laser"], link_path=tmp_path / "ttyLASER0", cdrh_delay_s=0.3)
     emu.start()
     yield emu
     emu.stop()
@@ -38,6 +38,10 @@ def make_laser(emulator: SerialLaserEmulator, **kw) -> SerialLaser:
 
 def test_raw_serial_client_sees_obis_framing(emulator: SerialLaserEmulator) -> None:
     with serial.Serial(emulator.port_path, timeout=1.0) as port:
+        port.write(b"SYST:COMM:PROM Off\r")  # handshake still off: no OK, only the (last) prompt
+        assert port.read_until(b">") == b"OBIS Command >"
+        port.write(b"SYST:COMM:HAND On\r")
+        assert port.readline() == b"OK\r\n"
         port.write(b"SOUR:POW:LIM:HIGH?\r")
         assert port.readline() == b"0.050000\r\n" and port.readline() == b"OK\r\n"
         port.write(b"sour:am:stat?\r\n")  # lower case and CR LF accepted
@@ -177,3 +181,39 @@ def test_missing_pyserial_is_a_clear_error(monkeypatch) -> None:
     with pytest.raises(MissingVendorLibrary, match="pip install"):
         laser.open()
     assert not laser.is_open
+
+
+def test_without_the_handshake_no_ok_comes_back(emulator: SerialLaserEmulator) -> None:
+    """The bug of issue 13: a driver that never sends SYST:COMM:HAND On waits for an OK that never comes."""
+    with serial.Serial(emulator.port_path, timeout=0.3) as port:
+        port.write(b"SOUR:AM:STAT OFF\r")
+        assert b"OK" not in port.read(64)
+        port.write(b"SYST:COMM:HAND?\r")
+        assert port.read(64).startswith(b"OFF\r\n")  # the value, no OK, then the prompt
+    with make_laser(emulator) as laser:  # the driver switches it on and the prompt off
+        assert emulator.handshake and not emulator.prompt and laser.info().firmware == "EMU-1.0"
+
+
+def test_emission_only_after_the_cdrh_delay(emulator: SerialLaserEmulator, world: World) -> None:
+    emulator.cdrh_delay_s = 1.0
+    with serial.Serial(emulator.port_path, timeout=0.5) as port:
+        port.write(b"SYST:COMM:HAND On\r")
+        port.read_until(b"OK\r\n")
+        port.write(b"SOUR:AM:STAT ON\r")
+        port.read_until(b"OK\r\n")
+        port.reset_input_buffer()
+        port.write(b"SYST:STAT?\r")
+        status = int(port.readline().strip().decode().replace(emulator_prompt(), ""), 16)
+        assert not status & 0x2 and not world.laser_enabled  # on, but no emission during the delay
+        port.write(b"SOUR:AM:STAT OFF\r")
+        port.read_until(b"OK\r\n")
+    with make_laser(emulator) as laser:
+        laser.set_power(0.01)
+        started = time.monotonic()
+        laser.enable(True)  # returns once the emission bit is set
+        assert time.monotonic() - started >= 0.9 and laser.status_word() & 0x2 and world.laser_enabled
+
+
+def emulator_prompt() -> str:
+    from operascope.simulators.emulators.serial_laser import PROMPT
+    return PROMPT

@@ -17,7 +17,7 @@ from operascope.devices.flir import FlirCamera
 from operascope.devices.focus_sensor import FlirLineSensor
 from operascope.devices.laser import SerialLaser
 from operascope.devices.thorlabs import ThorlabsLed
-from operascope.simulators.emulators import fake_biologic
+from operascope.simulators.emulators import fake_eclib
 from operascope.simulators.emulators.rig import start_emulators
 from operascope.simulators.world.world import World
 
@@ -54,7 +54,7 @@ def test_endpoints_point_at_the_emulators(emulated) -> None:
     assert os.path.exists(devices.focus_laser.port) and devices.focus_laser.port != original.devices.focus_laser.port
     yaml_path = devices.led.visa_library.removesuffix("@sim")
     assert devices.led.visa_library.endswith("@sim") and os.path.isfile(yaml_path)
-    assert devices.potentiostat.library == "operascope.simulators.emulators.fake_biologic" and devices.potentiostat.address.startswith("EMU-VMP300")
+    assert devices.potentiostat.library == "operascope.simulators.emulators.fake_eclib" and devices.potentiostat.address.startswith("EMU-VMP300")
     assert devices.camera.serial.startswith("EMU-CAM") and devices.focus_sensor.serial.startswith("EMU-FOCUS")
     assert original.devices.stage.port == 9090  # the input config is not modified
 
@@ -109,8 +109,8 @@ def test_stop_takes_every_emulator_down() -> None:
         socket.create_connection((devices.stage.host, devices.stage.port), timeout=0.5).close()
     assert not os.path.exists(devices.focus_laser.port)
     assert not os.path.exists(devices.led.visa_library.removesuffix("@sim"))
-    with pytest.raises(fake_biologic.EcError):
-        fake_biologic.connect(devices.potentiostat.address)
+    with pytest.raises(fake_eclib.EcLibFailure):  # the fake DLL has no instrument there any more (-201)
+        fake_eclib.BUS.instrument(devices.potentiostat.address)
     with pytest.raises(DeviceLost):
         FlirCamera(serial=devices.camera.serial, sdk_module="operascope.simulators.emulators.fake_pyspin").open()
 

@@ -39,7 +39,7 @@ def test_standalone_amc100_answers_json_rpc_and_stops_on_sigterm():
             while not reply.endswith(b"\r\n"):
                 reply += sock.recv(4096)
         answer = json.loads(reply)
-        assert answer["id"] == 7 and answer["result"][0] == 0 and isinstance(answer["result"][1], float)
+        assert answer["id"] == 7 and answer["result"][0] == 0 and type(answer["result"][1]) is int  # integer nm, as the vendor types it (issue 13)
     finally:
         assert _terminate(proc) == 0
 
@@ -48,6 +48,10 @@ def test_standalone_serial_laser_prints_its_port_and_answers_idn():
     proc, port = _start("operascope.simulators.emulators.serial_laser")
     try:
         with serial.Serial(port, timeout=5) as link:
+            link.write(b"SYST:COMM:PROM Off\r")  # the emulator powers up with the prompt on, handshake off
+            link.read_until(b">")
+            link.write(b"SYST:COMM:HAND On\r")
+            assert link.readline().decode().strip() == "OK"
             link.write(b"*IDN?\r")
             identity = link.readline().decode().strip()
             assert link.readline().decode().strip() == "OK"
