@@ -11,140 +11,40 @@ Units are in the names: ``*_ms``, ``*_nm``, ``*_a`` (ampere), ``*_w`` (watt),
 from __future__ import annotations
 
 import abc
-import time
+
 from dataclasses import dataclass
-from typing import Literal, Protocol, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
-# --------------------------------------------------------------------------- errors
+# Errors, clocks and electrochemistry techniques live in their own modules; they are part of this interface.
+from operascope.devices.clocks import Clock, WallClock  # noqa: E402,F401
+from operascope.devices.errors import (  # noqa: E402,F401
+    DeviceError,
+    DeviceLost,
+    DeviceTimeout,
+    EndOfTravel,
+    IncompleteFrame,
+    InterlockTripped,
+    LimitExceeded,
+    MissingVendorLibrary,
+    NotOpen,
+    OutOfRange,
+)
+from operascope.devices.device import Device, DeviceInfo  # noqa: E402,F401
+from operascope.devices.light_sources import Laser, LaserState, LightSource, LightState  # noqa: E402,F401
+from operascope.devices.techniques import (  # noqa: E402,F401
+    OCV,
+    ConstantCurrent,
+    ConstantVoltage,
+    EchemPoint,
+    EndReason,
+    Technique,
+)
 
 
 #: The six device roles of a rig, in opening order (the config sections under [devices]).
 ROLES: tuple[str, ...] = ("camera", "stage", "led", "focus_laser", "focus_sensor", "potentiostat")
-
-
-class DeviceError(Exception):
-    """A device failed. ``device`` names it; the message says what to do."""
-
-    def __init__(self, device: str, message: str) -> None:
-        super().__init__(f"{device}: {message}")
-        self.device = device
-        self.detail = message
-
-
-class DeviceTimeout(DeviceError):
-    """The device did not answer (or deliver a frame) in time."""
-
-
-class DeviceLost(DeviceError):
-    """The device disappeared (unplugged, link dropped, controller gone)."""
-
-
-class IncompleteFrame(DeviceError):
-    """The camera delivered a frame with missing data; it must not be stored."""
-
-
-class OutOfRange(DeviceError, ValueError):
-    """A requested value lies outside what the device allows; nothing was sent."""
-
-
-class EndOfTravel(DeviceError):
-    """A positioner hit its end-of-travel switch."""
-
-
-class InterlockTripped(DeviceError):
-    """A safety interlock is open; the source refuses to emit."""
-
-
-class NotOpen(DeviceError):
-    """The device was used before ``open()`` or after ``close()``."""
-
-
-class MissingVendorLibrary(DeviceError):
-    """A vendor SDK needed by a real driver is not installed."""
-
-
-class LimitExceeded(DeviceError):
-    """A safety limit (e.g. a voltage cut-off) was passed."""
-
-
-# --------------------------------------------------------------------------- clocks
-
-
-class Clock(Protocol):
-    """Time source shared by a rig: wall time on hardware, virtual time in simulation."""
-
-    def now_s(self) -> float:
-        """Seconds on this clock (monotonic)."""
-
-    def sleep_s(self, duration_s: float) -> None:
-        """Sleep for ``duration_s`` seconds of this clock."""
-
-    @property
-    def speed(self) -> float:
-        """Clock seconds per wall second (1 for real hardware)."""
-
-
-class WallClock:
-    """The real clock: ``time.monotonic``."""
-
-    speed = 1.0
-
-    def now_s(self) -> float:
-        return time.monotonic()
-
-    def sleep_s(self, duration_s: float) -> None:
-        if duration_s > 0:
-            time.sleep(duration_s)
-
-
-# --------------------------------------------------------------------------- base device
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """Identity of an opened device."""
-
-    model: str
-    serial: str
-    firmware: str = ""
-    driver: str = ""
-
-
-class Device(abc.ABC):
-    """Base of every device: a context manager with ``open``/``close`` and ``info``."""
-
-    #: The role name used in messages ("camera", "stage", ...).
-    name: str = "device"
-
-    @abc.abstractmethod
-    def open(self) -> None:
-        """Connect to the device and bring it to a known, safe state."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Leave the device safe and release every vendor resource. Idempotent."""
-
-    @abc.abstractmethod
-    def info(self) -> DeviceInfo:
-        """Model, serial and firmware of the opened device."""
-
-    @property
-    @abc.abstractmethod
-    def is_open(self) -> bool:
-        """True between ``open()`` and ``close()``."""
-
-    def _require_open(self) -> None:
-        if not self.is_open:
-            raise NotOpen(self.name, "not open; call open() or use it as a context manager")
-
-    def __enter__(self):
-        self.open()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 # --------------------------------------------------------------------------- camera
@@ -374,76 +274,6 @@ class Stage(Device):
             ax.halt()
 
 
-# --------------------------------------------------------------------------- light sources
-
-
-@dataclass(frozen=True)
-class LightState:
-    """State of an LED driver."""
-
-    enabled: bool
-    current_setpoint_a: float
-    measured_current_a: float
-    interlock_ok: bool = True
-
-
-class LightSource(Device):
-    """An LED on a current driver."""
-
-    name = "led"
-
-    @property
-    @abc.abstractmethod
-    def max_current_a(self) -> float:
-        """Current limit in A; larger setpoints are refused."""
-
-    @abc.abstractmethod
-    def set_current(self, current_a: float) -> None:
-        """Set the constant-current setpoint (A). OutOfRange beyond [0, max_current_a]."""
-
-    @abc.abstractmethod
-    def enable(self, on: bool) -> None:
-        """Switch the output on or off."""
-
-    @abc.abstractmethod
-    def state(self) -> LightState:
-        """Read back output state and currents."""
-
-
-@dataclass(frozen=True)
-class LaserState:
-    """State of a laser."""
-
-    enabled: bool
-    power_setpoint_w: float
-    power_w: float
-    interlock_ok: bool
-    fault_word: int = 0
-
-
-class Laser(Device):
-    """A laser with emission on/off and a power setpoint (W)."""
-
-    name = "focus_laser"
-
-    @property
-    @abc.abstractmethod
-    def power_limits_w(self) -> tuple[float, float]:
-        """Allowed power setpoints (low, high) in W."""
-
-    @abc.abstractmethod
-    def set_power(self, power_w: float) -> None:
-        """Set the power setpoint (W). OutOfRange outside ``power_limits_w``."""
-
-    @abc.abstractmethod
-    def enable(self, on: bool) -> None:
-        """Emission on/off. InterlockTripped when the interlock is open."""
-
-    @abc.abstractmethod
-    def state(self) -> LaserState:
-        """Read back emission, setpoint, actual power and interlock."""
-
-
 # --------------------------------------------------------------------------- focus sensor
 
 
@@ -475,53 +305,6 @@ class FocusSensor(Device):
 
 
 # --------------------------------------------------------------------------- potentiostat
-
-
-@dataclass(frozen=True)
-class OCV:
-    """Open-circuit rest for ``duration_s``."""
-
-    duration_s: float
-    record_every_s: float = 1.0
-
-
-@dataclass(frozen=True)
-class ConstantCurrent:
-    """Constant current (A; positive = oxidation = cathode charge) until ``duration_s``
-    or until the voltage crosses ``v_limit_v`` (upward when charging, downward when
-    discharging)."""
-
-    current_a: float
-    v_limit_v: float
-    duration_s: float
-    record_every_s: float = 1.0
-
-
-@dataclass(frozen=True)
-class ConstantVoltage:
-    """Hold ``voltage_v`` until ``duration_s`` or until |I| falls below ``i_limit_a``."""
-
-    voltage_v: float
-    i_limit_a: float
-    duration_s: float
-    record_every_s: float = 1.0
-
-
-Technique = OCV | ConstantCurrent | ConstantVoltage
-
-
-@dataclass(frozen=True)
-class EchemPoint:
-    """One electrochemistry sample on the rig clock."""
-
-    time_s: float
-    voltage_v: float
-    current_a: float
-    step: int = 0
-    cycle: int = 0
-
-
-EndReason = Literal["running", "duration", "limit", "stopped", "error"]
 
 
 class Potentiostat(Device):
