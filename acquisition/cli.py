@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     acq = sub.add_parser("acquire", help="record a run (imaging + electrochemistry) to an HDF5 file")
     acq.add_argument("--config", help="rig TOML (default: the simulated rig)")
-    acq.add_argument("--out", required=True, help="run file to write (.h5)")
+    acq.add_argument("--out", required=True, help="run file to write (.h5); an existing file is refused")
+    acq.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     acq.add_argument("--duration", type=_positive_float("--duration"), help="seconds of rig time to record")
     acq.add_argument("--bin", type=_bin_size, help="camera frames per binned frame (>= 1)")
     acq.add_argument("--exposure", type=_positive_float("--exposure"), help="exposure time in ms")
@@ -231,6 +232,8 @@ def check_acquire_settings(args: argparse.Namespace, config: Any) -> None:
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'run.h5'}")
     _output_folder(out.parent, "--out", f"the folder of --out {out}")
+    if out.exists() and not getattr(args, "overwrite", False):
+        raise ValueError(f"--out {out} exists (a previous run?); give another --out or --overwrite to replace it")
 
 
 def cmd_acquire(args: argparse.Namespace) -> int:
@@ -253,7 +256,7 @@ def cmd_acquire(args: argparse.Namespace) -> int:
     try:
         with scope:
             summary = scope.record(out, duration_s=args.duration, protocol=args.protocol, progress=printer,
-                                   focus_lock=config.focus_lock.enabled)
+                                   focus_lock=config.focus_lock.enabled, overwrite=args.overwrite)
     finally:
         printer.finish()
         for sig, handler in previous.items():

@@ -314,7 +314,7 @@ class Microscope:
         return self._session is not None
 
     def start_recording(self, out_path: str | Path, bin_size: int | None = None, save_raw: bool | None = None,
-                        duration_s: float | None = None, title: str | None = None) -> None:
+                        duration_s: float | None = None, title: str | None = None, overwrite: bool = False) -> None:
         """Create the run file and record binned (and optionally raw) frames until :meth:`stop_recording`.
 
         ``duration_s`` is only shown in the status (``record`` ends the run after it).
@@ -330,7 +330,9 @@ class Microscope:
             raise FileNotFoundError(f"output folder {path.parent} does not exist")
         self.start_live()
         assert self._pipeline is not None
-        writer = RunWriter(self._run_setup(path, bin_size, save_raw, title),
+        run_setup = self._run_setup(path, bin_size, save_raw, title)
+        run_setup.overwrite = bool(overwrite)   # an existing file is refused unless asked (issue 14)
+        writer = RunWriter(run_setup,
                            on_event=lambda level, message: self.events.emit(level, "writer", message))
         writer.start()
         try:
@@ -482,7 +484,7 @@ class Microscope:
     def record(self, out_path: str | Path, duration_s: float | None = None, protocol: Any = None,
                bin_size: int | None = None, progress: ProgressCallback | None = None,
                save_raw: bool | None = None, focus_lock: bool | None = None,
-               progress_interval_s: float = 0.5) -> RunSummary:
+               progress_interval_s: float = 0.5, overwrite: bool = False) -> RunSummary:
         """Record until ``duration_s`` (rig seconds) has passed or the protocol ends, then close the file.
 
         ``protocol``: None, a kind ("ocv", "charge", "discharge", "cycle", "gitt") or a ProtocolSpec.
@@ -505,7 +507,8 @@ class Microscope:
         try:
             if use_lock:
                 self._engage_focus_lock()
-            self.start_recording(out_path, bin_size=bin_size, save_raw=save_raw, duration_s=duration_s)
+            self.start_recording(out_path, bin_size=bin_size, save_raw=save_raw, duration_s=duration_s,
+                                 overwrite=overwrite)
             if spec is not None:
                 self.start_protocol(spec)
             reason = self._wait_until_done(rig, spec, duration_s, progress, progress_interval_s)

@@ -51,6 +51,15 @@ class RunFile:
         self._n_particles = n_particles
         self._durable: dict[str, int] = {}
         self.flushes = 0
+        self._cols: dict[str, list[tuple[L.Column, h5py.Dataset]]] = {}
+        self._frames: dict[str, h5py.Dataset] = {}
+        for table in L.TABLES:
+            group = handle.get(table.path)
+            if group is not None and table.columns[0].name in group:
+                self._cols[table.key] = [(c, group[c.name]) for c in table.columns]
+                if L.FRAMES in group:
+                    self._frames[table.key] = group[L.FRAMES]
+        self._all = [ds for cols in self._cols.values() for _, ds in cols] + list(self._frames.values())
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -76,11 +85,10 @@ class RunFile:
     # ------------------------------------------------------------------ appends
     def append(self, key: str, row: Mapping[str, Any] | Any) -> None:
         """Append one row to table ``key``; values by column ``attr`` from a mapping or an object."""
-        table = L.TABLE[key]
-        group = self._h5[table.path]
-        for col in table.columns:
-            value = row.get(col.attr) if isinstance(row, Mapping) else getattr(row, col.attr, None)
-            _append(group[col.name], self._cell(col, value))
+        is_map = isinstance(row, Mapping)
+        for col, ds in self._cols[key]:
+            value = row.get(col.attr) if is_map else getattr(row, col.attr, None)
+            _append(ds, self._cell(col, value))
 
     def _cell(self, col: L.Column, value: Any) -> Any:
         if col.is_text:
@@ -99,10 +107,10 @@ class RunFile:
 
     def append_frame(self, key: str, pixels: np.ndarray) -> None:
         """Append one image to the frame stack of ``key`` ("binned", "differential", "raw")."""
-        _append(self._h5[L.TABLE[key].path][L.FRAMES], pixels)
+        _append(self._frames[key], pixels)
 
     def has(self, key: str) -> bool:
-        return L.TABLE[key].path in self._h5
+        return key in self._cols
 
     def set_mask(self, mask: np.ndarray) -> None:
         self._h5[L.DIFFERENTIAL][L.MASK][...] = np.asarray(mask, dtype=np.uint8)
@@ -113,26 +121,16 @@ class RunFile:
         camera[L.FRAMES_DROPPED][()] = int(frames_dropped)
 
     # ------------------------------------------------------------------ durability
-    def _growing(self) -> list[h5py.Dataset]:
-        out: list[h5py.Dataset] = []
-        for table in L.TABLES:
-            group = self._h5.get(table.path)
-            if group is None:
-                continue
-            out += [group[c.name] for c in table.columns]
-            if L.FRAMES in group:
-                out.append(group[L.FRAMES])
-        return out
 
     def flush(self) -> None:
         """Flush to disk and remember every growing dataset's length (the rollback point)."""
         self._h5.flush()
         self.flushes += 1
-        self._durable = {ds.name: ds.shape[0] for ds in self._growing()}
+        self._durable = {ds.name: ds.shape[0] for ds in self._all}
 
     def length(self, key: str) -> int:
         """Frames in the stack of ``key`` known to be on disk (as of the last flush)."""
-        return self._durable.get(f"{L.TABLE[key].path}/{L.FRAMES}", 0)
+        return self._durable.get(self._frames[key].name, 0) if key in self._frames else 0
 
     def roll_back(self) -> None:
         """Cut every growing dataset back to its length at the last good flush (after a write error)."""
