@@ -17,6 +17,7 @@ import numpy as np
 
 from operascope.analysis import runfile_layout as layout
 from operascope.analysis.errors import RunFileError
+from operascope.analysis.runfile_check import truncation_error
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,9 @@ def open_run(path: str | os.PathLike[str]) -> Run:
         raise RunFileError(f"{p}: cannot be read ({exc})") from exc
     if not is_hdf5:
         raise RunFileError(f"{p}: not an HDF5 file (no HDF5 signature); expected an operascope run file")
+    cut = truncation_error(p)
+    if cut is not None:
+        raise RunFileError(cut)
     handle = None
     errors = []
     for kwargs in ({"swmr": True, "locking": False}, {"locking": False}, {}):
