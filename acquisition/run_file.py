@@ -49,7 +49,7 @@ class RunFile:
         self._h5 = handle
         self.path = path
         self._n_particles = n_particles
-        self._durable: dict[str, int] = {}
+        self._durable: list[int] = []
         self.flushes = 0
         self._cols: dict[str, list[tuple[L.Column, h5py.Dataset]]] = {}
         self._frames: dict[str, h5py.Dataset] = {}
@@ -60,6 +60,10 @@ class RunFile:
                 if L.FRAMES in group:
                     self._frames[table.key] = group[L.FRAMES]
         self._all = [ds for cols in self._cols.values() for _, ds in cols] + list(self._frames.values())
+        self._counts = (handle[L.CAMERA][L.FRAMES_IN], handle[L.CAMERA][L.FRAMES_DROPPED])
+        self._last_counts: tuple[int, int] | None = None
+        n_cols = len(self._all) - len(self._frames)
+        self._frame_pos = {key: n_cols + k for k, key in enumerate(self._frames)}
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -116,9 +120,10 @@ class RunFile:
         self._h5[L.DIFFERENTIAL][L.MASK][...] = np.asarray(mask, dtype=np.uint8)
 
     def set_counts(self, frames_in: int, frames_dropped: int) -> None:
-        camera = self._h5[L.CAMERA]
-        camera[L.FRAMES_IN][()] = int(frames_in)
-        camera[L.FRAMES_DROPPED][()] = int(frames_dropped)
+        counts = (int(frames_in), int(frames_dropped))
+        if counts != self._last_counts:
+            self._counts[0][()], self._counts[1][()] = counts
+            self._last_counts = counts
 
     # ------------------------------------------------------------------ durability
 
@@ -126,21 +131,22 @@ class RunFile:
         """Flush to disk and remember every growing dataset's length (the rollback point)."""
         self._h5.flush()
         self.flushes += 1
-        self._durable = {ds.name: ds.shape[0] for ds in self._all}
+        self._durable = [ds.shape[0] for ds in self._all]
 
     def length(self, key: str) -> int:
         """Frames in the stack of ``key`` known to be on disk (as of the last flush)."""
-        return self._durable.get(self._frames[key].name, 0) if key in self._frames else 0
+        if key not in self._frames or not self._durable:
+            return 0
+        return self._durable[self._frame_pos[key]]
 
     def roll_back(self) -> None:
         """Cut every growing dataset back to its length at the last good flush (after a write error)."""
-        for name, length in self._durable.items():
+        for ds, length in zip(self._all, self._durable):
             try:
-                ds = self._h5[name]
                 if ds.shape[0] > length:
                     ds.resize(length, axis=0)
             except Exception:  # noqa: BLE001 - best effort; the caller reports the error itself
-                log.debug("rollback of %s failed", name, exc_info=True)
+                log.debug("rollback of a dataset failed", exc_info=True)
 
     def finish(self, stop_reason: str) -> None:
         """Write end_time and stop_reason (never cut: a longer reason is rewritten after closing)."""
