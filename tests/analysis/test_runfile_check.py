@@ -17,10 +17,10 @@ from operascope.analysis.runfile_check import stored_eof
 @pytest.mark.parametrize("fraction", [2, 10, 100, 1000])
 def test_a_cut_copy_is_refused_within_a_second(tmp_path, fraction):
     path = tmp_path / "run.h5"
-    writer = RunWriter(RunSetup(path=str(path), frame_shape=(80, 100), t0_s=0.0, config_toml=""))
+    writer = RunWriter(RunSetup(path=str(path), frame_shape=(400, 500), t0_s=0.0, config_toml=""))
     writer.start()
     for k in range(5):
-        writer.write_binned(BinnedFrame(k, np.ones((80, 100), np.float32), 1, k, k, k, k, False, 0), 1, 1, 1)
+        writer.write_binned(BinnedFrame(k, np.ones((400, 500), np.float32), 1, k, k, k, k, False, 0), 1, 1, 1)
     writer.close("done")
     data = path.read_bytes()
     assert stored_eof(path) == len(data)
