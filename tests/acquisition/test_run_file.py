@@ -168,3 +168,14 @@ def test_event_messages_survive_in_utf8(tmp_path):
     writer.close("stopped")
     with h5py.File(path, "r") as f:
         assert f[L.EVENTS]["message"][0].decode("utf-8") == "ü" * 1024
+
+
+def test_acquire_refuses_an_existing_out_in_one_line_with_status_2(tmp_path, capsys):
+    from operascope.acquisition.cli import main
+
+    out = tmp_path / "previous.h5"
+    out.write_bytes(b"x" * 1000)
+    assert main(["acquire", "--out", str(out), "--duration", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "exists" in err[0] and "--overwrite" in err[0]
+    assert out.read_bytes() == b"x" * 1000
