@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from operascope.acquisition.protocols import PROTOCOL_KINDS as PROTOCOLS
+from operascope.analysis import runfile_cli
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Defaults of `operascope gitt` for LiNi0.88Mn0.05Co0.07O2 (physics reference, section 0).
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--out", default="model_out", help="output folder (default model_out)")
     model.add_argument("--sweep", action="store_true", help="sweep eta and gamma")
 
+    runfile_cli.add_parsers(sub)
     gui = sub.add_parser("gui", help="the microscope window")
     gui.add_argument("--config", help="rig TOML (default: the simulated rig)")
     gui.add_argument("--screenshot", metavar="PATH", help="save a screenshot of the window and quit")
@@ -347,7 +349,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"devices": cmd_devices, "acquire": cmd_acquire, "analyze": cmd_analyze, "gitt": cmd_gitt,
-            "model": cmd_model, "gui": cmd_gui}
+            "model": cmd_model, "gui": cmd_gui, **runfile_cli.COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
