@@ -302,11 +302,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     out = _output_folder(Path(args.out) if args.out else run.with_name(run.stem + "_report"), "--out")
     summary = analyze_run(run, out, progress=_progress_lines("analyze"))
     print(f"report written to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
-    drift = summary.get("drift", {})
-    print(f"{len(summary.get('particles', []))} particles, {summary.get('n_frames', 0)} binned frames; "
-          f"drift up to {drift.get('max_abs_drift_nm', float('nan')):.0f} nm; fiducial scatter "
-          f"{max(drift.get('scatter_nm') or [float('nan')]):.2f} nm (Cramér–Rao bound "
-          f"{drift.get('crlb_nm', float('nan')):.2f} nm)")
+    from operascope.analysis.summary_text import analyze_line
+
+    print(analyze_line(summary))
     return EXIT_OK
 
 
