@@ -34,6 +34,7 @@ from operascope.acquisition.live_differential import DifferentialFrame
 from operascope.acquisition.protocols import ProtocolStep
 from operascope.acquisition.queues import MustNotDropQueue
 from operascope.acquisition.raw_compression import DEFAULT as DEFAULT_RAW_COMPRESSION
+from operascope.acquisition.raw_compression import check_rate
 from operascope.acquisition.run_file import RunFile, RunFileExistsError, geometry_columns  # noqa: F401
 from operascope.acquisition.run_lock import RunFileInUseError, RunFileLock  # noqa: F401
 from operascope.acquisition.worker import Worker
@@ -152,7 +153,9 @@ class RunWriter:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout_s: float = 30.0) -> None:
-        """Lock and create the file (in the writer thread) and switch SWMR on; raise if that fails."""
+        """Check the raw filter's rate, lock and create the file (in the writer thread) and switch SWMR on;
+        raise if that fails (ValueError: the raw-frame filter cannot hold the camera's frame rate)."""
+        self._check_raw_rate()
         self._lock.acquire()
         self._worker.start()
         if not self._ready.wait(timeout_s):
@@ -161,6 +164,21 @@ class RunWriter:
             self._worker.join(5.0)
             self._lock.release()
             raise self._startup_error
+
+    def _check_raw_rate(self) -> None:
+        """Refuse a raw-frame filter slower than the camera; warn when it has little headroom (measured here,
+        on a frame of the run's shape, before anything is recorded)."""
+        s = self.setup
+        if not s.save_raw:
+            return
+        try:
+            frame_rate_hz = float(s.camera.get("frame_rate") or 0.0)
+        except (TypeError, ValueError):
+            frame_rate_hz = 0.0
+        warning = check_rate(s.raw_compression, tuple(s.frame_shape), frame_rate_hz)
+        if warning is not None:
+            log.warning("%s", warning)
+            self._on_event("warning", warning)
 
     def close(self, stop_reason: str, frames_in: int | None = None, frames_dropped: int | None = None,
               timeout_s: float = 60.0) -> None:
