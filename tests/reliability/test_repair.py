@@ -106,3 +106,17 @@ def test_repair_refuses_a_non_hdf5_file_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not an HDF5 file" in err[0]
     assert bad.read_text() == "not hdf5"
+
+
+def test_repair_refuses_a_file_still_being_written(tmp_path, capsys):
+    from operascope.acquisition.run_lock import RunFileLock
+
+    path = tmp_path / "live.h5"
+    with h5py.File(path, "w", libver=("v110", "v110")) as f:
+        f["x"] = np.arange(3)
+    before = path.read_bytes()
+    with RunFileLock(path):
+        assert main(["repair", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"file in use by PID {os.getpid()}" in err
+    assert path.read_bytes() == before
