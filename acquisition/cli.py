@@ -25,6 +25,8 @@ from operascope.acquisition.cli_support import (
 from operascope.acquisition.logs import LEVELS, configure_console, level_from_flags, log_file_beside
 from operascope.acquisition.protocol_kinds import PROTOCOL_KINDS as PROTOCOLS
 
+from operascope.analysis import runfile_cli
+
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -98,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     acq = sub.add_parser("acquire", help="record a run (imaging + electrochemistry) to an HDF5 file")
     acq.add_argument("--config", help="rig TOML (default: the simulated rig)")
-    acq.add_argument("--out", required=True, help="run file to write (.h5)")
+    acq.add_argument("--out", required=True, help="run file to write (.h5); an existing file is refused")
+    acq.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     acq.add_argument("--duration", type=_positive_float("--duration", MAX_DURATION_S),
                      help="seconds of rig time to record (at most one year)")
     acq.add_argument("--bin", type=_bin_size, help="camera frames per binned frame (>= 1)")
@@ -143,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--out", default="model_out", help="output folder (default model_out)")
     model.add_argument("--sweep", action="store_true", help="sweep eta and gamma")
 
+    runfile_cli.add_parsers(sub)
     gui = sub.add_parser("gui", help="the microscope window")
     gui.add_argument("--config", help="rig TOML (default: the simulated rig)")
     gui.add_argument("--screenshot", metavar="PATH", help="save a screenshot of the window and quit")
@@ -280,6 +284,8 @@ def check_acquire_settings(args: argparse.Namespace, config: Any) -> None:
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a file name such as {out / 'run.h5'}")
     _output_folder(out.parent, "--out", f"the folder of --out {out}")
+    if out.exists() and not getattr(args, "overwrite", False):
+        raise ValueError(f"--out {out} exists (a previous run?); give another --out or --overwrite to replace it")
 
 
 def cmd_acquire(args: argparse.Namespace) -> int:
@@ -307,7 +313,7 @@ def _record(args: argparse.Namespace, config: Any, out: Path) -> int:
     try:
         with scope:
             summary = scope.record(out, duration_s=args.duration, protocol=args.protocol, progress=printer,
-                                   focus_lock=config.focus_lock.enabled)
+                                   focus_lock=config.focus_lock.enabled, overwrite=args.overwrite)
     finally:
         printer.finish()
         for sig, handler in previous.items():
@@ -332,11 +338,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     with _new_output_folder(Path(args.out) if args.out else run.with_name(run.stem + "_report"), "--out") as out:
         summary = analyze_run(run, out, progress=_progress_lines("analyze"))
     print(f"report written to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
-    drift = summary.get("drift", {})
-    print(f"{len(summary.get('particles', []))} particles, {summary.get('n_frames', 0)} binned frames; "
-          f"drift up to {drift.get('max_abs_drift_nm', float('nan')):.0f} nm; fiducial scatter "
-          f"{max(drift.get('scatter_nm') or [float('nan')]):.2f} nm (Cramér–Rao bound "
-          f"{drift.get('crlb_nm', float('nan')):.2f} nm)")
+    from operascope.analysis.summary_text import analyze_line
+
+    print(analyze_line(summary))
     return EXIT_OK
 
 
@@ -382,7 +386,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"devices": cmd_devices, "acquire": cmd_acquire, "analyze": cmd_analyze, "gitt": cmd_gitt,
-            "model": cmd_model, "gui": cmd_gui, "selftest": selftest.run}
+            "model": cmd_model, "gui": cmd_gui, "selftest": selftest.run, **runfile_cli.COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -183,9 +183,11 @@ class Microscope(EngineCommands):
     is_recording = property(lambda self: self.recording.is_recording)
 
     def start_recording(self, out_path: str | Path, bin_size: int | None = None, save_raw: bool | None = None,
-                        duration_s: float | None = None, title: str | None = None, ocv_when_idle: bool = True) -> None:
+                        duration_s: float | None = None, title: str | None = None, ocv_when_idle: bool = True,
+                        overwrite: bool = False) -> None:
         """Create the run file and record until :meth:`stop_recording` (``duration_s`` is shown only);
-        with no protocol running (and ``ocv_when_idle``) the potentiostat records the open-circuit voltage."""
+        with no protocol running (and ``ocv_when_idle``) the potentiostat records the open-circuit voltage.
+        An existing file at ``out_path`` is refused unless ``overwrite``."""
         rig = self.require_rig()
         if self.recording.session is not None:
             raise RuntimeError(f"already recording to {self.recording.session.writer.setup.path}; stop it first")
@@ -195,7 +197,8 @@ class Microscope(EngineCommands):
         path = Path(out_path)
         if not path.parent.is_dir():
             raise FileNotFoundError(f"output folder {path.parent} does not exist")
-        self.recording.start(rig, self.live.start(rig.camera), path, bin_size, save_raw, duration_s, title)
+        self.recording.start(rig, self.live.start(rig.camera), path, bin_size, save_raw, duration_s, title,
+                             overwrite=overwrite)
         if ocv_when_idle:
             self.protocols.start_background_ocv(rig)
 
@@ -227,13 +230,13 @@ class Microscope(EngineCommands):
     def record(self, out_path: str | Path, duration_s: float | None = None, protocol: Any = None,
                bin_size: int | None = None, progress: ProgressCallback | None = None,
                save_raw: bool | None = None, focus_lock: bool | None = None,
-               progress_interval_s: float = 0.5) -> RunSummary:
+               progress_interval_s: float = 0.5, overwrite: bool = False) -> RunSummary:
         """Record until ``duration_s`` (rig s) has passed or the protocol ("ocv", "charge", "discharge",
         "cycle", "gitt" or a ProtocolSpec) ends. ``focus_lock`` None = config.focus_lock.enabled;
         ``progress(status)`` about every ``progress_interval_s`` wall s. Ctrl-C or :meth:`request_stop`
-        end the run cleanly; the file keeps every completed bin."""
+        end the run cleanly; the file keeps every completed bin. An existing file is refused unless ``overwrite``."""
         return record_loop.record(self, out_path, duration_s, protocol, bin_size, progress, save_raw,
-                                  focus_lock, progress_interval_s)
+                                  focus_lock, progress_interval_s, overwrite=overwrite)
 
     # ------------------------------------------------------------------ status
     def failure(self) -> str | None:

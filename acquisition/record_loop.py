@@ -21,7 +21,7 @@ ProgressCallback = Callable[[MicroscopeStatus], None]
 
 def record(scope: "Microscope", out_path: str | Path, duration_s: float | None, protocol: Any,
            bin_size: int | None, progress: ProgressCallback | None, save_raw: bool | None,
-           focus_lock: bool | None, progress_interval_s: float) -> RunSummary:
+           focus_lock: bool | None, progress_interval_s: float, overwrite: bool = False) -> RunSummary:
     """See :meth:`operascope.acquisition.microscope.Microscope.record`."""
     scope.require_rig()
     check_duration(duration_s)
@@ -40,7 +40,7 @@ def record(scope: "Microscope", out_path: str | Path, duration_s: float | None, 
         if use_lock:
             scope.focus.engage()
         scope.start_recording(out_path, bin_size=bin_size, save_raw=save_raw, duration_s=duration_s,
-                              ocv_when_idle=spec is None)
+                              ocv_when_idle=spec is None, overwrite=overwrite)
         if spec is not None:
             scope.start_protocol(spec)
         reason = _wait_until_done(scope, spec, duration_s, progress, progress_interval_s)

@@ -46,14 +46,21 @@ class RecordingService:
         return self.session is not None
 
     def start(self, rig: Any, pipeline: FramePipeline, path: Path, bin_size: int, save_raw: bool,
-              duration_s: float | None, title: str | None) -> None:
+              duration_s: float | None, title: str | None, overwrite: bool = False) -> None:
         """Create the run file and hand the pipeline a new session (bin_size/save_raw already checked)."""
         if self.session is not None:
             raise RuntimeError(f"already recording to {self.session.writer.setup.path}; stop that recording first")
         self._run_log = logs.attach_run_log(path)   # every recording (CLI, GUI, script) leaves <run>.log
-        writer = RunWriter(self._run_setup(rig, path, bin_size, save_raw, title),
+        run_setup = self._run_setup(rig, path, bin_size, save_raw, title)
+        run_setup.overwrite = bool(overwrite)   # an existing file is refused unless asked
+        writer = RunWriter(run_setup,
                            on_event=lambda level, message: self._events.emit(level, "writer", message))
-        writer.start()
+        try:
+            writer.start()   # refuses an existing file (unless overwrite), a locked file, a too-slow raw filter
+        except BaseException:
+            logs.detach(self._run_log)
+            self._run_log = None
+            raise
         try:
             earlier_events, unsubscribe = self._events.history_then_subscribe(writer.write_event)
             for event in earlier_events:   # what happened since the rig opened (calibration, faults, ...)

@@ -17,6 +17,8 @@ import numpy as np
 
 from operascope.analysis import runfile_layout as layout
 from operascope.analysis.errors import RunFileError
+from operascope.analysis.runfile_check import truncation_error
+from operascope.analysis import runfile_tables, runfile_xarray
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,10 @@ def _decode(values: np.ndarray) -> tuple[str, ...]:
 class Run:
     """An open run file. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, path: Path, handle: h5py.File) -> None:
+    def __init__(self, path: Path, handle: h5py.File, open_kwargs: dict | None = None) -> None:
         self.path = path
         self._h5 = handle
+        self._open_kwargs = dict(open_kwargs or {})
         try:
             self._load_metadata()
         except RunFileError:
@@ -269,6 +272,70 @@ class Run:
         for k in range(self.n_frames):
             yield self.frame(k)
 
+    # ------------------------------------------------------------------ every group
+    def text(self, name: str) -> str | None:
+        """A text scalar of /entry: "start_time", "end_time", "stop_reason", "title", "run_id", ..."""
+        return self._text(f"{layout.ENTRY}/{name}")
+
+    @property
+    def start_time(self) -> str | None:
+        return self.text(layout.START_TIME)
+
+    @property
+    def end_time(self) -> str | None:
+        """ISO 8601 end time; "unknown" while recording (or after a crash, until ``operascope repair``)."""
+        return self.text(layout.END_TIME)
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run stopped ("" while recording or after a crash before repair; "crashed" after repair)."""
+        return self.text(layout.STOP_REASON)
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Keys of the tables this file holds (see runfile_layout.TABLE): "echem", "focus", "events", ..."""
+        return tuple(t.key for t in layout.TABLES if isinstance(self._h5.get(f"{t.path}/{t.columns[0].name}"),
+                                                                  h5py.Dataset))
+
+    def table(self, key: str) -> dict[str, np.ndarray] | None:
+        """Columns of table ``key`` ("binned", "differential", "raw", "echem", "techniques", "focus",
+        "calibration", "led", "laser", "stage_x"/"_y"/"_z", "events", "truth"); None if absent."""
+        if key not in layout.TABLE:
+            raise ValueError(f"table {key!r} is not known; use one of {', '.join(layout.TABLE)}")
+        return runfile_tables.read_table(self._h5, key)
+
+    @property
+    def events(self) -> dict[str, np.ndarray] | None:
+        return self.table("events")
+
+    def stack(self, kind: str = "binned") -> h5py.Dataset | None:
+        """The frame stack ``kind`` ("binned", "differential", "raw") as a lazy h5py dataset, or None."""
+        obj = self._h5.get(f"{runfile_xarray.images(kind).table.path}/{layout.FRAMES}")
+        return obj if isinstance(obj, h5py.Dataset) else None
+
+    @property
+    def differential_mask(self) -> np.ndarray | None:
+        arr = self._array(f"{layout.DIFFERENTIAL}/{layout.MASK}", None)
+        return None if arr is None else arr.astype(bool)
+
+    def to_dataframe(self, key: str = "echem") -> "pandas.DataFrame":  # noqa: F821
+        """Table ``key`` as a pandas DataFrame indexed by time (s); units in ``.attrs["units"]``."""
+        if key not in layout.TABLE:
+            raise ValueError(f"table {key!r} is not known; use one of {', '.join(layout.TABLE)}")
+        return runfile_tables.to_dataframe(self._h5, key)
+
+    def to_xarray(self, kind: str = "binned", frames: slice = slice(None)) -> "xarray.Dataset":  # noqa: F821
+        """Frame stack ``kind`` as an xarray Dataset: ``frames`` (time, y, x), time in s, y/x in µm."""
+        return runfile_xarray.to_xarray(self._h5, kind, frames)
+
+    def refresh(self) -> None:
+        """See the records a writer has added since opening (SWMR); re-reads the small logs."""
+        # Reopening is the robust refresh: H5Drefresh on one handle of a dataset evicts metadata that other
+        # open handles of it still use ("can't insert duplicate key" on the next read).
+        self._h5.close()
+        self._h5 = h5py.File(str(self.path), "r", **self._open_kwargs)
+        self._load_metadata()
+
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Close the HDF5 file."""
@@ -296,11 +363,17 @@ def open_run(path: str | os.PathLike[str]) -> Run:
         raise RunFileError(f"{p}: cannot be read ({exc})") from exc
     if not is_hdf5:
         raise RunFileError(f"{p}: not an HDF5 file (no HDF5 signature); expected an operascope run file")
+    cut = truncation_error(p)
+    if cut is not None:
+        raise RunFileError(cut)
+    import hdf5plugin  # noqa: F401 - registers the raw-frame filters (bitshuffle/blosc) with HDF5
+
     handle = None
     errors = []
     for kwargs in ({"swmr": True, "locking": False}, {"locking": False}, {}):
         try:
             handle = h5py.File(str(p), "r", **kwargs)
+            opened_with = kwargs
             break
         except (OSError, ValueError, TypeError) as exc:
             errors.append(str(exc))
@@ -315,4 +388,4 @@ def open_run(path: str | os.PathLike[str]) -> Run:
         top = ", ".join(sorted(handle.keys())[:5]) or "nothing"
         handle.close()
         raise RunFileError(f"{p}: not an operascope run file (no {layout.ENTRY} group; top level holds {top})")
-    return Run(p, handle)
+    return Run(p, handle, opened_with)

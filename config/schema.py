@@ -129,7 +129,7 @@ class AcquisitionConfig(Strict):
     pixel_size_nm: float = Field(34.7, gt=0, le=10_000)
     led_current_a: float = Field(0.5, ge=0, le=10.0)
     save_raw: bool = False
-    raw_compression: Literal["none", "gzip", "lzf"] = "lzf"
+    raw_compression: Literal["none", "gzip", "lzf", "bitshuffle-lz4", "blosc-lz4"] = "bitshuffle-lz4"
     mask_threshold: float | None = Field(None, description="counts; None = Otsu on the reference")
     drift_correction: bool = True
     fiducial_xy_px: tuple[float, float] | None = Field(None, description="fiducial position in the ROI; None = brightest spot")

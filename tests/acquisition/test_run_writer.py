@@ -44,7 +44,7 @@ def test_every_group_exists_before_swmr_and_close_records_end_and_reason(tmp_pat
         assert f[L.BINNED]["voltage"][0] == pytest.approx(3.9)
         assert f[L.EVENTS]["message"][0].decode() == "é unicode survives"
         assert f[L.EVENTS]["time"][0] == pytest.approx(1.0)
-        assert f[L.CAMERA]["exposure_time"].attrs["units"] == "ms"
+        assert f[L.CAMERA]["count_time"].attrs["units"] == "ms"   # NXdetector name of the exposure time
         assert f[L.SIMULATION]["particles"]["diameter_um"][()].tolist() == [3.0]
 
 

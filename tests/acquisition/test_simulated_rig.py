@@ -83,7 +83,7 @@ def test_focus_lock_run_logs_samples_calibration_and_truth(tmp_path):
         sim = f[L.SIMULATION]
         assert sim["time"].shape[0] >= 8 and sim["particle_theta"].shape[1] == 3
         assert sim["particles"]["diameter_um"].shape == (3,)
-        assert f[L.STAGE]["z"].shape[0] >= 8 and f[L.LED]["log"]["current"].shape[0] >= 8
+        assert f[L.STAGE]["z"]["value"].shape[0] >= 8 and f[L.LED]["log"]["value"].shape[0] >= 8   # NXpositioner per axis, NXlog value
         # the lock holds the defocus it locked at while the cover glass drifts by tens of nm
         locked = sim["time"][()] > sim["time"][0] + 5.0
         assert np.ptp(sim["drift_z_nm"][locked]) > 50 and np.ptp(sim["defocus_nm"][locked]) < 25
