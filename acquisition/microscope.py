@@ -197,10 +197,18 @@ class Microscope(EngineCommands):
         path = Path(out_path)
         if not path.parent.is_dir():
             raise FileNotFoundError(f"output folder {path.parent} does not exist")
-        self.recording.start(rig, self.live.start(rig.camera), path, bin_size, save_raw, duration_s, title,
-                             overwrite=overwrite)
-        if ocv_when_idle:
+        if ocv_when_idle:   # before the first frame, so the first bin has a voltage too
+            points_before = len(self.echem)
             self.protocols.start_background_ocv(rig)
+            deadline = time.monotonic() + 2.0
+            while self.protocols.is_running and len(self.echem) == points_before and time.monotonic() < deadline:
+                time.sleep(0.005)
+        try:
+            self.recording.start(rig, self.live.start(rig.camera), path, bin_size, save_raw, duration_s, title,
+                                 overwrite=overwrite)
+        except BaseException:
+            self.protocols.stop_background_ocv()
+            raise
 
     def stop_recording(self, reason: str = "stopped") -> RunSummary | None:
         """Flush the partial bin, close the run file and return its summary (None if not recording)."""
