@@ -163,7 +163,10 @@ class RunWriter:
         if self._startup_error is not None:
             self._worker.join(5.0)
             self._lock.release()
+            log.error("%s: not created: %s", self.setup.path, self._startup_error)
             raise self._startup_error
+        log.info("%s: created (raw frames %s, compression %s, queue %d)", self.setup.path,
+                 "on" if self.setup.save_raw else "off", self.setup.raw_compression, self.setup.queue_capacity)
 
     def _check_raw_rate(self) -> None:
         """Refuse a raw-frame filter slower than the camera; warn when it has little headroom (measured here,
@@ -193,6 +196,8 @@ class RunWriter:
             if not self._worker.join(timeout_s):  # pragma: no cover - a hung file system
                 self._worker.stop(5.0)
         self._lock.release()
+        log.info("%s: closed (%s); %d frames in, %d dropped", self.setup.path, stop_reason, self.frames_in,
+                 self.frames_dropped)
 
     @property
     def is_alive(self) -> bool:

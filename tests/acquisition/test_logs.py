@@ -74,7 +74,6 @@ def test_acquire_leaves_a_log_file_with_engine_and_device_lines(tmp_path):
     assert "operascope.simulators.devices.camera" in text
 
 
-@pytest.mark.xfail(strict=True, reason="run_writer logging is the runfile branch's (acquisition/run_writer.py)")
 def test_acquire_log_file_has_writer_lines(tmp_path):
     out = tmp_path / "run.h5"
     assert main(["acquire", "--out", str(out), "--duration", "2", "--speed", "20", "-q"]) == 0
