@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--protocol", choices=PROTOCOLS, help="start this electrochemistry protocol once the rig is open")
     gui.add_argument("--focus-lock", action="store_true", help="calibrate and lock the focus once the rig is open")
     gui.add_argument("--speed", type=_positive_float("--speed"), help="simulation only: rig seconds per wall second")
+    from operascope.service.cli_commands import add_parsers as add_service_parsers
+
+    add_service_parsers(sub, _positive_float, PROTOCOLS)
     return parser
 
 
@@ -365,7 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"give a command: {', '.join(COMMANDS)} (operascope COMMAND --help for its flags)")
         return EXIT_USAGE
     try:
-        return COMMANDS[args.command](args)
+        from operascope.service.cli_commands import COMMANDS as SERVICE_COMMANDS
+
+        return {**COMMANDS, **SERVICE_COMMANDS}[args.command](args)
     except (ConfigError, RunFileError, ValueError, FileNotFoundError) as exc:
         _say(str(exc))
         return EXIT_USAGE
