@@ -8,8 +8,6 @@ import logging
 import os
 from typing import Any, Sequence
 
-import dask
-
 log = logging.getLogger(__name__)
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 
@@ -45,6 +43,8 @@ def compute(graphs: Sequence[Any], workers: int | None = None, scheduler: str | 
         with remote:
             log.info("computing %d graph(s) on the cluster at %s", len(graphs), address)
             return _on_client(remote, graphs, progress)
+    import dask
+
     log.info("computing %d graph(s) on the local threaded scheduler (%s workers)", len(graphs), workers or "all")
     if progress:
         from dask.diagnostics import ProgressBar
