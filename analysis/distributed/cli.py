@@ -53,5 +53,6 @@ def cmd_analyze_dask(args: argparse.Namespace) -> int:
     summary = analyze_study(runs, out, workers=args.workers, scheduler=args.scheduler, progress=sys.stderr.isatty())
     n_particles = sum(len(r["particles"]) for r in summary["runs"])
     print(f"study of {summary['n_runs']} run(s), {n_particles} particles, {summary['n_rows']} rows written to {out}: "
-          f"{', '.join(summary['files'])}")
+          f"{', '.join(summary['files'])} ({summary['n_chunks_from_cache']} of {summary['n_chunks']} chunks of bins "
+          f"from the cache)")
     return 0

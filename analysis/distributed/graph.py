@@ -22,6 +22,7 @@ from dask import delayed
 from dask.base import tokenize
 
 from operascope.analysis import runfile_layout as layout
+from operascope.analysis.distributed.cache import chunk_key, load, store
 from operascope.analysis.differential import differential
 from operascope.analysis.drift import shift_image, track_fiducial
 from operascope.analysis.errors import RunFileError
@@ -99,6 +100,8 @@ class RunResult:
     com_nm: np.ndarray
     mean_differential: np.ndarray
     unreacted_fraction: np.ndarray
+    n_chunks: int = 0
+    n_chunks_cached: int = 0
 
 
 def plan_run(path: str | Path, settings: AnalysisSettings) -> RunPlan:
@@ -167,12 +170,21 @@ def read_bins(path: str, start: int, stop: int, rows: slice, cols: slice) -> np.
         raise RunFileError(f"{path}: binned frames {start}..{stop - 1} cannot be read ({exc})") from exc
 
 
-def analyze_bins(plan: RunPlan, start: int, stop: int, settings: AnalysisSettings) -> np.ndarray:
-    """(3, n_particles, stop - start): COM distance (nm), mean differential, unreacted fraction of bins start..stop-1."""
+def analyze_bins(plan: RunPlan, start: int, stop: int, settings: AnalysisSettings,
+                 cache_dir: str | None = None) -> tuple[np.ndarray, bool]:
+    """(3, n_particles, stop - start): COM distance (nm), mean differential, unreacted fraction of bins
+    start..stop-1; and whether it came from the cache in ``cache_dir`` (None: no cache)."""
+    blocks = [read_bins(plan.path, start, stop, p.rows, p.cols) for p in plan.particles]
+    references = [plan.reference[p.rows, p.cols] for p in plan.particles]
+    key = None
+    if cache_dir is not None:
+        key = chunk_key(settings, plan.pixel_size_nm, plan.dx_px[start:stop], plan.dy_px[start:stop], blocks,
+                        references, [p.mask for p in plan.particles])
+        cached = load(cache_dir, key)
+        if cached is not None and cached.shape == (3, len(plan.particles), stop - start):
+            return cached, True
     out = np.full((3, len(plan.particles), stop - start), np.nan)
-    for j, p in enumerate(plan.particles):
-        block = read_bins(plan.path, start, stop, p.rows, p.cols)
-        ref = plan.reference[p.rows, p.cols]
+    for j, (p, block, ref) in enumerate(zip(plan.particles, blocks, references)):
         for i, k in enumerate(range(start, stop)):
             corrected = shift_image(block[i], -plan.dx_px[k], -plan.dy_px[k])
             diff = differential(corrected, ref, p.mask)
@@ -180,13 +192,17 @@ def analyze_bins(plan: RunPlan, start: int, stop: int, settings: AnalysisSetting
                                            settings.min_unreacted_fraction) * plan.pixel_size_nm
             out[1, j, i] = float(np.nanmean(diff[p.mask])) if p.mask.any() else np.nan
             out[2, j, i] = unreacted_region(diff, p.mask, settings.unreacted_threshold).sum() / max(p.area_px, 1)
-    return out
+    if key is not None:
+        store(cache_dir, key, out)
+    return out, False
 
 
-def assemble(plan: RunPlan, parts: list[np.ndarray]) -> RunResult:
+def assemble(plan: RunPlan, parts: list[tuple[np.ndarray, bool]]) -> RunResult:
     """Join the chunk results (in bin order) into one :class:`RunResult`."""
-    joined = np.concatenate(parts, axis=2) if parts else np.full((3, len(plan.particles), 0), np.nan)
-    return RunResult(plan, joined[0], joined[1], joined[2])
+    arrays = [a for a, _cached in parts]
+    joined = np.concatenate(arrays, axis=2) if arrays else np.full((3, len(plan.particles), 0), np.nan)
+    return RunResult(plan, joined[0], joined[1], joined[2], n_chunks=len(parts),
+                     n_chunks_cached=sum(1 for _a, cached in parts if cached))
 
 
 def chunk_bounds(n_frames: int, chunk_bins: int) -> list[tuple[int, int]]:
@@ -200,14 +216,17 @@ def _n_frames(path: str | Path) -> int:
         return run.n_frames
 
 
-def run_graph(path: str | Path, settings: AnalysisSettings | None = None) -> Any:
+def run_graph(path: str | Path, settings: AnalysisSettings | None = None, cache_dir: str | Path | None = None) -> Any:
     """The Dask graph (a ``dask.delayed`` object) of one run's analysis; ``.compute()`` gives a :class:`RunResult`.
 
-    Only the number of bins is read on the client, to lay out the chunks.
+    Only the number of bins is read on the client, to lay out the chunks. ``cache_dir``: reuse chunk results
+    stored there (see :mod:`operascope.analysis.distributed.cache`); it must be reachable by every worker.
     """
+    cache = None if cache_dir is None else str(cache_dir)
     settings = settings or AnalysisSettings()
-    name = f"{Path(path).name}-{tokenize(str(Path(path).resolve()), settings)}"
+    stat = Path(path).stat()
+    name = f"{Path(path).name}-{tokenize(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, settings, cache)}"
     plan = delayed(plan_run, pure=True)(str(path), settings, dask_key_name=f"plan-{name}")
-    parts = [delayed(analyze_bins, pure=True)(plan, s, e, settings, dask_key_name=f"bins-{name}-{s}")
+    parts = [delayed(analyze_bins, pure=True)(plan, s, e, settings, cache, dask_key_name=f"bins-{name}-{s}")
              for s, e in chunk_bounds(_n_frames(path), settings.chunk_bins)]
     return delayed(assemble, pure=True)(plan, parts, dask_key_name=f"run-{name}")

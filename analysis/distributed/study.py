@@ -153,19 +153,25 @@ def _run_summary(run: StudyRun, result: RunResult) -> dict[str, Any]:
 
 def analyze_study(runs: Sequence[StudyRun], out_dir: str | Path, settings: AnalysisSettings | None = None,
                   workers: int | None = None, scheduler: str | None = None, progress: bool = False,
-                  client: Any = None) -> dict[str, Any]:
-    """Analyse every run in parallel; write study.parquet, study.csv, study.json and the two figures to ``out_dir``."""
+                  client: Any = None, cache_dir: str | Path | None = "default") -> dict[str, Any]:
+    """Analyse every run in parallel; write study.parquet, study.csv, study.json and the two figures to ``out_dir``.
+
+    ``cache_dir``: chunk results are reused from / stored in it ("default": ``out_dir``/cache; None: no cache).
+    """
     if not runs:
         raise ValueError("a study needs at least one run file")
     settings = settings or AnalysisSettings()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = compute([run_graph(r.path, settings) for r in runs], workers, scheduler, progress, client)
+    cache = out / "cache" if cache_dir == "default" else cache_dir
+    results = compute([run_graph(r.path, settings, cache) for r in runs], workers, scheduler, progress, client)
     table = study_table(runs, results)
     write_table(table, out / "study.parquet", out / "study.csv")
     figures = [plot_study_com_vs_soc(out / "study_com_vs_soc.png", table),
                plot_condition_summary(out / "study_condition_summary.png", table)]
     summary = {"n_runs": len(runs), "n_rows": int(table["run"].size), "settings": settings.__dict__,
+               "n_chunks": sum(r.n_chunks for r in results),
+               "n_chunks_from_cache": sum(r.n_chunks_cached for r in results),
                "runs": [_run_summary(r, res) for r, res in zip(runs, results)],
                "files": ["study.parquet", "study.csv"] + [f.name for f in figures]}
     tmp = out / "study.json.part"

@@ -14,16 +14,16 @@ from operascope.analysis.distributed.synthetic_large import make_large_run
 
 LIMIT_MB = 56
 PROBE = r"""
-import json, resource, sys
+import json, sys
 import numpy as np, h5py, scipy.ndimage, dask, dask.threaded
 from operascope.analysis.distributed.graph import AnalysisSettings, run_graph
 from operascope.analysis.distributed.runner import compute
-def rss_mb():
+def status_mb(field):
     with open("/proc/self/status") as fh:
-        return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS")) / 1024
-before = rss_mb()
+        return next(int(l.split()[1]) for l in fh if l.startswith(field)) / 1024
+before = status_mb("VmRSS")
 (result,) = compute([run_graph(sys.argv[1], AnalysisSettings(chunk_bins=8))], workers=2)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = status_mb("VmHWM")   # this process's peak RSS (ru_maxrss would include the parent's, from before exec)
 print(json.dumps({"before_mb": before, "peak_mb": peak, "n_particles": len(result.plan.particles),
                   "n_finite": int(np.isfinite(result.com_nm).sum()), "n_frames": result.plan.n_frames}))
 """
