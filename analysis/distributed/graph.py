@@ -161,11 +161,13 @@ def plan_run(path: str | Path, settings: AnalysisSettings) -> RunPlan:
                    time_s, np.asarray(capacity, float), np.asarray(soc, float), threshold, tuple(warnings))
 
 
-def read_bins(path: str, start: int, stop: int, rows: slice, cols: slice) -> np.ndarray:
-    """Bins start..stop-1 of the window (rows, cols), float32, read straight from the file's HDF5 chunks."""
+def read_bins(path: str, start: int, stop: int, windows: list[tuple[slice, slice]]) -> list[np.ndarray]:
+    """Bins start..stop-1 of each (rows, cols) window, float32, read straight from the file's HDF5 chunks
+    (the file is opened once for the whole chunk)."""
     try:
         with h5py.File(path, "r", locking=False) as handle:
-            return np.asarray(handle[f"{layout.BINNED}/frames"][start:stop, rows, cols], dtype=np.float32)
+            frames = handle[f"{layout.BINNED}/frames"]
+            return [np.asarray(frames[start:stop, rows, cols], dtype=np.float32) for rows, cols in windows]
     except (OSError, RuntimeError, KeyError) as exc:
         raise RunFileError(f"{path}: binned frames {start}..{stop - 1} cannot be read ({exc})") from exc
 
@@ -174,7 +176,7 @@ def analyze_bins(plan: RunPlan, start: int, stop: int, settings: AnalysisSetting
                  cache_dir: str | None = None) -> tuple[np.ndarray, bool]:
     """(3, n_particles, stop - start): COM distance (nm), mean differential, unreacted fraction of bins
     start..stop-1; and whether it came from the cache in ``cache_dir`` (None: no cache)."""
-    blocks = [read_bins(plan.path, start, stop, p.rows, p.cols) for p in plan.particles]
+    blocks = read_bins(plan.path, start, stop, [(p.rows, p.cols) for p in plan.particles])
     references = [plan.reference[p.rows, p.cols] for p in plan.particles]
     key = None
     if cache_dir is not None:

@@ -75,3 +75,14 @@ def test_study_toml_errors_name_the_file(tmp_path: Path) -> None:
     bad.write_text("not toml [")
     with pytest.raises(ValueError, match="not valid TOML"):
         study_runs([bad])
+
+
+def test_a_bad_run_file_in_a_study_is_one_clear_error(study_folder: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    fake = tmp_path / "notes.h5"
+    fake.write_text("not a run file")
+    out = tmp_path / "out"
+    assert main(["analyze", str(study_folder / "runs" / "fresh.h5"), str(fake), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("operascope: error:") and "notes.h5" in err[-1] and "HDF5" in err[-1]
+    assert not (out / "study.parquet").exists()
