@@ -83,18 +83,21 @@ def main() -> int:
         print("ratios:")
         for key, rate in rates.items():
             if key != "io_floor":
-                print(f"  {key:<14s} {rate / rates['serial']:6.2f} x serial   {rate / rates['io_floor']:6.3f} x I/O floor")
+                print(f"  {key:<14s} {rate / rates['serial']:6.2f} x serial   "
+                      f"{rate / rates['io_floor']:6.3f} x I/O floor")
         t0 = time.perf_counter()
         plan_run(str(path), settings)
         plan_s = time.perf_counter() - t0
         share = plan_s * rates["threads_1"] / n
         print(f"plan task (fiducial drift of every bin, reference, mask; runs before the chunks): {plan_s:.2f} s = "
-              f"{100 * share:.0f} % of the 1-worker time; Amdahl bound for 2 workers: {1 / (share + (1 - share) / 2):.2f} x")
+              f"{100 * share:.0f} % of the 1-worker time; "
+              f"Amdahl bound for 2 workers: {1 / (share + (1 - share) / 2):.2f} x")
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared machines scale less)")
         efficiency = rates["threads_2"] / (2 * rates["threads_1"])
         print(f"scaling efficiency, threads 1 -> 2: {efficiency:.2f} (1.00 = perfect)")
         if "processes_2" in rates:
-            print(f"scaling efficiency, threads 1 -> 2 processes: {rates['processes_2'] / (2 * rates['threads_1']):.2f}")
+            efficiency_processes = rates["processes_2"] / (2 * rates["threads_1"])
+            print(f"scaling efficiency, threads 1 -> 2 processes: {efficiency_processes:.2f}")
         print(f"1 and 2 threaded workers give the same COM distances: {same}")
         return 0 if same else 1
     finally:

@@ -87,7 +87,8 @@ def study_runs(inputs: Sequence[str | Path]) -> list[StudyRun]:
     names = [r.name for r in runs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"two runs share a file name ({', '.join(duplicates)}); rename one so the table can tell them apart")
+        raise ValueError(f"two runs share a file name ({', '.join(duplicates)}); "
+                         "rename one so the table can tell them apart")
     return runs
 
 

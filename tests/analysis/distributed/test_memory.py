@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from operascope.analysis.distributed.synthetic_large import make_large_run
 
