@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -30,8 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def wants_dask(args: argparse.Namespace) -> bool:
     """Several inputs, a study TOML, or a Dask flag: the Dask path; one run and no flag: the serial report."""
-    import os
-
     inputs = list(args.run)
     return (len(inputs) > 1 or Path(inputs[0]).suffix.lower() == ".toml" or args.workers is not None
             or args.scheduler is not None or bool(os.environ.get(SCHEDULER_ENV)))
@@ -50,6 +49,12 @@ def cmd_analyze_dask(args: argparse.Namespace) -> int:
         raise ValueError("several runs need --out FOLDER for the study table and figures")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder; give another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out} cannot be created ({exc.strerror or exc}); give another --out") from None
+    if not os.access(out, os.W_OK):
+        raise ValueError(f"--out {out} is not writable; give another --out")
     summary = analyze_study(runs, out, workers=args.workers, scheduler=args.scheduler, progress=sys.stderr.isatty())
     n_particles = sum(len(r["particles"]) for r in summary["runs"])
     print(f"study of {summary['n_runs']} run(s), {n_particles} particles, {summary['n_rows']} rows written to {out}: "

@@ -65,6 +65,10 @@ def test_cli_many_runs_and_bad_inputs(study_folder: Path, capsys: pytest.Capture
     assert "missing.h5: file does not exist" in capsys.readouterr().err
     assert main(["analyze", runs[0], "--workers", "0"]) == 2
     assert "--workers" in capsys.readouterr().err
+    a_file = study_folder / "a_file"
+    a_file.write_text("mine")
+    assert main(["analyze", *runs, "--out", str(a_file / "sub")]) == 2
+    assert "--out" in capsys.readouterr().err and a_file.read_text() == "mine"
 
 
 def test_study_toml_errors_name_the_file(tmp_path: Path) -> None:
