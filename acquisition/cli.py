@@ -119,8 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     acq.add_argument("--seed", type=int, help="simulation only: random seed")
 
     ana = sub.add_parser("analyze", help="figures (PNG) + summary.json from a run file")
-    ana.add_argument("run", help="run file (.h5)")
+    ana.add_argument("run", nargs="+", help="run file (.h5); several run files or a study TOML: a Dask study")
     ana.add_argument("--out", help="output folder (default: <run>_report next to the run)")
+    from operascope.analysis.distributed.cli import add_arguments as add_dask_arguments
+
+    add_dask_arguments(ana)
 
     gitt = sub.add_parser("gitt", help="GITT: D(x) table + plot from a run file or CSV",
                           description="Defaults are for LiNi0.88Mn0.05Co0.07O2: BET 0.6 m2/g, M 97.46 g/mol, "
@@ -332,9 +335,12 @@ def _record(args: argparse.Namespace, config: Any, out: Path) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from operascope.analysis.distributed.cli import cmd_analyze_dask, wants_dask
     from operascope.analysis.report import analyze_run
 
-    run = _existing_input(args.run)
+    if wants_dask(args):
+        return cmd_analyze_dask(args)
+    run = _existing_input(args.run[0])
     with _new_output_folder(Path(args.out) if args.out else run.with_name(run.stem + "_report"), "--out") as out:
         summary = analyze_run(run, out, progress=_progress_lines("analyze"))
     print(f"report written to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
