@@ -22,10 +22,15 @@ log = logging.getLogger(__name__)
 DRIFT_KEY_RESOLUTION_PX = 1e-6
 
 
+#: Changes whenever the per-bin analysis changes, so results cached by an older version are not reused.
+ANALYSIS_VERSION = "front_com-coverage-v1"
+
+
 def chunk_key(settings: Any, pixel_size_nm: float, dx_px: np.ndarray, dy_px: np.ndarray,
               blocks: Sequence[np.ndarray], references: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> str:
     """SHA-256 hex key of everything a chunk's result depends on."""
     h = hashlib.sha256()
+    h.update(ANALYSIS_VERSION.encode())
     fields = {k: v for k, v in asdict(settings).items() if k != "chunk_bins"}
     h.update(repr(sorted(fields.items())).encode())
     h.update(np.float64(pixel_size_nm).tobytes())

@@ -4,7 +4,7 @@ mean differential and unreacted fraction. Every task opens the run file itself a
 bins (the file's HDF5 chunks are one binned frame each), so no frame passes through the client.
 
 The kernels are the serial path's (:mod:`operascope.analysis.report`): ``track_fiducial``,
-``shift_image``, ``differential``, ``com_distance_px``, ``unreacted_region``; results equal the serial
+``shift_image``, ``differential``, ``front_com``, ``unreacted_region``; results equal the serial
 ``operascope analyze`` to floating-point tolerance.
 """
 
@@ -29,7 +29,7 @@ from operascope.analysis.errors import RunFileError
 from operascope.analysis.fiducial import locate_fiducial
 from operascope.analysis.masking import label_image, label_particles, make_mask, otsu_threshold
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
-from operascope.analysis.reaction_front import com_distance_px, unreacted_region
+from operascope.analysis.reaction_front import front_com, rim_erosion_px, unreacted_region
 from operascope.analysis.report import DEFAULT_PIXEL_SIZE_NM, _capacity_and_soc, _configured_fiducial, _particle_at
 from operascope.analysis.runfile import open_run
 
@@ -190,8 +190,8 @@ def analyze_bins(plan: RunPlan, start: int, stop: int, settings: AnalysisSetting
         for i, k in enumerate(range(start, stop)):
             corrected = shift_image(block[i], -plan.dx_px[k], -plan.dy_px[k])
             diff = differential(corrected, ref, p.mask)
-            out[0, j, i] = com_distance_px(diff, p.mask, settings.unreacted_threshold,
-                                           settings.min_unreacted_fraction) * plan.pixel_size_nm
+            out[0, j, i] = front_com(diff, p.mask, rim_erosion_px(plan.pixel_size_nm), settings.unreacted_threshold,
+                                     settings.min_unreacted_fraction, reference=ref).distance_px * plan.pixel_size_nm
             out[1, j, i] = float(np.nanmean(diff[p.mask])) if p.mask.any() else np.nan
             out[2, j, i] = unreacted_region(diff, p.mask, settings.unreacted_threshold).sum() / max(p.area_px, 1)
     if key is not None:
