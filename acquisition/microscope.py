@@ -20,6 +20,7 @@ from operascope.acquisition.echem_history import EchemHistory, EchemSample
 from operascope.acquisition.events import Event, EventBus
 from operascope.acquisition.housekeeping import DeviceLogger
 from operascope.acquisition.live_differential import DifferentialFrame, LiveDifferential
+from operascope.acquisition.manual_control import ManualControl
 from operascope.acquisition.pipeline import FramePipeline, RecordingSession
 from operascope.acquisition.protocol_runner import ProtocolRunner
 from operascope.acquisition.protocols import ProtocolSpec, ProtocolStep
@@ -72,6 +73,12 @@ class Microscope:
         self._protocol_rows: list[tuple[ProtocolStep, float]] = []
         self._stop_request = threading.Event()
         self._stop_reason = ""
+        #: operator commands (stage moves, LED/laser, protocol) checked by the safety policy and logged as events
+        self.manual = ManualControl(config.manual_control, self._require_rig, self._lock_is_active,
+                                    lambda: self.is_recording, self.events.emit)
+
+    def _lock_is_active(self) -> bool:
+        return bool(self._focus_lock is not None and self._focus_lock.is_running)
 
     # ------------------------------------------------------------------ construction
     @classmethod
