@@ -57,7 +57,7 @@ class MainWindow(QtWidgets.QMainWindow):
         acq = config.acquisition
         echem = config.electrochemistry
         self.live_panel = LivePanel(acq.pixel_size_nm)
-        self.differential_panel = DifferentialPanel()
+        self.differential_panel = DifferentialPanel(acq.pixel_size_nm)
         self.focus_panel = FocusPanel()
         self.stage_panel = StagePanel()
         self.illumination_panel = IlluminationPanel(led_current_a=acq.led_current_a,

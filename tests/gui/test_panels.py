@@ -11,6 +11,7 @@ import pytest
 from PyQt5 import QtCore
 
 from operascope.gui.differential_panel import PICK_FIDUCIAL, PICK_PARTICLE, DifferentialPanel
+from operascope.gui.differential_view import NEUTRAL_GREY_RGBA, format_percent
 from operascope.gui.display_math import (RateMeter, display_stride, mask_outline, nice_scale_bar_um, robust_levels,
                               symmetric_levels)
 from operascope.gui.echem_panel import EchemPanel, ProtocolRequest
@@ -124,8 +125,12 @@ def test_differential_levels_symmetric_and_click_picks_fiducial(qtbot):
     panel.show_differential(image, mask, bin_index=3)
     low, high = panel.levels
     assert low == -high and high == pytest.approx(0.05)
-    assert np.isfinite(panel.image_item.image).all()  # NaN outside the mask shown as 0
-    assert panel.image_item.getLevels() == pytest.approx([-0.05, 0.05])
+    # NaN outside the mask is painted neutral grey, not the colour of 0 (issue 20 item 5; was: shown as 0)
+    rgba = panel.image_item.image
+    assert tuple(rgba[0, 0]) == NEUTRAL_GREY_RGBA
+    assert tuple(rgba[50, 100]) != NEUTRAL_GREY_RGBA    # a true zero inside the image
+    assert panel.colorbar.levels() == pytest.approx((-5.0, 5.0))   # the colour bar is in %
+    assert panel.display.scale_bar_label() == "500 nm"   # 120 px * 34.7 nm = 4.2 µm wide
 
     panel.pick_choice.setCurrentText(PICK_FIDUCIAL)
     picked = []
