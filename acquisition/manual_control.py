@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 EmitEvent = Callable[[str, str, str], Any]
 EVENT_SOURCE = "manual"
+#: start of the message of a refusal that a confirmation would lift (clients may match on it)
+NEEDS_CONFIRMATION = "manual move needs confirmation"
 
 
 class ManualMoveRefused(RuntimeError):
@@ -129,7 +131,7 @@ class ManualControl:
             self._emit("warning", EVENT_SOURCE, message)
             raise ManualMoveRefused(message, needs_confirmation=False)
         if review.confirm_reasons and not confirmed:
-            message = (f"manual move needs confirmation ({origin}): {what}: " + "; ".join(review.confirm_reasons)
+            message = (f"{NEEDS_CONFIRMATION} ({origin}): {what}: " + "; ".join(review.confirm_reasons)
                        + "; nothing was moved (confirm to move anyway)")
             self._emit("warning", EVENT_SOURCE, message)
             raise ManualMoveRefused(message, needs_confirmation=True)

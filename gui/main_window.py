@@ -13,7 +13,9 @@ from pathlib import Path
 
 from PyQt5 import QtCore, QtWidgets
 
+from operascope.acquisition.manual_control import NEEDS_CONFIRMATION, format_si
 from operascope.config.schema import RigConfig
+from operascope.gui.counters import FrameCounters, live_counter_text, simulator_warning, status_counter_text
 from operascope.gui.differential_panel import DifferentialPanel
 from operascope.gui.display_math import RateMeter
 from operascope.gui.echem_panel import EchemPanel, ProtocolRequest
@@ -50,6 +52,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._close_confirmed = False
         self._differential_index_shown: int | None = None
         self._last_error_logged: str | None = None
+        self._pending_move: dict | None = None
         #: wall time (ms) spent in each recent refresh: the GUI thread's own work per tick
         self.refresh_ms: deque[float] = deque(maxlen=5000)
         self.setWindowTitle("operascope — operando scattering microscope")
@@ -132,7 +135,7 @@ class MainWindow(QtWidgets.QMainWindow):
         b = self.bridge
         b.opened.connect(self._on_opened)
         b.open_failed.connect(lambda message: self.report_error("engine", f"could not open the rig: {message}"))
-        b.command_failed.connect(lambda what, message: self.report_error(what, message))
+        b.command_failed.connect(self._on_command_failed)
         b.command_finished.connect(self._on_command_finished)
         f = self.focus_panel
         f.calibrate_requested.connect(b.focus_calibrate)
@@ -140,7 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
         f.unlock_requested.connect(b.focus_unlock)
         f.offset_requested.connect(b.focus_set_offset)
         s = self.stage_panel
-        s.move_requested.connect(b.stage_move)
+        s.move_requested.connect(self.request_stage_move)
         s.halt_requested.connect(b.stage_halt)
         i = self.illumination_panel
         i.led_enable_requested.connect(b.led_enable)
@@ -202,7 +205,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self._differential_index_shown = snap.differential_index
         self.fps_in.add(now, snap.frames_in)
         self.fps_out.add(now, self.live_panel.frames_shown)
-        self.live_panel.set_rates(self.fps_in.rate_per_s(), self.fps_out.rate_per_s(), snap.frames_dropped)
+        counters = FrameCounters(snap.frames_in, snap.frames_dropped, snap.simulator_behind_frames,
+                                 self.live_panel.frames_shown, snap.frames_not_binned, snap.recording)
+        fps_in = self.fps_in.rate_per_s()
+        warning = simulator_warning(counters, fps_in, self.config.acquisition.frame_rate_hz,
+                                    self.config.simulation.speed)
+        self.live_panel.show_counters(live_counter_text(counters, fps_in, self.fps_out.rate_per_s()), warning)
 
         if snap.focus_state != self.focus_panel.state:
             self.focus_panel.show_state(snap.focus_state)
@@ -224,12 +232,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recording_panel.show_recording(snap.recording)
         self.echem_panel.show_running(snap.echem_running, snap.echem_text)
         if snap.voltage_v is not None:
-            current = f", {snap.current_a * 1e6:+.1f} µA" if snap.current_a is not None else ""
+            current = f", {format_si(snap.current_a, 'A')}" if snap.current_a is not None else ""
             self.status_echem.setText(f"cell {snap.voltage_v:.3f} V{current}")
         if snap.bytes_written is not None:
             self.write_rate.add(now, snap.bytes_written)
         state = "recording" if snap.recording else ("live" if snap.live else ("ready" if snap.opened else "opening…"))
-        self.status_state.setText(f"{state} · {snap.frames_in} frames · {snap.frames_dropped} dropped")
+        self.status_state.setText(status_counter_text(state, counters))
 
         if self.refresh_count % SLOW_REFRESH_EVERY == 0:
             self._slow_refresh(snap)
@@ -259,6 +267,32 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_error_logged = text
         self.status_error.setText(text)
         self.recording_panel.events.add_event(self.last_snapshot.clock_now_s, "error", source, message)
+
+    def _on_command_failed(self, what: str, message: str) -> None:
+        """Show the error where it was asked for (it stays until the next action there); a manual move
+        that needs confirmation asks, and is sent again confirmed only if the operator agrees."""
+        self.report_error(what, message)
+        if what in ("start_protocol", "stop_protocol"):
+            self.echem_panel.show_error(message)
+        elif what == "stage_move":
+            self.stage_panel.show_error(message)
+            targets = self._pending_move
+            self._pending_move = None
+            if targets is not None and message.startswith(NEEDS_CONFIRMATION) and self.confirm_manual_move(message):
+                self.stage_panel.show_error("")
+                self.bridge.stage_move(targets, confirmed=True)
+
+    def request_stage_move(self, targets_nm: dict) -> None:
+        """Ask the engine for a manual move (its policy may ask for confirmation)."""
+        self._pending_move = dict(targets_nm)
+        self.bridge.stage_move(targets_nm)
+
+    def confirm_manual_move(self, message: str) -> bool:
+        """Ask whether to do a move the engine wants confirmed (tests replace this)."""
+        answer = QtWidgets.QMessageBox.warning(
+            self, "Confirm stage move", f"{message}\n\nMove anyway?",
+            QtWidgets.QMessageBox.Yes | QtWidgets.QMessageBox.No, QtWidgets.QMessageBox.No)
+        return answer == QtWidgets.QMessageBox.Yes
 
     def log_event(self, source: str, level: str, message: str) -> None:
         """Add a GUI-side event to the log."""

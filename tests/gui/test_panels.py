@@ -195,7 +195,7 @@ def test_stage_jog_goto_and_saved_positions(qtbot):
     assert moves == []  # position unknown: no blind move
     panel.show_position({"x": 1000.0, "y": -2000.0, "z": 50.0})
     assert panel.readout_labels["y"].text().strip() == "-2.000 µm"
-    panel.step_nm.setValue(250)
+    panel.step_um.setValue(0.25)   # steps in µm like the positions (issue 20 item 8; was step_nm = 250)
     qtbot.mouseClick(panel.jog_buttons[("z", -1)], QtCore.Qt.LeftButton)
     assert moves[-1] == {"z": pytest.approx(-200.0)}
     saved = panel.save_current("particle A")
@@ -247,7 +247,10 @@ def test_echem_panel_builds_requests_and_refuses_reversed_cutoffs(qtbot):
     assert started[-1].kind == "gitt" and started[-1].gitt_pulse_s == 60
     panel.params["v_min"].setValue(4.4)
     qtbot.mouseClick(panel.start_button, QtCore.Qt.LeftButton)
-    assert len(started) == 1 and "v_min" in panel.status_label.text()
+    assert len(started) == 1 and "v_min" in panel.error_label.text()
+    for _ in range(3):   # the 25 Hz refresh rewrites the status line but never the error (issue 20 item 2)
+        panel.show_running(False, "")
+    assert panel.status_label.text() == "idle" and "v_min" in panel.error_label.text()
     with pytest.raises(ValueError, match="allowed"):
         ProtocolRequest("constant-phase")
 
