@@ -124,6 +124,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([docks["live"], docks["echem"]], [620, 330], QtCore.Qt.Vertical)
 
     def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = file_menu.addAction("Open run…")
+        open_action.setShortcut("Ctrl+O")
+        open_action.triggered.connect(self._open_run_dialog)
         view_menu = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
@@ -310,6 +314,26 @@ class MainWindow(QtWidgets.QMainWindow):
         if what == "focus_calibrate" and isinstance(result, dict):
             self.focus_panel.show_calibration(result)
         self.log_event("gui", "debug", f"{what} done")
+
+    def _open_run_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a run file", "", "HDF5 run files (*.h5 *.hdf5 *.nxs)")
+        if path:
+            self.open_run(path)
+
+    def open_run(self, path: str):
+        """Open ``path`` in a run browser window (errors go to the events log); returns the window or None."""
+        from operascope.analysis.errors import RunFileError
+        from operascope.gui.run_browser import RunBrowser
+
+        try:
+            browser = RunBrowser(path, parent=self)
+        except RunFileError as exc:
+            self.report_error("run browser", str(exc))
+            return None
+        browser.setWindowFlag(QtCore.Qt.Window, True)
+        browser.show()
+        self.run_browsers = [*getattr(self, "run_browsers", []), browser]
+        return browser
 
     def _show_config(self) -> None:
         from operascope.config.loader import to_toml
