@@ -24,6 +24,7 @@ from operascope.gui.focus_panel import FocusPanel
 from operascope.gui.illumination_panel import IlluminationPanel
 from operascope.gui.live_panel import LivePanel
 from operascope.gui.recording_panel import RecordingPanel, RecordingRequest
+from operascope.gui.science_panel import SciencePanel
 from operascope.gui.snapshot import GuiSnapshot
 from operascope.gui.stage_panel import SavedPosition, StagePanel
 
@@ -62,6 +63,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.live_panel = LivePanel(acq.pixel_size_nm)
         self.differential_panel = DifferentialPanel(acq.pixel_size_nm)
         self.focus_panel = FocusPanel()
+        self.science_panel = SciencePanel(acq.pixel_size_nm)
         self.stage_panel = StagePanel()
         self.illumination_panel = IlluminationPanel(led_current_a=acq.led_current_a,
                                                     laser_power_w=config.focus_lock.laser_power_w)
@@ -77,6 +79,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._add_dock("live", "Live", self.live_panel, left)
         self._add_dock("differential", "Differential", self.differential_panel, left)
         self._add_dock("focus", "Focus", self.focus_panel, right)
+        self._add_dock("science", "Science (per particle)", self.science_panel, right)
         self._add_dock("echem", "Electrochemistry", self.echem_panel, bottom)
         self._add_dock("recording", "Recording", self.recording_panel, bottom)
         self._add_dock("stage", "Stage", self.stage_panel, bottom)
@@ -207,6 +210,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if snap.differential is not None and snap.differential_index != self._differential_index_shown:
             self.differential_panel.show_differential(snap.differential, snap.mask, snap.differential_index)
             self._differential_index_shown = snap.differential_index
+            self.science_panel.add_bin(snap.differential_index, snap.differential, snap.mask, self._capacity_now())
         self.fps_in.add(now, snap.frames_in)
         self.fps_out.add(now, self.live_panel.frames_shown)
         counters = FrameCounters(snap.frames_in, snap.frames_dropped, snap.simulator_behind_frames,
@@ -245,6 +249,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
         if self.refresh_count % SLOW_REFRESH_EVERY == 0:
             self._slow_refresh(snap)
+
+    def _capacity_now(self) -> float | None:
+        """The newest capacity (mAh/g) of the electrochemistry log, None before the first sample."""
+        series = self.bridge.echem_series()
+        if series is None or series[3] is None or len(series[3]) == 0:
+            return None
+        return float(series[3][-1])
 
     def _slow_refresh(self, snap: GuiSnapshot) -> None:
         self.focus_panel.refresh()

@@ -167,3 +167,21 @@ def test_cli_open_screenshot_and_bad_file(tmp_path, run_path, capsys):
     assert "missing.h5" in err and "does not exist" in err and "Traceback" not in err
     with pytest.raises(RunFileError):
         RunBrowserData(tmp_path / "missing.h5")
+
+
+def _unavailable_rig():
+    raise RuntimeError("no rig in this test")
+
+
+def test_file_open_in_the_live_window(qtbot, tmp_path, run_path):
+    from operascope.config.loader import load_config
+    from operascope.gui.app import build_window, make_settings
+
+    window = build_window(load_config(None), make_settings(tmp_path / "gui.ini"), open_microscope=_unavailable_rig)
+    qtbot.addWidget(window)
+    assert "Open run…" in [a.text() for a in window.menuBar().actions()[0].menu().actions()]
+    browser = window.open_run(str(run_path[0]))
+    assert browser is not None and browser.isVisible() and browser.data.n_bins == 10
+    assert window.open_run(str(tmp_path / "nothing.h5")) is None
+    assert "nothing.h5" in window.status_error.text()
+    browser.close()
