@@ -61,6 +61,18 @@ def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> bool:
 _QUIET_QT_MESSAGES = ("propagateSizeHints", "XDG_RUNTIME_DIR")
 
 
+def _qt_cannot_start() -> bool:
+    """Print one line and return True if Qt's platform plugin cannot load (checked before any QApplication)."""
+    from operascope.gui.platform_check import platform_problem
+
+    if QtWidgets.QApplication.instance() is not None:
+        return False
+    problem = platform_problem()
+    if problem is not None:
+        print(f"operascope-gui: error: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def _quiet_qt_messages(mode, context, message: str) -> None:
     """Drop known harmless platform-plugin chatter (offscreen screenshots); print the rest."""
     if not any(part in message for part in _QUIET_QT_MESSAGES):
@@ -76,7 +88,8 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
     is open, ``focus_lock`` locks the focus then; ``speed`` sets a simulated rig's clock speed.
     ``open_path`` opens that run file in the run browser instead of the live window (no rig).
 
-    Returns the process exit status: 0 ok, 1 screenshot failed, 2 bad configuration or arguments.
+    Returns the process exit status: 0 ok, 1 screenshot failed, 2 bad configuration or arguments, or Qt
+    cannot load its platform plugin (one line naming the packages to install).
     """
     from operascope.config.loader import ConfigError, load_config
 
@@ -85,6 +98,8 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
         return 2
     if screenshot is not None and Path(screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
         print(f"operascope: error: --screenshot must end in .png, .jpg or .bmp, got {screenshot!r}", file=sys.stderr)
+        return 2
+    if _qt_cannot_start():
         return 2
     if open_path is not None:
         return _browse(open_path, screenshot, quit_after_s)

@@ -24,6 +24,13 @@ CURVE_COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), 
 MAX_PARTICLES = 12
 
 
+def _finite_points(x: list[float], y: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The points where both x and y are finite (NaN = no front yet / front has swept the particle)."""
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    return xs[keep], ys[keep]
+
+
 class SciencePanel(QtWidgets.QWidget):
     """Two plots (COM distance vs SOC, mean ΔI/I vs capacity) with one curve per particle."""
 
@@ -83,8 +90,8 @@ class SciencePanel(QtWidgets.QWidget):
                                                       self.pixel_size_nm)):
             self.com_nm[j].append(measure.com_distance_nm)
             self.mean_percent[j].append(measure.mean_differential * 100.0)
-            self._com_curves[j].setData(self.soc, self.com_nm[j], connect="finite")
-            self._mean_curves[j].setData(self.capacity_mAh_g, self.mean_percent[j], connect="finite")
+            self._com_curves[j].setData(*_finite_points(self.soc, self.com_nm[j]))
+            self._mean_curves[j].setData(*_finite_points(self.capacity_mAh_g, self.mean_percent[j]))
         return True
 
     def _new_mask(self, mask: np.ndarray, key: tuple) -> None:
