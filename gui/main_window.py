@@ -122,9 +122,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _default_dock_sizes(self) -> None:
         docks = self.docks
-        self.resizeDocks([docks["live"], docks["differential"], docks["focus"]], [620, 620, 560], QtCore.Qt.Horizontal)
+        self.resizeDocks([docks["live"], docks["differential"], docks["focus"]], [560, 560, 680], QtCore.Qt.Horizontal)
         self.resizeDocks([docks["echem"], docks["recording"], docks["stage"]], [760, 560, 480], QtCore.Qt.Horizontal)
         self.resizeDocks([docks["live"], docks["echem"]], [620, 330], QtCore.Qt.Vertical)
+        self.resizeDocks([docks["focus"], docks["science"]], [420, 530], QtCore.Qt.Vertical)
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
