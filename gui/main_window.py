@@ -79,13 +79,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._add_dock("live", "Live", self.live_panel, left)
         self._add_dock("differential", "Differential", self.differential_panel, left)
         self._add_dock("focus", "Focus", self.focus_panel, right)
-        self._add_dock("science", "Science (per particle)", self.science_panel, right)
         self._add_dock("echem", "Electrochemistry", self.echem_panel, bottom)
+        self._add_dock("science", "Science (per particle)", self.science_panel, bottom)
         self._add_dock("recording", "Recording", self.recording_panel, bottom)
         self._add_dock("stage", "Stage", self.stage_panel, bottom)
         self._add_dock("illumination", "Illumination", self.illumination_panel, bottom)
         self.splitDockWidget(self.docks["live"], self.docks["differential"], QtCore.Qt.Horizontal)
-        self.splitDockWidget(self.docks["echem"], self.docks["recording"], QtCore.Qt.Horizontal)
+        self.splitDockWidget(self.docks["echem"], self.docks["science"], QtCore.Qt.Horizontal)
+        self.splitDockWidget(self.docks["science"], self.docks["recording"], QtCore.Qt.Horizontal)
         self.splitDockWidget(self.docks["recording"], self.docks["stage"], QtCore.Qt.Horizontal)
         self.tabifyDockWidget(self.docks["stage"], self.docks["illumination"])
         self.docks["stage"].raise_()
@@ -122,10 +123,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _default_dock_sizes(self) -> None:
         docks = self.docks
-        self.resizeDocks([docks["live"], docks["differential"], docks["focus"]], [560, 560, 680], QtCore.Qt.Horizontal)
-        self.resizeDocks([docks["echem"], docks["recording"], docks["stage"]], [760, 560, 480], QtCore.Qt.Horizontal)
-        self.resizeDocks([docks["live"], docks["echem"]], [620, 330], QtCore.Qt.Vertical)
-        self.resizeDocks([docks["focus"], docks["science"]], [420, 530], QtCore.Qt.Vertical)
+        self.resizeDocks([docks["live"], docks["differential"], docks["focus"]], [620, 620, 560], QtCore.Qt.Horizontal)
+        self.resizeDocks([docks["echem"], docks["science"], docks["recording"], docks["stage"]], [560, 460, 400, 380],
+                         QtCore.Qt.Horizontal)
+        self.resizeDocks([docks["live"], docks["echem"]], [580, 370], QtCore.Qt.Vertical)
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

@@ -56,7 +56,7 @@ class SciencePanel(QtWidgets.QWidget):
         self.mean_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.particles_label = QtWidgets.QLabel("waiting for the first differential bin")
         self.particles_label.setWordWrap(True)
-        plots = QtWidgets.QVBoxLayout()
+        plots = QtWidgets.QHBoxLayout()
         plots.addWidget(self.com_plot)
         plots.addWidget(self.mean_plot)
         layout = QtWidgets.QVBoxLayout(self)
