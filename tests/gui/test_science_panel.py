@@ -96,3 +96,20 @@ def test_the_window_feeds_the_panel_every_new_bin(qtbot, tmp_path, monkeypatch):
     assert panel.capacity_mAh_g == [0.0, 30.0, 60.0]
     assert panel.com_nm[0][2] > panel.com_nm[0][1] > 0
     assert window.docks["science"].widget() is panel
+
+
+def test_touching_particles_are_split_and_a_single_one_is_not():
+    from operascope.gui.particle_science import particle_regions
+
+    yy, xx = np.mgrid[0:100, 0:160]
+    left = (xx - 40) ** 2 + (yy - 50) ** 2 < 400
+    right = (xx - 78) ** 2 + (yy - 50) ** 2 < 400
+    bridge = (abs(yy - 50) < 3) & (xx > 40) & (xx < 80)
+    regions = particle_regions(left | right | bridge)
+    assert len(regions) == 2
+    centres = sorted(round(r.centroid_xy_px[0]) for r in regions)
+    assert abs(centres[0] - 40) <= 2 and abs(centres[1] - 78) <= 2
+    assert sum(int(r.mask.sum()) for r in regions) == int((left | right | bridge).sum())
+    single = particle_regions(left)
+    assert len(single) == 1 and int(single[0].mask.sum()) == int(left.sum())
+    assert particle_regions(np.zeros((10, 10), bool)) == []
