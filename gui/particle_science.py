@@ -48,21 +48,25 @@ class ParticleMeasure:
 
 #: a particle's core is where the distance to the mask edge exceeds this fraction of its region's maximum
 CORE_FRACTION = 0.5
+#: a region covering more than this fraction of the image is background the mask let in, not a particle
+MAX_AREA_FRACTION = 0.25
 
 
-def split_touching(mask: np.ndarray) -> tuple[np.ndarray, int]:
+def split_touching(mask: np.ndarray, min_area_px: int = MIN_AREA_PX) -> tuple[np.ndarray, int]:
     """Labels of ``mask`` with touching particles separated (a blurred halo can bridge two discs).
 
     Within each connected region (its bounding box only, so a full frame costs little), the seeds are the
     cores (distance to the edge > CORE_FRACTION of the region's maximum); every pixel of the region goes to
-    its nearest core. A region with one core stays whole.
+    its nearest core. A region with one core stays whole; regions under ``min_area_px`` (noise) or over
+    MAX_AREA_FRACTION of the image (background let into the mask) are dropped.
     """
     m = np.asarray(mask, dtype=bool)
     labels, count = label_image(m)
     out = np.zeros_like(labels)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
     next_label = 0
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is None:
+        if box is None or not min_area_px <= areas[label] <= MAX_AREA_FRACTION * m.size:
             continue
         padded = np.pad(labels[box] == label, 1)
         distance = ndimage.distance_transform_edt(padded)
@@ -80,7 +84,7 @@ def split_touching(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 def particle_regions(mask: np.ndarray, min_area_px: int = MIN_AREA_PX) -> list[ParticleRegion]:
     """One :class:`ParticleRegion` per particle of ``mask`` (touching ones split) of >= ``min_area_px`` px."""
-    labels, count = split_touching(mask)
+    labels, count = split_touching(mask, min_area_px)
     regions = []
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:

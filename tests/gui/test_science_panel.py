@@ -113,3 +113,14 @@ def test_touching_particles_are_split_and_a_single_one_is_not():
     single = particle_regions(left)
     assert len(single) == 1 and int(single[0].mask.sum()) == int(left.sum())
     assert particle_regions(np.zeros((10, 10), bool)) == []
+
+
+def test_a_mask_region_covering_much_of_the_image_is_not_a_particle():
+    from operascope.gui.particle_science import particle_regions
+
+    mask = np.zeros((100, 100), bool)
+    mask[:, :40] = True                     # 40 % of the image: background let into the mask
+    yy, xx = np.mgrid[0:100, 0:100]
+    mask |= (xx - 75) ** 2 + (yy - 50) ** 2 < 100
+    regions = particle_regions(mask)
+    assert len(regions) == 1 and abs(regions[0].centroid_xy_px[0] - 75) < 1
