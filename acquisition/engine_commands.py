@@ -64,8 +64,10 @@ class EngineCommands:
     def read_focus_profile(self) -> np.ndarray | None:
         return self.focus.read_profile_when_idle()
 
-    def move_stage_nm(self, targets_nm: dict[str, float]) -> None:
-        self.require_rig().stage.move_to(**{axis: float(value) for axis, value in targets_nm.items()})
+    def move_stage_nm(self, targets_nm: dict[str, float], confirmed: bool = False, origin: str = "api") -> None:
+        """A manual move, through the safety policy (:class:`ManualMoveRefused` unless allowed or ``confirmed``)."""
+        self.manual.move_stage({axis: float(value) for axis, value in targets_nm.items()}, confirmed=confirmed,
+                               origin=origin)
 
     def halt_stage(self) -> None:
         self.require_rig().stage.halt()
@@ -73,18 +75,18 @@ class EngineCommands:
     def stage_position_nm(self) -> dict[str, float]:
         return dict(self.require_rig().stage.position_nm())
 
-    def set_led(self, on: bool | None = None, current_a: float | None = None) -> LightState:
-        """Change what is given (nothing = just read); returns the LED's state."""
+    def set_led(self, on: bool | None = None, current_a: float | None = None, origin: str = "api") -> LightState:
+        """Change what is given (nothing = just read; every change is an event); returns the LED's state."""
         if current_a is not None:
-            self.require_rig().led.set_current(float(current_a))
+            self.manual.set_led_current(float(current_a), origin=origin)
         if on is not None:
-            self.require_rig().led.enable(bool(on))
+            self.manual.enable_led(bool(on), origin=origin)
         return self.require_rig().led.state()
 
-    def set_laser(self, on: bool | None = None, power_w: float | None = None) -> LaserState:
-        """Change what is given (nothing = just read); returns the focus laser's state."""
+    def set_laser(self, on: bool | None = None, power_w: float | None = None, origin: str = "api") -> LaserState:
+        """Change what is given (nothing = just read; every change is an event); returns the laser's state."""
         if power_w is not None:
-            self.require_rig().laser.set_power(float(power_w))
+            self.manual.set_laser_power(float(power_w), origin=origin)
         if on is not None:
-            self.require_rig().laser.enable(bool(on))
+            self.manual.enable_laser(bool(on), origin=origin)
         return self.require_rig().laser.state()

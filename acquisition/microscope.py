@@ -24,6 +24,7 @@ from operascope.acquisition.events import Event, EventBus
 from operascope.acquisition.focus_service import FocusService
 from operascope.acquisition.live_differential import DifferentialFrame
 from operascope.acquisition.live_view import LiveView
+from operascope.acquisition.manual_control import ManualControl
 from operascope.acquisition.protocol_runner import ProtocolRunner
 from operascope.acquisition.protocol_service import ProtocolService
 from operascope.acquisition.protocols import ProtocolSpec
@@ -66,6 +67,13 @@ class Microscope(EngineCommands):
         self.focus.add_listener(self.live.restart_reference_when_locked)
         self.stop_request = threading.Event()
         self.stop_reason = ""
+        #: operator commands (stage moves, LED/laser, protocol) checked by the safety policy and logged as events
+        self.manual = ManualControl(config.manual_control, self.require_rig, self._lock_is_active,
+                                    lambda: self.is_recording, self.events.emit)
+
+    def _lock_is_active(self) -> bool:
+        lock = self.focus.existing_lock
+        return bool(lock is not None and lock.is_running)
 
     @classmethod
     def from_config(cls, config_or_path: RigConfig | str | Path | None = None, **overrides: Any) -> "Microscope":

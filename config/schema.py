@@ -209,6 +209,24 @@ class ElectrochemistryConfig(Strict):
         return self
 
 
+# --------------------------------------------------------------------------- manual control
+
+
+class ManualControlConfig(Strict):
+    """Safety policy of operator commands (acquisition/manual_control.py)."""
+
+    confirm_above_z_um: float = Field(50.0, gt=0, le=25_000, description="manual z moves larger than this need confirmation")
+    confirm_above_xy_um: float = Field(500.0, gt=0, le=25_000, description="manual x/y moves larger than this need confirmation")
+    z_safe_range_um: tuple[float, float] | None = Field(
+        None, description="manual z targets must lie in [low, high] µm (never overridden); None = soft limits only")
+
+    @model_validator(mode="after")
+    def _range_ordered(self):
+        if self.z_safe_range_um is not None and not self.z_safe_range_um[0] < self.z_safe_range_um[1]:
+            raise ValueError(f"z_safe_range_um {self.z_safe_range_um}: low must be below high (µm)")
+        return self
+
+
 # --------------------------------------------------------------------------- sample
 
 
@@ -368,6 +386,7 @@ class RigConfig(Strict):
     electrochemistry: ElectrochemistryConfig = ElectrochemistryConfig()
     sample: SampleConfig = SampleConfig()
     simulation: SimulationConfig = SimulationConfig()
+    manual_control: ManualControlConfig = ManualControlConfig()
 
     @property
     def is_fully_simulated(self) -> bool:

@@ -62,6 +62,18 @@ def save_screenshot(window: QtWidgets.QWidget, path: str | Path) -> bool:
 _QUIET_QT_MESSAGES = ("propagateSizeHints", "XDG_RUNTIME_DIR")
 
 
+def _qt_cannot_start() -> bool:
+    """Print one line and return True if Qt's platform plugin cannot load (checked before any QApplication)."""
+    from operascope.gui.platform_check import platform_problem
+
+    if QtWidgets.QApplication.instance() is not None:
+        return False
+    problem = platform_problem()
+    if problem is not None:
+        print(f"operascope-gui: error: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def _quiet_qt_messages(mode, context, message: str) -> None:
     """Drop known harmless platform-plugin chatter (offscreen screenshots); print the rest."""
     if not any(part in message for part in _QUIET_QT_MESSAGES):
@@ -70,13 +82,15 @@ def _quiet_qt_messages(mode, context, message: str) -> None:
 
 def main(config_path: str | None = None, screenshot: str | None = None, quit_after_s: float | None = None,
          settings_file: str | None = None, protocol: str | None = None, focus_lock: bool = False,
-         speed: float | None = None) -> int:
+         speed: float | None = None, open_path: str | None = None) -> int:
     """Run the GUI. With ``screenshot`` save the window after ``quit_after_s`` (default 5 s) and exit.
 
     ``protocol`` (e.g. "charge") starts that protocol with the config's parameters as soon as the rig
     is open, ``focus_lock`` locks the focus then; ``speed`` sets a simulated rig's clock speed.
+    ``open_path`` opens that run file in the run browser instead of the live window (no rig).
 
-    Returns the process exit status: 0 ok, 1 screenshot failed, 2 bad configuration or arguments.
+    Returns the process exit status: 0 ok, 1 screenshot failed, 2 bad configuration or arguments, or Qt
+    cannot load its platform plugin (one line naming the packages to install).
     """
     from operascope.config.loader import ConfigError, load_config
 
@@ -86,6 +100,10 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
     if screenshot is not None and Path(screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
         print(f"operascope: error: --screenshot must end in .png, .jpg or .bmp, got {screenshot!r}", file=sys.stderr)
         return 2
+    if _qt_cannot_start():
+        return 2
+    if open_path is not None:
+        return _browse(open_path, screenshot, quit_after_s)
     try:
         config = load_config(config_path)
         if speed is not None:
@@ -113,7 +131,35 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
         window.report_error("gui", f"unexpected {kind.__name__}: {value}")
 
     previous_hook, sys.excepthook = sys.excepthook, report_unhandled
+    try:
+        return _run_event_loop(app, window, screenshot, quit_after_s, status)
+    finally:
+        sys.excepthook = previous_hook
+        QtCore.qInstallMessageHandler(previous_handler)
 
+
+def _browse(open_path: str, screenshot: str | None, quit_after_s: float | None) -> int:
+    """The run browser over ``open_path`` (exit 2 with one line if the file is not a readable run)."""
+    from operascope.analysis.errors import RunFileError
+    from operascope.gui.run_browser import RunBrowser
+
+    previous_handler = QtCore.qInstallMessageHandler(_quiet_qt_messages)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    try:
+        try:
+            window = RunBrowser(open_path)
+        except RunFileError as exc:
+            print(f"operascope: error: --open: {exc}", file=sys.stderr)
+            return 2
+        window.show()
+        return _run_event_loop(app, window, screenshot, quit_after_s, {"code": 0})
+    finally:
+        QtCore.qInstallMessageHandler(previous_handler)
+
+
+def _run_event_loop(app: QtWidgets.QApplication, window: QtWidgets.QWidget, screenshot: str | None,
+                    quit_after_s: float | None, status: dict) -> int:
+    """Run Qt until the window closes; with ``screenshot``/``quit_after_s`` save and close after the delay."""
     if screenshot is not None or quit_after_s is not None:
         delay_s = quit_after_s if quit_after_s is not None else DEFAULT_SCREENSHOT_DELAY_S
 
@@ -128,9 +174,5 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
 
         QtCore.QTimer.singleShot(int(delay_s * 1000), finish)
 
-    try:
-        app.exec_()
-    finally:
-        sys.excepthook = previous_hook
-        QtCore.qInstallMessageHandler(previous_handler)
+    app.exec_()
     return status["code"]

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quit-after", type=float, metavar="S", help="quit after S seconds")
     parser.add_argument("--protocol", choices=PROTOCOL_CHOICES, help="start this electrochemistry protocol once the rig is open")
     parser.add_argument("--focus-lock", action="store_true", help="calibrate and lock the focus once the rig is open")
+    parser.add_argument("--open", metavar="RUN.h5", dest="open_path",
+                        help="browse this run file (also one still being written) instead of the live rig")
     parser.add_argument("--speed", type=_positive_seconds("--speed"), help="simulation only: rig seconds per wall second")
     return parser
 
@@ -43,4 +45,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"operascope-gui: error: the GUI cannot start: {exc} (install PyQt5 and pyqtgraph)", file=sys.stderr)
         return 1
     return int(gui_main(args.config, args.screenshot, args.quit_after, protocol=args.protocol,
-                        focus_lock=args.focus_lock, speed=args.speed) or 0)
+                        focus_lock=args.focus_lock, speed=args.speed,
+                        open_path=args.open_path) or 0)

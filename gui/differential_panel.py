@@ -1,4 +1,5 @@
-"""Differential panel: live (I_i - I_1)/I_1 with a diverging colour map centred on 0 and the mask outline.
+"""Differential panel: live (I_i - I_1)/I_1 in % (see DifferentialView: grey outside the mask, % colour bar,
+µm scale bar, crosshair read-out) with the mask outline.
 
 Clicking picks the fiducial spot or places the particle region (see the "click picks" selector).
 """
@@ -9,9 +10,9 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
+from operascope.gui.differential_view import DifferentialView, format_percent
 from operascope.gui.display_math import display_stride, mask_outline, symmetric_levels
 
-DIVERGING_COLORMAP = "CET-D1"
 PICK_NOTHING, PICK_FIDUCIAL, PICK_PARTICLE = "nothing", "fiducial", "particle"
 DEFAULT_PARTICLE_BOX_PX = 80
 
@@ -24,7 +25,7 @@ class DifferentialPanel(QtWidgets.QWidget):
     #: x, y, width, height (px) of the particle region
     particle_region_changed = QtCore.pyqtSignal(int, int, int, int)
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(self, pixel_size_nm: float = 34.7, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.levels: tuple[float, float] = (-1e-3, 1e-3)
         self.images_shown = 0
@@ -34,16 +35,11 @@ class DifferentialPanel(QtWidgets.QWidget):
         self.mask_pixels = 0
         self._image: np.ndarray | None = None
 
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.view = self.graphics.addViewBox(lockAspect=True, invertY=True)
-        self.view.setMenuEnabled(False)
-        self.image_item = pg.ImageItem(axisOrder="row-major")  # shown with a stride, see display_stride
-        self.image_item.setColorMap(pg.colormap.get(DIVERGING_COLORMAP))
-        self.view.addItem(self.image_item)
-        self.colorbar = pg.ColorBarItem(values=self.levels, colorMap=pg.colormap.get(DIVERGING_COLORMAP),
-                                        interactive=False, label="dI/I")
-        self.colorbar.setImageItem(self.image_item)
-        self.graphics.addItem(self.colorbar)
+        self.display = DifferentialView(pixel_size_nm)
+        self.graphics = self.display.graphics
+        self.view = self.display.view
+        self.image_item = self.display.image_item
+        self.colorbar = self.display.colorbar
         # the outline is an RGBA overlay image (an isocurve of a full-frame mask is far too slow)
         self.mask_outline = pg.ImageItem(axisOrder="row-major")
         self.mask_outline.setZValue(5)
@@ -81,7 +77,7 @@ class DifferentialPanel(QtWidgets.QWidget):
         controls.addWidget(self.fixed_level_percent)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.display, 1)
         layout.addLayout(controls)
         layout.addWidget(self.info_label)
         layout.addWidget(self.region_plot)
@@ -98,16 +94,12 @@ class DifferentialPanel(QtWidgets.QWidget):
             self.view.setRange(QtCore.QRectF(0, 0, data.shape[1], data.shape[0]), padding=0.0)
         stride = display_stride(max(self.view.viewPixelSize()))
         self._image_shape = data.shape
-        # only the displayed pixels are converted (NaN outside the mask shown as 0)
-        shown = np.nan_to_num(data[::stride, ::stride].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         if self.auto_levels.isChecked():
-            self.levels = symmetric_levels(shown)
+            self.levels = symmetric_levels(data[::stride, ::stride])
         else:
             level = self.fixed_level_percent.value() / 100.0
             self.levels = (-level, level)
-        self.image_item.setImage(shown, autoLevels=False, levels=self.levels)
-        self.image_item.setRect(QtCore.QRectF(0, 0, data.shape[1], data.shape[0]))
-        self.colorbar.setLevels(self.levels)
+        self.display.show_image(data, (self.levels[0] * 100.0, self.levels[1] * 100.0), stride)
         self._image = data
         if mask is not None:
             self._set_mask(np.asarray(mask, dtype=bool), stride)
@@ -199,12 +191,12 @@ class DifferentialPanel(QtWidgets.QWidget):
             self.pick_at(point.x(), point.y())
 
     def _update_info(self, bin_index: int | None) -> None:
-        parts = [f"levels ±{self.levels[1] * 100:.3g} % dI/I"]
+        parts = [f"levels ±{self.levels[1] * 100:.3g} % ΔI/I"]
         if bin_index is not None:
             parts.insert(0, f"bin {bin_index}")
         if self.fiducial_xy_px is not None:
             parts.append(f"fiducial ({self.fiducial_xy_px[0]:.1f}, {self.fiducial_xy_px[1]:.1f}) px")
         mean = self.mean_in_particle_region()
         if mean is not None:
-            parts.append(f"particle mean dI/I {mean * 100:+.3f} %")
+            parts.append(f"particle mean ΔI/I {format_percent(mean)}")
         self.info_label.setText(" · ".join(parts))

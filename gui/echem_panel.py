@@ -74,6 +74,11 @@ class EchemPanel(QtWidgets.QWidget):
         self.stop_button.clicked.connect(self.stop_requested)
         self.status_label = QtWidgets.QLabel("idle")
         self.status_label.setWordWrap(True)
+        #: a refused or failed command; stays until the next start/stop (the refresh never touches it)
+        self.error_label = QtWidgets.QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color:#e53935;")
+        self.stop_button.clicked.connect(lambda: self.error_label.setText(""))
         self.protocol.currentTextChanged.connect(self._show_relevant_parameters)
 
         self.voltage_plot = pg.PlotWidget()
@@ -103,6 +108,7 @@ class EchemPanel(QtWidgets.QWidget):
         left.addLayout(form)
         left.addLayout(buttons)
         left.addWidget(self.status_label)
+        left.addWidget(self.error_label)
         left.addStretch(1)
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -128,12 +134,17 @@ class EchemPanel(QtWidgets.QWidget):
         )
 
     def _on_start(self) -> None:
+        self.error_label.setText("")
         try:
             request = self.request()
         except ValueError as exc:
-            self.status_label.setText(f"<span style='color:#e53935'>{exc}</span>")
+            self.show_error(str(exc))
             return
         self.start_requested.emit(request)
+
+    def show_error(self, message: str) -> None:
+        """Keep ``message`` visible (red) until the next start or stop."""
+        self.error_label.setText(message)
 
     # ------------------------------------------------------------------ updates
 

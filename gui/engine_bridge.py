@@ -151,6 +151,8 @@ class EngineBridge(QtCore.QObject):
         self._recording = snap.recording
         snap.frames_in = status.frames_in
         snap.frames_dropped = status.frames_dropped
+        snap.frames_not_binned = status.frames_dropped_in_run
+        snap.simulator_behind_frames = int(getattr(getattr(microscope.rig, "camera", None), "frames_skipped_behind", 0) or 0)
         snap.record_path = status.recording_path
         snap.frames_recorded = status.frames_recorded
         snap.bins_written = status.bins_written
@@ -244,10 +246,15 @@ class EngineBridge(QtCore.QObject):
         self._submit("stop_recording", lambda m: m.stop_recording("stopped from the GUI"))
 
     def start_protocol(self, request: ProtocolRequest) -> None:
-        self._submit("start_protocol", lambda m: m.start_protocol(request))
+        def start(m: Any) -> Any:
+            m.note(f"protocol command (gui): start {getattr(request, 'kind', request)}: {request}", source="manual")
+            return m.start_protocol(request)
+
+        self._submit("start_protocol", start)
 
     def stop_protocol(self) -> None:
-        self._submit("stop_protocol", lambda m: m.stop_protocol())
+        self._submit("stop_protocol", lambda m: (m.note("protocol command (gui): stop", source="manual"),
+                                                 m.stop_protocol()))
 
     def focus_calibrate(self) -> None:
         # the engine's focus service switches the 980 nm laser on first if it is off
@@ -262,23 +269,25 @@ class EngineBridge(QtCore.QObject):
     def focus_set_offset(self, offset_nm: float) -> None:
         self._submit("focus_set_offset", lambda m: m.set_focus_offset_nm(float(offset_nm)))
 
-    def stage_move(self, targets_nm: dict) -> None:
-        self._submit("stage_move", lambda m: m.move_stage_nm({k: float(v) for k, v in targets_nm.items()}))
+    def stage_move(self, targets_nm: dict, confirmed: bool = False) -> None:
+        """A manual move, checked by the engine's policy; refusals come back as failures."""
+        self._submit("stage_move", lambda m: m.move_stage_nm({k: float(v) for k, v in targets_nm.items()},
+                                                             confirmed=confirmed, origin="gui"))
 
     def stage_halt(self) -> None:
         self._submit("stage_halt", lambda m: m.halt_stage())
 
     def led_enable(self, on: bool) -> None:
-        self._submit("led_enable", lambda m: m.set_led(on=bool(on)))
+        self._submit("led_enable", lambda m: m.set_led(on=bool(on), origin="gui"))
 
     def led_set_current(self, current_a: float) -> None:
-        self._submit("led_set_current", lambda m: m.set_led(current_a=float(current_a)))
+        self._submit("led_set_current", lambda m: m.set_led(current_a=float(current_a), origin="gui"))
 
     def laser_enable(self, on: bool) -> None:
-        self._submit("laser_enable", lambda m: m.set_laser(on=bool(on)))
+        self._submit("laser_enable", lambda m: m.set_laser(on=bool(on), origin="gui"))
 
     def laser_set_power(self, power_w: float) -> None:
-        self._submit("laser_set_power", lambda m: m.set_laser(power_w=float(power_w)))
+        self._submit("laser_set_power", lambda m: m.set_laser(power_w=float(power_w), origin="gui"))
 
     def set_fiducial(self, x_px: float, y_px: float) -> None:
         def pick(m: EngineAPI) -> None:

@@ -88,6 +88,10 @@ class LivePanel(QtWidgets.QWidget):
         self.crosshair_box.setChecked(True)
         self.crosshair_box.toggled.connect(self._set_crosshair_visible)
         self.rates_label = QtWidgets.QLabel("no frames yet")
+        self.warning_label = QtWidgets.QLabel("")   # e.g. the simulation cannot keep up
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color:#e68a00;")
+        self.warning_label.setVisible(False)
         self.cursor_label = QtWidgets.QLabel("")
 
         controls = QtWidgets.QHBoxLayout()
@@ -100,6 +104,7 @@ class LivePanel(QtWidgets.QWidget):
         layout.addWidget(self.graphics, 1)
         layout.addLayout(controls)
         layout.addWidget(self.rates_label)
+        layout.addWidget(self.warning_label)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._last_image: np.ndarray | None = None
 
@@ -147,6 +152,13 @@ class LivePanel(QtWidgets.QWidget):
             f"camera {fps_in:5.1f} fps in · display {fps_out:5.1f} fps out · dropped {dropped}"
             f" · frame {self.last_frame_id if self.last_frame_id is not None else '-'}{latency}"
         )
+
+    def show_counters(self, text: str, warning: str = "") -> None:
+        """The counter line (see operascope.gui.counters) plus latency, and an optional warning line."""
+        latency = f" · latency {self.latencies_s[-1] * 1000:.0f} ms" if self.latencies_s else ""
+        self.rates_label.setText(f"{text}{latency}")
+        self.warning_label.setText(warning)
+        self.warning_label.setVisible(bool(warning))
 
     def _on_painted(self) -> None:
         if self._unpainted_frame_time_s is None or self._clock_now_s is None:

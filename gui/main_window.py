@@ -13,7 +13,9 @@ from pathlib import Path
 
 from PyQt5 import QtCore, QtWidgets
 
+from operascope.acquisition.manual_control import NEEDS_CONFIRMATION, format_si
 from operascope.config.schema import RigConfig
+from operascope.gui.counters import FrameCounters, live_counter_text, simulator_warning, status_counter_text
 from operascope.gui.differential_panel import DifferentialPanel
 from operascope.gui.display_math import RateMeter
 from operascope.gui.echem_panel import EchemPanel, ProtocolRequest
@@ -22,6 +24,7 @@ from operascope.gui.focus_panel import FocusPanel
 from operascope.gui.illumination_panel import IlluminationPanel
 from operascope.gui.live_panel import LivePanel
 from operascope.gui.recording_panel import RecordingPanel, RecordingRequest
+from operascope.gui.science_panel import SciencePanel
 from operascope.gui.snapshot import GuiSnapshot
 from operascope.gui.stage_panel import SavedPosition, StagePanel
 
@@ -50,6 +53,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._close_confirmed = False
         self._differential_index_shown: int | None = None
         self._last_error_logged: str | None = None
+        self._pending_move: dict | None = None
         #: wall time (ms) spent in each recent refresh: the GUI thread's own work per tick
         self.refresh_ms: deque[float] = deque(maxlen=5000)
         self.setWindowTitle("operascope — operando scattering microscope")
@@ -57,8 +61,9 @@ class MainWindow(QtWidgets.QMainWindow):
         acq = config.acquisition
         echem = config.electrochemistry
         self.live_panel = LivePanel(acq.pixel_size_nm)
-        self.differential_panel = DifferentialPanel()
+        self.differential_panel = DifferentialPanel(acq.pixel_size_nm)
         self.focus_panel = FocusPanel()
+        self.science_panel = SciencePanel(acq.pixel_size_nm)
         self.stage_panel = StagePanel()
         self.illumination_panel = IlluminationPanel(led_current_a=acq.led_current_a,
                                                     laser_power_w=config.focus_lock.laser_power_w)
@@ -75,11 +80,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._add_dock("differential", "Differential", self.differential_panel, left)
         self._add_dock("focus", "Focus", self.focus_panel, right)
         self._add_dock("echem", "Electrochemistry", self.echem_panel, bottom)
+        self._add_dock("science", "Science (per particle)", self.science_panel, bottom)
         self._add_dock("recording", "Recording", self.recording_panel, bottom)
         self._add_dock("stage", "Stage", self.stage_panel, bottom)
         self._add_dock("illumination", "Illumination", self.illumination_panel, bottom)
         self.splitDockWidget(self.docks["live"], self.docks["differential"], QtCore.Qt.Horizontal)
-        self.splitDockWidget(self.docks["echem"], self.docks["recording"], QtCore.Qt.Horizontal)
+        self.splitDockWidget(self.docks["echem"], self.docks["science"], QtCore.Qt.Horizontal)
+        self.splitDockWidget(self.docks["science"], self.docks["recording"], QtCore.Qt.Horizontal)
         self.splitDockWidget(self.docks["recording"], self.docks["stage"], QtCore.Qt.Horizontal)
         self.tabifyDockWidget(self.docks["stage"], self.docks["illumination"])
         self.docks["stage"].raise_()
@@ -117,10 +124,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def _default_dock_sizes(self) -> None:
         docks = self.docks
         self.resizeDocks([docks["live"], docks["differential"], docks["focus"]], [620, 620, 560], QtCore.Qt.Horizontal)
-        self.resizeDocks([docks["echem"], docks["recording"], docks["stage"]], [760, 560, 480], QtCore.Qt.Horizontal)
-        self.resizeDocks([docks["live"], docks["echem"]], [620, 330], QtCore.Qt.Vertical)
+        self.resizeDocks([docks["echem"], docks["science"], docks["recording"], docks["stage"]], [560, 460, 400, 380],
+                         QtCore.Qt.Horizontal)
+        self.resizeDocks([docks["live"], docks["echem"]], [580, 370], QtCore.Qt.Vertical)
 
     def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = file_menu.addAction("Open run…")
+        open_action.setShortcut("Ctrl+O")
+        open_action.triggered.connect(self._open_run_dialog)
         view_menu = self.menuBar().addMenu("&View")
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
@@ -132,7 +144,7 @@ class MainWindow(QtWidgets.QMainWindow):
         b = self.bridge
         b.opened.connect(self._on_opened)
         b.open_failed.connect(lambda message: self.report_error("engine", f"could not open the rig: {message}"))
-        b.command_failed.connect(lambda what, message: self.report_error(what, message))
+        b.command_failed.connect(self._on_command_failed)
         b.command_finished.connect(self._on_command_finished)
         f = self.focus_panel
         f.calibrate_requested.connect(b.focus_calibrate)
@@ -140,7 +152,7 @@ class MainWindow(QtWidgets.QMainWindow):
         f.unlock_requested.connect(b.focus_unlock)
         f.offset_requested.connect(b.focus_set_offset)
         s = self.stage_panel
-        s.move_requested.connect(b.stage_move)
+        s.move_requested.connect(self.request_stage_move)
         s.halt_requested.connect(b.stage_halt)
         i = self.illumination_panel
         i.led_enable_requested.connect(b.led_enable)
@@ -200,9 +212,15 @@ class MainWindow(QtWidgets.QMainWindow):
         if snap.differential is not None and snap.differential_index != self._differential_index_shown:
             self.differential_panel.show_differential(snap.differential, snap.mask, snap.differential_index)
             self._differential_index_shown = snap.differential_index
+            self.science_panel.add_bin(snap.differential_index, snap.differential, snap.mask, self._capacity_now())
         self.fps_in.add(now, snap.frames_in)
         self.fps_out.add(now, self.live_panel.frames_shown)
-        self.live_panel.set_rates(self.fps_in.rate_per_s(), self.fps_out.rate_per_s(), snap.frames_dropped)
+        counters = FrameCounters(snap.frames_in, snap.frames_dropped, snap.simulator_behind_frames,
+                                 self.live_panel.frames_shown, snap.frames_not_binned, snap.recording)
+        fps_in = self.fps_in.rate_per_s()
+        warning = simulator_warning(counters, fps_in, self.config.acquisition.frame_rate_hz,
+                                    self.config.simulation.speed)
+        self.live_panel.show_counters(live_counter_text(counters, fps_in, self.fps_out.rate_per_s()), warning)
 
         if snap.focus_state != self.focus_panel.state:
             self.focus_panel.show_state(snap.focus_state)
@@ -224,15 +242,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recording_panel.show_recording(snap.recording)
         self.echem_panel.show_running(snap.echem_running, snap.echem_text)
         if snap.voltage_v is not None:
-            current = f", {snap.current_a * 1e6:+.1f} µA" if snap.current_a is not None else ""
+            current = f", {format_si(snap.current_a, 'A')}" if snap.current_a is not None else ""
             self.status_echem.setText(f"cell {snap.voltage_v:.3f} V{current}")
         if snap.bytes_written is not None:
             self.write_rate.add(now, snap.bytes_written)
         state = "recording" if snap.recording else ("live" if snap.live else ("ready" if snap.opened else "opening…"))
-        self.status_state.setText(f"{state} · {snap.frames_in} frames · {snap.frames_dropped} dropped")
+        self.status_state.setText(status_counter_text(state, counters))
 
         if self.refresh_count % SLOW_REFRESH_EVERY == 0:
             self._slow_refresh(snap)
+
+    def _capacity_now(self) -> float | None:
+        """The newest capacity (mAh/g) of the electrochemistry log, None before the first sample."""
+        series = self.bridge.echem_series()
+        if series is None or series[3] is None or len(series[3]) == 0:
+            return None
+        return float(series[3][-1])
 
     def _slow_refresh(self, snap: GuiSnapshot) -> None:
         self.focus_panel.refresh()
@@ -260,6 +285,32 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_error.setText(text)
         self.recording_panel.events.add_event(self.last_snapshot.clock_now_s, "error", source, message)
 
+    def _on_command_failed(self, what: str, message: str) -> None:
+        """Show the error where it was asked for (it stays until the next action there); a manual move
+        that needs confirmation asks, and is sent again confirmed only if the operator agrees."""
+        self.report_error(what, message)
+        if what in ("start_protocol", "stop_protocol"):
+            self.echem_panel.show_error(message)
+        elif what == "stage_move":
+            self.stage_panel.show_error(message)
+            targets = self._pending_move
+            self._pending_move = None
+            if targets is not None and message.startswith(NEEDS_CONFIRMATION) and self.confirm_manual_move(message):
+                self.stage_panel.show_error("")
+                self.bridge.stage_move(targets, confirmed=True)
+
+    def request_stage_move(self, targets_nm: dict) -> None:
+        """Ask the engine for a manual move (its policy may ask for confirmation)."""
+        self._pending_move = dict(targets_nm)
+        self.bridge.stage_move(targets_nm)
+
+    def confirm_manual_move(self, message: str) -> bool:
+        """Ask whether to do a move the engine wants confirmed (tests replace this)."""
+        answer = QtWidgets.QMessageBox.warning(
+            self, "Confirm stage move", f"{message}\n\nMove anyway?",
+            QtWidgets.QMessageBox.Yes | QtWidgets.QMessageBox.No, QtWidgets.QMessageBox.No)
+        return answer == QtWidgets.QMessageBox.Yes
+
     def log_event(self, source: str, level: str, message: str) -> None:
         """Add a GUI-side event to the log."""
         self.recording_panel.events.add_event(self.last_snapshot.clock_now_s, level, source, message)
@@ -276,6 +327,26 @@ class MainWindow(QtWidgets.QMainWindow):
         if what == "focus_calibrate" and isinstance(result, dict):
             self.focus_panel.show_calibration(result)
         self.log_event("gui", "debug", f"{what} done")
+
+    def _open_run_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a run file", "", "HDF5 run files (*.h5 *.hdf5 *.nxs)")
+        if path:
+            self.open_run(path)
+
+    def open_run(self, path: str):
+        """Open ``path`` in a run browser window (errors go to the events log); returns the window or None."""
+        from operascope.analysis.errors import RunFileError
+        from operascope.gui.run_browser import RunBrowser
+
+        try:
+            browser = RunBrowser(path, parent=self)
+        except RunFileError as exc:
+            self.report_error("run browser", str(exc))
+            return None
+        browser.setWindowFlag(QtCore.Qt.Window, True)
+        browser.show()
+        self.run_browsers = [*getattr(self, "run_browsers", []), browser]
+        return browser
 
     def _show_config(self) -> None:
         from operascope.config.loader import to_toml

@@ -44,7 +44,9 @@ class GuiSnapshot:
     differential_index: int | None = None
     # counters
     frames_in: int = 0
-    frames_dropped: int = 0
+    frames_dropped: int = 0              # camera frame-id gaps (includes simulator_behind_frames)
+    frames_not_binned: int = 0           # frames of the current/last recording that missed their bin (must be 0)
+    simulator_behind_frames: int = 0     # simulated camera only: ids lost because the simulation fell behind
     clock_now_s: float | None = None
     # recording
     recording: bool = False

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from PyQt5 import QtCore, QtWidgets
 
+from operascope.acquisition.manual_control import format_um
+
 AXES = ("x", "y", "z")
 TRAVEL_UM = 12_500.0  # ±12.5 mm; the stage refuses targets beyond its own soft limits anyway
 
@@ -45,11 +47,12 @@ class StagePanel(QtWidgets.QWidget):
         readouts = QtWidgets.QGridLayout()
         self.readout_labels: dict[str, QtWidgets.QLabel] = {}
         self.goto_um: dict[str, QtWidgets.QDoubleSpinBox] = {}
-        self.step_nm = QtWidgets.QDoubleSpinBox()
-        self.step_nm.setRange(1.0, 1_000_000.0)
-        self.step_nm.setDecimals(0)
-        self.step_nm.setValue(1000.0)
-        self.step_nm.setSuffix(" nm")
+        self.step_um = QtWidgets.QDoubleSpinBox()   # one unit for positions and steps: µm (nm resolution)
+        self.step_um.setRange(0.001, 1000.0)
+        self.step_um.setDecimals(3)
+        self.step_um.setValue(1.0)
+        self.step_um.setSuffix(" µm")
+        self.step_um.setToolTip("jog step in µm; 0.001 µm = 1 nm")
         readouts.addWidget(QtWidgets.QLabel("<b>axis</b>"), 0, 0)
         readouts.addWidget(QtWidgets.QLabel("<b>position</b>"), 0, 1)
         readouts.addWidget(QtWidgets.QLabel("<b>jog</b>"), 0, 2, 1, 2)
@@ -85,7 +88,7 @@ class StagePanel(QtWidgets.QWidget):
         self.halt_button.clicked.connect(self.halt_requested)
         step_row = QtWidgets.QHBoxLayout()
         step_row.addWidget(QtWidgets.QLabel("jog step"))
-        step_row.addWidget(self.step_nm, 1)
+        step_row.addWidget(self.step_um, 1)
         step_row.addWidget(self.here_button)
         step_row.addWidget(self.goto_button)
         step_row.addWidget(self.halt_button)
@@ -110,6 +113,11 @@ class StagePanel(QtWidgets.QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(readouts)
         layout.addLayout(step_row)
+        #: the last refused or failed move; stays until the next move request (the refresh never touches it)
+        self.error_label = QtWidgets.QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color:#e53935;")
+        layout.addWidget(self.error_label)
         layout.addWidget(QtWidgets.QLabel("saved particle positions (double-click to return):"))
         layout.addWidget(self.saved_list, 1)
         layout.addLayout(saved_row)
@@ -121,7 +129,7 @@ class StagePanel(QtWidgets.QWidget):
         self.position_nm = dict(position_nm)
         for axis, label in self.readout_labels.items():
             value = position_nm.get(axis)
-            label.setText("-" if value is None or not math.isfinite(value) else f"{value / 1000.0:12.3f} µm")
+            label.setText("-" if value is None or not math.isfinite(value) else format_um(value))
 
     # ------------------------------------------------------------------ commands
 
@@ -129,8 +137,8 @@ class StagePanel(QtWidgets.QWidget):
         """Request a relative move of one step (sign = ``direction``) from the last read position."""
         if self.position_nm is None or axis not in self.position_nm:
             return
-        target = self.position_nm[axis] + direction * self.step_nm.value()
-        self.move_requested.emit({axis: target})
+        target = self.position_nm[axis] + direction * self.step_um.value() * 1000.0
+        self._request_move({axis: target})
 
     def save_current(self, name: str = "") -> SavedPosition | None:
         """Add the last read position to the saved list under ``name`` (default 'position N')."""
@@ -147,7 +155,7 @@ class StagePanel(QtWidgets.QWidget):
         """Request a move back to saved position ``index``."""
         if 0 <= index < len(self._saved):
             saved = self._saved[index]
-            self.move_requested.emit({"x": saved.x_nm, "y": saved.y_nm, "z": saved.z_nm})
+            self._request_move({"x": saved.x_nm, "y": saved.y_nm, "z": saved.z_nm})
 
     def saved_positions(self) -> list[SavedPosition]:
         """The saved positions, in list order."""
@@ -160,8 +168,16 @@ class StagePanel(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ internals
 
+    def show_error(self, message: str) -> None:
+        """Keep ``message`` visible until the next move request."""
+        self.error_label.setText(message)
+
+    def _request_move(self, targets_nm: dict) -> None:
+        self.error_label.setText("")
+        self.move_requested.emit(targets_nm)
+
     def _go_to_entered(self) -> None:
-        self.move_requested.emit({axis: box.value() * 1000.0 for axis, box in self.goto_um.items()})
+        self._request_move({axis: box.value() * 1000.0 for axis, box in self.goto_um.items()})
 
     def _fill_goto_with_current(self) -> None:
         if self.position_nm is None:
@@ -179,5 +195,5 @@ class StagePanel(QtWidgets.QWidget):
         self.saved_list.clear()
         for saved in self._saved:
             self.saved_list.addItem(
-                f"{saved.name}: x {saved.x_nm / 1000:.3f} µm, y {saved.y_nm / 1000:.3f} µm, z {saved.z_nm / 1000:.3f} µm"
+                f"{saved.name}: x {format_um(saved.x_nm)}, y {format_um(saved.y_nm)}, z {format_um(saved.z_nm)}"
             )

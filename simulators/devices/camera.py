@@ -71,6 +71,8 @@ class SimulatedCamera(Camera):
         self._next_index = 0
         self._id_origin: int | None = None
         self.buffer_frames = world.sim.camera_buffer_frames
+        #: frame ids lost because reading/rendering fell behind the virtual clock (the simulation cannot keep up)
+        self.frames_skipped_behind = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -196,6 +198,8 @@ class SimulatedCamera(Camera):
                     raise DeviceLost(self.name, "camera was unplugged; call reconnect() when it is back")
                 newest_ready = int(math.floor((now - exposure_s) / period))
                 if newest_ready - index + 1 > self.buffer_frames:
+                    # the reader (or this renderer) fell behind the virtual clock: ids overwritten
+                    self.frames_skipped_behind += newest_ready - self.buffer_frames + 1 - index
                     index = newest_ready - self.buffer_frames + 1
                 self._next_index = index + 1
                 start_s = index * period

@@ -11,6 +11,7 @@ import pytest
 from PyQt5 import QtCore
 
 from operascope.gui.differential_panel import PICK_FIDUCIAL, PICK_PARTICLE, DifferentialPanel
+from operascope.gui.differential_view import NEUTRAL_GREY_RGBA, format_percent
 from operascope.gui.display_math import (RateMeter, display_stride, mask_outline, nice_scale_bar_um, robust_levels,
                               symmetric_levels)
 from operascope.gui.echem_panel import EchemPanel, ProtocolRequest
@@ -124,8 +125,12 @@ def test_differential_levels_symmetric_and_click_picks_fiducial(qtbot):
     panel.show_differential(image, mask, bin_index=3)
     low, high = panel.levels
     assert low == -high and high == pytest.approx(0.05)
-    assert np.isfinite(panel.image_item.image).all()  # NaN outside the mask shown as 0
-    assert panel.image_item.getLevels() == pytest.approx([-0.05, 0.05])
+    # NaN outside the mask is painted neutral grey, not the colour of 0 (issue 20 item 5; was: shown as 0)
+    rgba = panel.image_item.image
+    assert tuple(rgba[0, 0]) == NEUTRAL_GREY_RGBA
+    assert tuple(rgba[50, 100]) != NEUTRAL_GREY_RGBA    # a true zero inside the image
+    assert panel.colorbar.levels() == pytest.approx((-5.0, 5.0))   # the colour bar is in %
+    assert panel.display.scale_bar_label() == "500 nm"   # 120 px * 34.7 nm = 4.2 µm wide
 
     panel.pick_choice.setCurrentText(PICK_FIDUCIAL)
     picked = []
@@ -190,7 +195,7 @@ def test_stage_jog_goto_and_saved_positions(qtbot):
     assert moves == []  # position unknown: no blind move
     panel.show_position({"x": 1000.0, "y": -2000.0, "z": 50.0})
     assert panel.readout_labels["y"].text().strip() == "-2.000 µm"
-    panel.step_nm.setValue(250)
+    panel.step_um.setValue(0.25)   # steps in µm like the positions (issue 20 item 8; was step_nm = 250)
     qtbot.mouseClick(panel.jog_buttons[("z", -1)], QtCore.Qt.LeftButton)
     assert moves[-1] == {"z": pytest.approx(-200.0)}
     saved = panel.save_current("particle A")
@@ -242,7 +247,10 @@ def test_echem_panel_builds_requests_and_refuses_reversed_cutoffs(qtbot):
     assert started[-1].kind == "gitt" and started[-1].gitt_pulse_s == 60
     panel.params["v_min"].setValue(4.4)
     qtbot.mouseClick(panel.start_button, QtCore.Qt.LeftButton)
-    assert len(started) == 1 and "v_min" in panel.status_label.text()
+    assert len(started) == 1 and "v_min" in panel.error_label.text()
+    for _ in range(3):   # the 25 Hz refresh rewrites the status line but never the error (issue 20 item 2)
+        panel.show_running(False, "")
+    assert panel.status_label.text() == "idle" and "v_min" in panel.error_label.text()
     with pytest.raises(ValueError, match="allowed"):
         ProtocolRequest("constant-phase")
 
