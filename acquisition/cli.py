@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--protocol", choices=PROTOCOLS, help="start this electrochemistry protocol once the rig is open")
     gui.add_argument("--focus-lock", action="store_true", help="calibrate and lock the focus once the rig is open")
     gui.add_argument("--speed", type=_positive_float("--speed"), help="simulation only: rig seconds per wall second")
+    gui.add_argument("--open", dest="open_path", metavar="RUN.h5", help="browse this run file (the run browser)")
+    gui.add_argument("--attach", action="store_true", help="attach to the engine started by `operascope serve`")
     selftest.add_parser(sub)
     from operascope.service.cli_commands import add_parsers as add_service_parsers
 
@@ -388,6 +390,11 @@ def cmd_gui(args: argparse.Namespace) -> int:
             forwarded += [flag, str(value)]
     if args.focus_lock:
         forwarded.append("--focus-lock")
+    for flag in ("attach",):
+        if getattr(args, flag, False):
+            forwarded.append(f"--{flag}")
+    if getattr(args, "open_path", None):
+        forwarded += ["--open", args.open_path]
     return subprocess.call([sys.executable, "-m", "operascope.gui", *forwarded])
 
 

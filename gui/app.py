@@ -38,13 +38,26 @@ def default_microscope_factory(config: RigConfig) -> Callable[[], Any]:
     return build
 
 
+def attach_factory() -> Callable[[], Any]:
+    """A callable that attaches to the running engine service (``operascope serve``) as the GUI client."""
+
+    def attach() -> Any:
+        from operascope.service.client import connect
+
+        return connect(client_name="gui")
+
+    return attach
+
+
 def build_window(config: RigConfig, settings: QtCore.QSettings,
-                 open_microscope: Callable[[], Any] | None = None, refresh_hz: float | None = None):
+                 open_microscope: Callable[[], Any] | None = None, refresh_hz: float | None = None,
+                 attached: bool = False):
     """Create the bridge and the main window, start opening the rig; returns the window (shown by caller)."""
     from operascope.gui.engine_bridge import EngineBridge
     from operascope.gui.main_window import DEFAULT_REFRESH_HZ, MainWindow
 
-    bridge = EngineBridge(open_microscope or default_microscope_factory(config))
+    bridge = EngineBridge(open_microscope or (attach_factory() if attached else default_microscope_factory(config)))
+    bridge.is_attached = attached
     window = MainWindow(bridge, config, settings, refresh_hz=refresh_hz or DEFAULT_REFRESH_HZ)
     bridge.setParent(window)
     bridge.open()
@@ -82,7 +95,7 @@ def _quiet_qt_messages(mode, context, message: str) -> None:
 
 def main(config_path: str | None = None, screenshot: str | None = None, quit_after_s: float | None = None,
          settings_file: str | None = None, protocol: str | None = None, focus_lock: bool = False,
-         speed: float | None = None, open_path: str | None = None) -> int:
+         speed: float | None = None, open_path: str | None = None, attach: bool = False) -> int:
     """Run the GUI. With ``screenshot`` save the window after ``quit_after_s`` (default 5 s) and exit.
 
     ``protocol`` (e.g. "charge") starts that protocol with the config's parameters as soon as the rig
@@ -117,7 +130,7 @@ def main(config_path: str | None = None, screenshot: str | None = None, quit_aft
     log.info("GUI session log: %s", attach_user_log("gui.log"))   # $OPERASCOPE_LOG_DIR or ~/.local/state/operascope
     previous_handler = QtCore.qInstallMessageHandler(_quiet_qt_messages)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    window = build_window(config, make_settings(settings_file))
+    window = build_window(config, make_settings(settings_file), attached=attach)
     window.show()
     if protocol is not None:
         window.bridge.opened.connect(lambda: window.bridge.start_protocol(protocol))

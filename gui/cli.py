@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--open", metavar="RUN.h5", dest="open_path",
                         help="browse this run file (also one still being written) instead of the live rig")
     parser.add_argument("--speed", type=_positive_seconds("--speed"), help="simulation only: rig seconds per wall second")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--attach", action="store_true",
+                      help="attach to the engine started by `operascope serve` (closing the window leaves it running)")
+    mode.add_argument("--standalone", action="store_true",
+                      help="run the engine inside this window's process (the default)")
     return parser
 
 
@@ -46,4 +51,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     return int(gui_main(args.config, args.screenshot, args.quit_after, protocol=args.protocol,
                         focus_lock=args.focus_lock, speed=args.speed,
-                        open_path=args.open_path) or 0)
+                        open_path=args.open_path, attach=args.attach) or 0)

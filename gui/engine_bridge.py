@@ -47,6 +47,8 @@ class EngineBridge(QtCore.QObject):
         super().__init__(parent)
         self._open_microscope = open_microscope
         self.microscope: Optional[EngineAPI] = None
+        #: True when the engine runs in its own process (``operascope serve``): closing only detaches.
+        self.is_attached = False
         self.commands = CommandWorker("commands", self)
         self.monitor = CommandWorker("monitor", self)
         self.commands.finished.connect(self._on_finished)
@@ -152,7 +154,7 @@ class EngineBridge(QtCore.QObject):
         snap.frames_in = status.frames_in
         snap.frames_dropped = status.frames_dropped
         snap.frames_not_binned = status.frames_dropped_in_run
-        snap.simulator_behind_frames = int(getattr(getattr(microscope.rig, "camera", None), "frames_skipped_behind", 0) or 0)
+        snap.simulator_behind_frames = int(getattr(getattr(getattr(microscope, "rig", None), "camera", None), "frames_skipped_behind", 0) or 0)
         snap.record_path = status.recording_path
         snap.frames_recorded = status.frames_recorded
         snap.bins_written = status.bins_written

@@ -393,12 +393,30 @@ class MainWindow(QtWidgets.QMainWindow):
             QtWidgets.QMessageBox.Yes | QtWidgets.QMessageBox.No, QtWidgets.QMessageBox.No)
         return answer == QtWidgets.QMessageBox.Yes
 
+    def ask_stop_or_leave_running(self) -> str:
+        """Attached to an engine service while it records: "stop", "leave" (running) or "cancel"."""
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Question, "Recording in progress",
+                                    "The engine is recording. Stop the run (the file is closed cleanly), or leave it "
+                                    "running in the engine and close only this window?", parent=self)
+        stop = box.addButton("Stop the run", QtWidgets.QMessageBox.DestructiveRole)
+        leave = box.addButton("Leave it running", QtWidgets.QMessageBox.AcceptRole)
+        box.addButton(QtWidgets.QMessageBox.Cancel)
+        box.exec_()
+        return "stop" if box.clickedButton() is stop else "leave" if box.clickedButton() is leave else "cancel"
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        """Ask when recording; then stop everything in order and leave a valid file."""
+        """Ask when recording; then stop everything in order and leave a valid file (attached: detach)."""
         if self._closing:
             event.accept()
             return
-        if self.bridge.is_recording() and not self._close_confirmed:
+        if self.bridge.is_recording() and not self._close_confirmed and self.bridge.is_attached:
+            answer = self.ask_stop_or_leave_running()
+            if answer == "cancel":
+                event.ignore()
+                return
+            if answer == "stop":
+                self.bridge.stop_recording()
+        elif self.bridge.is_recording() and not self._close_confirmed:
             if not self.confirm_stop_recording():
                 event.ignore()
                 return

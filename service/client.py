@@ -56,6 +56,7 @@ class RemoteEngine:
         self._newest: dict[str, Any] = {}
         self._newest_lock = threading.Lock()
         self._heartbeat_s = 0.0
+        self._speed: float | None = None
         self._event_callbacks: list[Callable[[Any], None]] = []
         self._focus_callbacks: list[Callable[[Any], None]] = []
         self._subscriber = Worker(f"engine-subscriber-{self.client_id}", self._subscribe_loop).start()
@@ -255,20 +256,31 @@ class RemoteEngine:
     def stop_recording(self, reason: str = "stopped by a client") -> Any:
         return self.call("stop_recording", reason=reason)
 
-    def start_protocol(self, kind: str, duration_s: float | None = None) -> str:
-        return self.call("start_protocol", kind=kind, duration_s=duration_s)
+    def start_protocol(self, protocol: Any, duration_s: float | None = None) -> str:
+        """A kind ("charge", ...) with the engine's config defaults, or a ProtocolRequest (its fields are sent)."""
+        if isinstance(protocol, str):
+            return self.call("start_protocol", kind=protocol, duration_s=duration_s)
+        import dataclasses
+
+        return self.call("start_protocol", request=dataclasses.asdict(protocol), duration_s=duration_s)
 
     def stop_protocol(self) -> None:
         self.call("stop_protocol")
 
     def clock_s(self) -> float:
-        return self.call("clock_s")
+        status = self._latest("status")
+        return status["status"].clock_s if status and self.connected else self.call("clock_s")
+
+    def clock_speed(self) -> float:
+        if self._speed is None:
+            self._speed = float(self.call("clock_speed"))
+        return self._speed
 
     def echem_samples(self, start: int = 0) -> list[Any]:
         return self.call("echem_samples", start=start)
 
-    def note(self, message: str) -> None:
-        self.call("note", message=message)
+    def note(self, message: str, source: str = "client", level: str = "info") -> None:
+        self.call("note", message=message, source=source, level=level)
 
     def calibrate_focus(self) -> dict:
         return self.call("calibrate_focus")
@@ -282,9 +294,9 @@ class RemoteEngine:
     def set_focus_offset_nm(self, offset_nm: float) -> None:
         self.call("set_focus_offset_nm", offset_nm=offset_nm)
 
-    def move_stage_nm(self, targets_nm: dict[str, float], confirmed: bool = False) -> None:
+    def move_stage_nm(self, targets_nm: dict[str, float], confirmed: bool = False, origin: str = "script") -> None:
         """A manual move; the engine refuses it during a lock or recording unless ``confirmed``."""
-        self.call("move_stage_nm", targets_nm=targets_nm, confirmed=confirmed)
+        self.call("move_stage_nm", targets_nm=targets_nm, confirmed=confirmed, origin=origin)
 
     def halt_stage(self) -> None:
         self.call("halt_stage")
@@ -292,10 +304,10 @@ class RemoteEngine:
     def stage_position_nm(self) -> dict[str, float]:
         return self.call("stage_position_nm")
 
-    def set_led(self, on: bool | None = None, current_a: float | None = None) -> Any:
+    def set_led(self, on: bool | None = None, current_a: float | None = None, origin: str = "script") -> Any:
         return self.call("set_led", on=on, current_a=current_a)
 
-    def set_laser(self, on: bool | None = None, power_w: float | None = None) -> Any:
+    def set_laser(self, on: bool | None = None, power_w: float | None = None, origin: str = "script") -> Any:
         return self.call("set_laser", on=on, power_w=power_w)
 
     def set_fiducial(self, x_px: float, y_px: float) -> None:

@@ -81,13 +81,37 @@ def _axis_targets(value: Any) -> str | None:
     return None
 
 
-def _move_stage(engine: Any, targets_nm: dict[str, float], confirmed: bool = False) -> None:
-    """Manual moves go through the engine's safety policy when it has one (refused unless confirmed)."""
-    manual = getattr(engine, "manual", None)
-    if manual is not None:
-        manual.move_stage({k: float(v) for k, v in targets_nm.items()}, confirmed=confirmed, origin="client")
+def _move_stage(engine: Any, targets_nm: dict[str, float], confirmed: bool = False, origin: str = "client") -> None:
+    """Manual moves go through the engine's safety policy (refused during a lock or recording unless confirmed)."""
+    engine.move_stage_nm({k: float(v) for k, v in targets_nm.items()}, confirmed=confirmed, origin=f"client {origin}")
+
+
+def _start_protocol(engine: Any, kind: str | None = None, duration_s: float | None = None,
+                    request: dict | None = None) -> str:
+    """A protocol by kind (config defaults) or from a ProtocolRequest's fields (checked by ProtocolRequest)."""
+    from dataclasses import fields
+
+    from operascope.acquisition.protocols import ProtocolRequest
+
+    if request is not None:
+        allowed = {f.name for f in fields(ProtocolRequest)}
+        unknown = sorted(set(request) - allowed)
+        if unknown:
+            raise CommandError(f"start_protocol: unknown request field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        try:
+            protocol: Any = ProtocolRequest(**request)
+        except (TypeError, ValueError) as exc:
+            raise CommandError(f"start_protocol: {exc}") from None
+    elif kind is not None:
+        protocol = kind
     else:
-        engine.move_stage_nm({k: float(v) for k, v in targets_nm.items()})
+        raise CommandError("start_protocol: give kind or request")
+    engine.start_protocol(protocol, duration_s)
+    return str(getattr(protocol, "kind", protocol))
+
+
+def _level(value: Any) -> str | None:
+    return None if value in ("debug", "info", "warning", "error") else "one of debug, info, warning, error"
 
 
 def build_commands() -> dict[str, Command]:
@@ -97,6 +121,7 @@ def build_commands() -> dict[str, Command]:
         "status": Command(False, {}, lambda engine: engine.status()),
         "events": Command(False, {}, lambda engine: engine.events.history()[-500:]),
         "clock_s": Command(False, {}, lambda engine: engine.clock_s()),
+        "clock_speed": Command(False, {}, lambda engine: engine.clock_speed()),
         "echem_samples": Command(False, {"start": Param((int,))},
                                  lambda engine, start=0: engine.echem_samples(max(0, start))[:10_000]),
         "stage_position_nm": Command(False, {}, lambda engine: engine.stage_position_nm()),
@@ -109,24 +134,25 @@ def build_commands() -> dict[str, Command]:
             "save_raw": Param((bool,)), "duration_s": Param(NUMBER, False, _finite_positive)}, _start_recording),
         "stop_recording": Command(True, {"reason": Param((str,), False, _short_text)},
                                   lambda engine, reason="stopped by a client": engine.stop_recording(reason)),
-        "start_protocol": Command(True, {"kind": Param((str,), True, _protocol_kind),
-                                         "duration_s": Param(NUMBER, False, _finite_positive)},
-                                  lambda engine, kind, duration_s=None: (engine.start_protocol(kind, duration_s), kind)[1]),
+        "start_protocol": Command(True, {"kind": Param((str,), False, _protocol_kind),
+                                         "duration_s": Param(NUMBER, False, _finite_positive),
+                                         "request": Param((dict,))}, _start_protocol),
         "stop_protocol": Command(True, {}, lambda engine: engine.stop_protocol()),
         "calibrate_focus": Command(True, {}, lambda engine: engine.calibrate_focus()),
         "lock_focus": Command(True, {}, lambda engine: engine.lock_focus()),
         "unlock_focus": Command(True, {}, lambda engine: engine.unlock_focus()),
         "set_focus_offset_nm": Command(True, {"offset_nm": Param(NUMBER, True, _finite)},
                                        lambda engine, offset_nm: engine.set_focus_offset_nm(float(offset_nm))),
-        "move_stage_nm": Command(True, {"targets_nm": Param((dict,), True, _axis_targets), "confirmed": Param((bool,))},
-                                 _move_stage),
+        "move_stage_nm": Command(True, {"targets_nm": Param((dict,), True, _axis_targets), "confirmed": Param((bool,)),
+                                        "origin": Param((str,), False, _short_text)}, _move_stage),
         "halt_stage": Command(True, {}, lambda engine: engine.halt_stage()),
         "set_led": Command(True, {"on": Param((bool,)), "current_a": Param(NUMBER, False, _finite)},
-                           lambda engine, on=None, current_a=None: engine.set_led(on, current_a)),
+                           lambda engine, on=None, current_a=None: engine.set_led(on, current_a, origin="client")),
         "set_laser": Command(True, {"on": Param((bool,)), "power_w": Param(NUMBER, False, _finite)},
-                             lambda engine, on=None, power_w=None: engine.set_laser(on, power_w)),
-        "note": Command(True, {"message": Param((str,), True, _short_text)},
-                        lambda engine, message: engine.note(message, source="client")),
+                             lambda engine, on=None, power_w=None: engine.set_laser(on, power_w, origin="client")),
+        "note": Command(True, {"message": Param((str,), True, _short_text), "source": Param((str,), False, _short_text),
+                               "level": Param((str,), False, _level)},
+                        lambda engine, message, source="client", level="info": engine.note(message, source, level)),
         "set_fiducial": Command(True, {"x_px": Param(NUMBER, True, _finite), "y_px": Param(NUMBER, True, _finite)},
                                 lambda engine, x_px, y_px: engine.set_fiducial(float(x_px), float(y_px))),
         "shutdown": Command(True, {}, lambda engine: None),  # handled by the server

@@ -155,3 +155,31 @@ def test_a_remote_client_drives_the_focus_lock_and_the_led_and_sees_focus_sample
         assert set(position) == {"x", "y", "z"}
         gui.unlock_focus()
         assert _wait_until(lambda: gui.status().focus_state == "off", 5.0)
+
+
+def test_a_killed_gui_leaves_the_recording_running_and_a_new_gui_attaches(engine_process, tmp_path):
+    engine = engine_process()
+    out = tmp_path / "gui_run.h5"
+    with connect(engine.address, client_name="script") as script:
+        script.take_control()
+        script.start_recording(str(out), bin_size=4, duration_s=40)
+        script.release_control()
+        gui = subprocess.Popen([sys.executable, "-m", "operascope.gui", "--attach"], env=engine.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert _wait_until(lambda: (script.controller or "").startswith("gui-"), 30.0), "the GUI did not attach"
+            gui.send_signal(signal.SIGKILL)
+            gui.wait(10)
+        finally:
+            if gui.poll() is None:
+                gui.kill()
+        assert script.status().state == "recording"
+        second = subprocess.Popen([sys.executable, "-m", "operascope.gui", "--attach", "--screenshot",
+                                   str(tmp_path / "second.png"), "--quit-after", "2"], env=engine.env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out_text, err_text = second.communicate(timeout=60)
+        assert second.returncode == 0, err_text[-2000:]
+        assert (tmp_path / "second.png").stat().st_size > 10_000
+        assert _wait_until(lambda: script.status().state != "recording", 60.0)
+    first, last = _binned_frame_ids(out)
+    assert len(first) >= 35 and np.all(first[1:] == last[:-1] + 1), "every frame of the run is in a bin"
