@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     acq.add_argument("--cycles", type=_bin_size, help="number of charge/discharge cycles (protocol cycle)")
     acq.add_argument("--focus-lock", action=argparse.BooleanOptionalAction, default=None,
                      help="calibrate (or load) and lock the focus during the run")
+    acq.add_argument("--autofocus", action="store_true",
+                     help="image-based autofocus before the run (before the focus lock engages, so it holds best focus)")
     acq.add_argument("--save-raw", action="store_true", default=None, help="also store every raw frame")
     acq.add_argument("--speed", type=_positive_float("--speed"), help="simulation only: rig seconds per wall second")
     acq.add_argument("--seed", type=int, help="simulation only: random seed")
@@ -248,6 +250,7 @@ def cmd_acquire(args: argparse.Namespace) -> int:
     out = Path(args.out)
     printer = ProgressPrinter(sys.stderr)
     scope = Microscope(config)
+    scope.autofocus_before_lock = bool(getattr(args, "autofocus", False))
     previous = {}
 
     def on_signal(signum: int, _frame: Any) -> None:

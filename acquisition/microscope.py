@@ -72,6 +72,7 @@ class Microscope:
         self._protocol_rows: list[tuple[ProtocolStep, float]] = []
         self._stop_request = threading.Event()
         self._stop_reason = ""
+        self.autofocus_before_lock = False   # record(): autofocus after calibrating, before locking
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -238,7 +239,16 @@ class Microscope:
             lock.calibrate()
             if cal_file:
                 lock.save_calibration(cal_file)
+        if self.autofocus_before_lock:   # hook: acquisition/autofocus.py (issue 15 item 1)
+            self.autofocus()
         lock.lock()
+
+    # ------------------------------------------------------------------ autofocus (hook)
+    def autofocus(self, settings: Any = None) -> Any:
+        """Image-based autofocus (operascope.acquisition.autofocus); returns its AutofocusResult."""
+        from operascope.acquisition.focus_hooks import scope_autofocus
+
+        return scope_autofocus(self, settings)
 
     # ------------------------------------------------------------------ subscriptions
     def subscribe_events(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -497,6 +507,8 @@ class Microscope:
             raise ValueError("give duration_s, a protocol, or both (otherwise the run would never end)")
         spec = self.make_protocol(protocol, duration_s) if protocol is not None else None
         use_lock = self.config.focus_lock.enabled if focus_lock is None else bool(focus_lock)
+        if self.autofocus_before_lock and not use_lock:   # hook: autofocus without a lock
+            self.autofocus()
         if self._stop_request.is_set():   # e.g. Ctrl-C while the rig was opening: do not start at all
             self._stop_request.clear()
             raise InterruptedError(f"{self._stop_reason or 'stop requested'} before the recording started")
