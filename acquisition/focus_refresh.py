@@ -6,7 +6,8 @@ One refresh steps the lock offset through ``planes`` planes ``step_nm`` apart ar
 offset (the lock moves z; excursion ≤ (planes−1)/2 · step), waits for the lock to settle at each,
 scores the image (fiducial width² or variance, see :mod:`operascope.acquisition.autofocus`), fits a
 parabola, and sets the offset to its vertex when it lies inside the scanned planes and moves by at
-most ``max_change_nm``; otherwise the old offset is restored. :class:`FocusRefresher` runs one every
+most ``max_change_nm`` (a vertex outside the planes re-centres the scan, at most ``max_rounds``
+scans); otherwise the old offset is restored. :class:`FocusRefresher` runs one every
 ``interval_s`` of rig time while the lock is locked (and ``may_run()`` allows it), and on demand.
 """
 
@@ -50,6 +51,7 @@ class RefreshSettings:
     max_change_nm: float = 200.0
     metric: str = "fiducial"
     settle_timeout_s: float = 60.0
+    max_rounds: int = 3
 
     def __post_init__(self) -> None:
         if self.interval_s is not None and not (math.isfinite(self.interval_s) and self.interval_s > 0):
@@ -105,31 +107,38 @@ def refresh_lock_target(lock: Any, clock: Clock, source: FrameSource, settings: 
     t0 = clock.now_s()
     base = float(lock.offset_nm)
     half = settings.planes // 2
-    offsets = base + settings.step_nm * np.arange(-half, half + 1)
+    centre = base
+    offsets = np.empty(0)
     values: list[float] = []
     fit: ParabolaFit | None = None
     guess = fiducial_xy_px
     applied, new, reason = False, base, ""
     try:
-        for offset in offsets:
-            lock.set_offset_nm(float(offset))
-            _wait_settled(lock, clock, settle_iterations, settings.settle_timeout_s)
-            image = source.grab(settings.frames_per_plane)
-            if settings.metric == "fiducial":
-                guess = guess or locate_fiducial(image)
-                values.append(fiducial_width_sq_px2(image, guess))
-            else:
-                values.append(highpass_normalized_variance(image))
-        fit = fit_parabola(offsets, values)
-        right_way = fit.a > 0 if settings.metric == "fiducial" else fit.a < 0
-        if not right_way:
-            reason = "no focus peak in the scanned planes"
-        elif not offsets[0] <= fit.z0_nm <= offsets[-1]:
-            reason = f"best focus {fit.z0_nm - base:+.0f} nm is outside the scanned ±{half * settings.step_nm:.0f} nm"
-        elif abs(fit.z0_nm - base) > settings.max_change_nm:
-            reason = f"change {fit.z0_nm - base:+.0f} nm exceeds max_change_nm {settings.max_change_nm:g}"
-        else:
-            applied, new = True, float(fit.z0_nm)
+        for _round in range(settings.max_rounds):
+            offsets = centre + settings.step_nm * np.arange(-half, half + 1)
+            values = []
+            for offset in offsets:
+                lock.set_offset_nm(float(offset))
+                _wait_settled(lock, clock, settle_iterations, settings.settle_timeout_s)
+                image = source.grab(settings.frames_per_plane)
+                if settings.metric == "fiducial":
+                    guess = guess or locate_fiducial(image)
+                    values.append(fiducial_width_sq_px2(image, guess))
+                else:
+                    values.append(highpass_normalized_variance(image))
+            fit = fit_parabola(offsets, values)
+            right_way = fit.a > 0 if settings.metric == "fiducial" else fit.a < 0
+            if not right_way or not math.isfinite(fit.z0_nm):
+                reason = "no focus peak in the scanned planes"
+                break
+            if abs(fit.z0_nm - base) > settings.max_change_nm:
+                reason = f"change {fit.z0_nm - base:+.0f} nm exceeds max_change_nm {settings.max_change_nm:g}"
+                break
+            if offsets[0] <= fit.z0_nm <= offsets[-1]:
+                applied, new = True, float(fit.z0_nm)
+                break
+            reason = f"best focus {fit.z0_nm - base:+.0f} nm is outside the scanned planes"
+            centre = float(fit.z0_nm)   # re-centre (bounded by max_change_nm) and scan again
     except (RuntimeError, ValueError) as exc:
         reason = str(exc)
     finally:
@@ -159,6 +168,11 @@ class FocusRefresher:
         self._busy = threading.Lock()
         self.results: list[RefreshResult] = []
         self._worker: Worker | None = None
+
+    @property
+    def is_refreshing(self) -> bool:
+        """True while a refresh scan runs (its planes are defocused on purpose)."""
+        return self._busy.locked()
 
     def refresh_now(self) -> RefreshResult:
         """One refresh now (blocks); also what the scheduler calls."""
