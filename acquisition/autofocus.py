@@ -160,7 +160,7 @@ def fit_parabola(z_nm: Sequence[float], values: Sequence[float]) -> ParabolaFit:
     if ok.sum() > 3:
         coeffs, cov = np.polyfit(u, y, 2, cov=True)
     else:
-        coeffs, cov = np.polyfit(u, y, 2), np.zeros((3, 3))
+        coeffs, cov = np.polyfit(u, y, 2), np.full((3, 3), np.nan)   # exact through 3 points: no error estimate
     a, b, c = (float(v) for v in coeffs)
     residual = y - np.polyval(coeffs, u)
     total = float(np.sum((y - y.mean()) ** 2))

@@ -240,6 +240,12 @@ def check_acquire_settings(args: argparse.Namespace, config: Any) -> None:
     _output_folder(out.parent, "--out", f"the folder of --out {out}")
 
 
+def _loud_focus_faults(event: Any) -> None:
+    """Print focus-lock error events (faults, restated with the reaction by lock_faults.py) on stderr at once."""
+    if event.level == "error" and event.source == "focus_lock" and "-> fault" not in event.message[:40]:
+        print(f"\noperascope: FOCUS LOCK: {_one_line(event.message)}", file=sys.stderr, flush=True)
+
+
 def cmd_acquire(args: argparse.Namespace) -> int:
     from operascope.acquisition.microscope import Microscope
     from operascope.acquisition.progress import ProgressPrinter
@@ -251,6 +257,7 @@ def cmd_acquire(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(sys.stderr)
     scope = Microscope(config)
     scope.autofocus_before_lock = bool(getattr(args, "autofocus", False))
+    scope.subscribe_events(_loud_focus_faults)   # a focus-lock fault is never silent (issue 15 item 4)
     previous = {}
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -271,6 +278,9 @@ def cmd_acquire(args: argparse.Namespace) -> int:
           f"stopped: {summary.stop_reason}")
     for error in summary.errors:
         _say(error)
+    if summary.focus_faults or summary.focus_unlocked_s > 0:
+        print(f"operascope: warning: focus lock faulted {len(summary.focus_faults)} time(s), unlocked "
+              f"{summary.focus_unlocked_s:.0f} s of the run; " + "; ".join(summary.focus_faults), file=sys.stderr)
     return EXIT_FAILED if summary.errors or summary.stop_reason.startswith("error") else EXIT_OK
 
 

@@ -74,3 +74,71 @@ def scope_autofocus(scope: Any, settings: AutofocusSettings | None = None) -> Au
     if was_locked:
         lock.lock()
     return result
+
+
+class RecordFocusServices:
+    """What runs beside the focus lock during ``Microscope.record``: the lock-fault monitor
+    (acquisition/lock_faults.py) and the scheduled lock target refresh (acquisition/focus_refresh.py)."""
+
+    def __init__(self, scope: Any) -> None:
+        from operascope.acquisition.focus_refresh import FocusRefresher, RefreshSettings
+        from operascope.acquisition.lock_faults import LockFaultMonitor
+
+        self._scope = scope
+        cfg = scope.config.focus_lock
+        lock = scope.focus_lock
+        emit_lock = lambda level, message: scope.events.emit(level, "focus_lock", message)  # noqa: E731
+        self.monitor = LockFaultMonitor(lambda: lock.state, scope.clock.now_s, emit_lock, cfg.on_fault,
+                                        request_stop=scope.request_stop, recentre=self._recentre,
+                                        t0_s=scope._session.t0_s if scope._session is not None else 0.0)
+        self.refresher = None
+        if cfg.refresh_interval_s is not None:
+            settings = RefreshSettings(interval_s=cfg.refresh_interval_s, planes=cfg.refresh_planes,
+                                       step_nm=cfg.refresh_step_nm, max_change_nm=cfg.refresh_max_change_nm)
+            fiducial = scope.config.acquisition.fiducial_xy_px
+            self.refresher = FocusRefresher(
+                lock, scope.clock, LiveFrameSource(scope.latest_frame), settings,
+                emit=lambda level, message: scope.events.emit(level, "focus_refresh", message),
+                may_run=self._between_bins if cfg.refresh_between_bins else None,
+                fiducial_xy_px=tuple(fiducial) if fiducial is not None else None)
+        self._unsubscribe = scope.subscribe_events(self._on_event)
+
+    def _on_event(self, event: Any) -> None:
+        if event.source == "focus_lock" and not event.message.startswith("FOCUS LOCK FAULT"):
+            self.monitor.note_event(event.level, event.message)
+
+    def _between_bins(self) -> bool:
+        """True while the current bin holds at most one frame (a bin was just completed)."""
+        session = self._scope._session
+        return session is not None and session.binner.frames_in % session.binner.bin_size <= 1
+
+    def _recentre(self) -> None:
+        self._scope.autofocus()
+        self._scope.focus_lock.lock()
+
+    def start(self) -> "RecordFocusServices":
+        self.monitor.start()
+        if self.refresher is not None:
+            self.refresher.start()
+        return self
+
+    def stop(self) -> Any:
+        """Stop both; returns the LockFaultSummary."""
+        if self.refresher is not None:
+            self.refresher.stop()
+        summary = self.monitor.stop()
+        self._unsubscribe()
+        level = "warning" if summary.faults or summary.unlocked_s > 0 else "info"
+        self._scope.events.emit(level, "focus_lock", summary.text())
+        return summary
+
+
+def with_focus_summary(summary: Any, focus: Any) -> Any:
+    """The RunSummary with the lock faults and unlocked time, and the stop reason saying so."""
+    import dataclasses
+
+    faults = tuple(f"{time_s:.1f} s: {message}" for time_s, message in focus.faults)
+    reason = summary.stop_reason
+    if faults and "focus lock fault" not in reason:
+        reason += f"; focus lock fault at {focus.faults[0][0]:.0f} s, unlocked {focus.unlocked_s:.0f} s"
+    return dataclasses.replace(summary, focus_faults=faults, focus_unlocked_s=focus.unlocked_s, stop_reason=reason)

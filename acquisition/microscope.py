@@ -73,6 +73,7 @@ class Microscope:
         self._stop_request = threading.Event()
         self._stop_reason = ""
         self.autofocus_before_lock = False   # record(): autofocus after calibrating, before locking
+        self._focus_services: Any = None     # record(): lock-fault monitor + refresh (focus_hooks.py)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -518,6 +519,10 @@ class Microscope:
             if use_lock:
                 self._engage_focus_lock()
             self.start_recording(out_path, bin_size=bin_size, save_raw=save_raw, duration_s=duration_s)
+            if use_lock:   # hook: lock-fault monitor + lock target refresh (acquisition/focus_hooks.py)
+                from operascope.acquisition.focus_hooks import RecordFocusServices
+
+                self._focus_services = RecordFocusServices(self).start()
             if spec is not None:
                 self.start_protocol(spec)
             reason = self._wait_until_done(rig, spec, duration_s, progress, progress_interval_s)
@@ -565,6 +570,9 @@ class Microscope:
             self.events.emit("warning", "engine", f"while stopping: {exc}")
         if stop_live:
             self._stop_capture()
+        focus_summary = None
+        if self._focus_services is not None:   # hook: acquisition/focus_hooks.py
+            focus_summary, self._focus_services = self._focus_services.stop(), None
         if unlock and self._focus_lock is not None:
             try:
                 self._focus_lock.unlock()
@@ -573,6 +581,10 @@ class Microscope:
         summary = self._end_session(reason)
         if stop_live:
             self._stop_pipeline()
+        if summary is not None and focus_summary is not None:
+            from operascope.acquisition.focus_hooks import with_focus_summary
+
+            summary = with_focus_summary(summary, focus_summary)
         return summary
 
     def _failure(self) -> str | None:
