@@ -142,3 +142,23 @@ def with_focus_summary(summary: Any, focus: Any) -> Any:
     if faults and "focus lock fault" not in reason:
         reason += f"; focus lock fault at {focus.faults[0][0]:.0f} s, unlocked {focus.unlocked_s:.0f} s"
     return dataclasses.replace(summary, focus_faults=faults, focus_unlocked_s=focus.unlocked_s, stop_reason=reason)
+
+
+def scope_refresh_now(scope: Any) -> Any:
+    """One lock target refresh now (on demand); the lock must be running. Returns the RefreshResult."""
+    from operascope.acquisition.focus_refresh import FocusRefresher, RefreshSettings
+
+    lock = scope._focus_lock
+    if lock is None or not lock.is_running:
+        raise RuntimeError("a lock target refresh needs a running focus lock; lock first")
+    services = scope._focus_services
+    if services is not None and services.refresher is not None:
+        return services.refresher.refresh_now()
+    cfg = scope.config.focus_lock
+    fiducial = scope.config.acquisition.fiducial_xy_px
+    refresher = FocusRefresher(lock, scope.clock, frame_source_for(scope),
+                               RefreshSettings(planes=cfg.refresh_planes, step_nm=cfg.refresh_step_nm,
+                                               max_change_nm=cfg.refresh_max_change_nm),
+                               emit=lambda level, message: scope.events.emit(level, "focus_refresh", message),
+                               fiducial_xy_px=tuple(fiducial) if fiducial is not None else None)
+    return refresher.refresh_now()

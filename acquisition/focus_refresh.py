@@ -147,6 +147,10 @@ def refresh_lock_target(lock: Any, clock: Clock, source: FrameSource, settings: 
         except ValueError as exc:  # outside the window: keep the old target
             applied, new, reason = False, base, str(exc)
             lock.set_offset_nm(base)
+    try:   # return in focus at the new offset (the last plane may be a step away)
+        _wait_settled(lock, clock, settle_iterations, settings.settle_timeout_s)
+    except RuntimeError as exc:
+        reason = reason or str(exc)
     return RefreshResult(clock.now_s(), base, new, applied, reason, tuple(float(o) for o in offsets),
                          tuple(float(v) for v in values), fit, clock.now_s() - t0)
 

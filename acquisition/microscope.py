@@ -251,6 +251,12 @@ class Microscope:
 
         return scope_autofocus(self, settings)
 
+    def refresh_focus_target(self) -> Any:
+        """On demand: an image-based check around the locked z that updates the lock offset (focus_refresh.py)."""
+        from operascope.acquisition.focus_hooks import scope_refresh_now
+
+        return scope_refresh_now(self)
+
     # ------------------------------------------------------------------ subscriptions
     def subscribe_events(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` (on engine threads) for every event; returns an unsubscribe function."""
