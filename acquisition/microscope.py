@@ -570,15 +570,15 @@ class Microscope:
 
         The camera stops before the lock lets go, so no frame of the run is taken unlocked.
         """
+        focus_summary = None
+        if self._focus_services is not None:   # hook: acquisition/focus_hooks.py (refresh needs the camera)
+            focus_summary, self._focus_services = self._focus_services.stop(), None
         try:
             self.stop_protocol()
         except Exception as exc:  # noqa: BLE001
             self.events.emit("warning", "engine", f"while stopping: {exc}")
         if stop_live:
             self._stop_capture()
-        focus_summary = None
-        if self._focus_services is not None:   # hook: acquisition/focus_hooks.py
-            focus_summary, self._focus_services = self._focus_services.stop(), None
         if unlock and self._focus_lock is not None:
             try:
                 self._focus_lock.unlock()

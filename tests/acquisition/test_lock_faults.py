@@ -75,3 +75,14 @@ def test_on_fault_stop_ends_the_run_with_the_fault_as_reason(tmp_path):
         summary = scope.record(tmp_path / "run.h5", duration_s=120.0, focus_lock=True)
     assert summary.stop_reason.startswith("focus lock fault at")
     assert summary.duration_s < 60.0 and summary.bins >= 5
+
+
+def test_record_runs_the_scheduled_refresh_and_reports_each_one(tmp_path):
+    with Microscope.from_config(None, simulation={"speed": 10.0, "seed": 1, "particle_model": "uniform"},
+                                acquisition={"roi": (0, 150, 96, 96), "bin_size": 5},
+                                focus_lock={"calibration_range_nm": 600.0, "refresh_interval_s": 10.0}) as scope:
+        summary = scope.record(tmp_path / "run.h5", duration_s=40.0, focus_lock=True)
+        refreshes = [e.message for e in scope.events.history() if e.source == "focus_refresh"]
+    assert summary.stop_reason == "duration reached" and summary.focus_faults == ()
+    assert len(refreshes) >= 2
+    assert all(m.startswith("focus refresh: offset") for m in refreshes)
