@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     acq.add_argument("--cycles", type=_whole_number("--cycles", "cycles"), help="number of charge/discharge cycles (protocol cycle)")
     acq.add_argument("--focus-lock", action=argparse.BooleanOptionalAction, default=None,
                      help="calibrate (or load) and lock the focus during the run")
+    acq.add_argument("--autofocus", action="store_true",
+                     help="image-based autofocus before the run (before the focus lock engages, so it holds best focus)")
     acq.add_argument("--save-raw", action="store_true", default=None, help="also store every raw frame")
     acq.add_argument("--speed", type=_positive_float("--speed"), help="simulation only: rig seconds per wall second")
     acq.add_argument("--seed", type=int, help="simulation only: random seed")
@@ -293,6 +295,12 @@ def check_acquire_settings(args: argparse.Namespace, config: Any) -> None:
         raise ValueError(f"--out {out} exists (a previous run?); give another --out or --overwrite to replace it")
 
 
+def _loud_focus_faults(event: Any) -> None:
+    """Print focus-lock error events (faults, restated with the reaction by lock_faults.py) on stderr at once."""
+    if event.level == "error" and event.source == "focus_lock" and "-> fault" not in event.message[:40]:
+        print(f"\noperascope: FOCUS LOCK: {_one_line(event.message)}", file=sys.stderr, flush=True)
+
+
 def cmd_acquire(args: argparse.Namespace) -> int:
     config = load_acquire_config(args)
     check_acquire_settings(args, config)
@@ -308,6 +316,8 @@ def _record(args: argparse.Namespace, config: Any, out: Path) -> int:
 
     printer = ProgressPrinter(sys.stderr)
     scope = Microscope(config)
+    scope.autofocus_before_lock = bool(getattr(args, "autofocus", False))
+    scope.subscribe_events(_loud_focus_faults)   # a focus-lock fault is never silent (issue 15 item 4)
     previous = {}
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -330,6 +340,9 @@ def _record(args: argparse.Namespace, config: Any, out: Path) -> int:
     for error in summary.errors:
         log.error("%s", error)
         _say(error)
+    if summary.focus_faults or summary.focus_unlocked_s > 0:
+        print(f"operascope: warning: focus lock faulted {len(summary.focus_faults)} time(s), unlocked "
+              f"{summary.focus_unlocked_s:.0f} s of the run; " + "; ".join(summary.focus_faults), file=sys.stderr)
     return EXIT_FAILED if summary.errors or summary.stop_reason.startswith("error") else EXIT_OK
 
 

@@ -146,8 +146,8 @@ class FocusService:
         self.lock.lock()
         return self.calibration_dict()
 
-    def engage(self) -> None:
-        """Laser on, calibrate (or load config.calibration_file), lock (the one-call record)."""
+    def engage(self, before_lock: Callable[[], Any] | None = None) -> None:
+        """Laser on, calibrate (or load config.calibration_file), ``before_lock()`` (e.g. autofocus), lock."""
         lock = self.lock
         self.laser_on()
         cal_file = self.config.calibration_file
@@ -158,6 +158,8 @@ class FocusService:
             lock.calibrate()
             if cal_file:
                 lock.save_calibration(cal_file)
+        if before_lock is not None:
+            before_lock()
         lock.lock()
 
     def unlock(self) -> None:

@@ -70,6 +70,20 @@ class Microscope(EngineCommands):
         #: operator commands (stage moves, LED/laser, protocol) checked by the safety policy and logged as events
         self.manual = ManualControl(config.manual_control, self.require_rig, self._lock_is_active,
                                     lambda: self.is_recording, self.events.emit)
+        self.autofocus_before_lock = False   # record(): autofocus after calibrating, before locking
+        self.focus_services: Any = None      # record(): lock-fault monitor + refresh (focus_hooks.py)
+
+    def autofocus(self, settings: Any = None) -> Any:
+        """Image-based autofocus (:mod:`operascope.acquisition.autofocus`); returns its AutofocusResult."""
+        from operascope.acquisition.focus_hooks import scope_autofocus
+
+        return scope_autofocus(self, settings)
+
+    def refresh_focus_target(self) -> Any:
+        """On demand: an image-based check around the locked z that updates the lock offset."""
+        from operascope.acquisition.focus_hooks import scope_refresh_now
+
+        return scope_refresh_now(self)
 
     def _lock_is_active(self) -> bool:
         lock = self.focus.existing_lock

@@ -37,10 +37,16 @@ def record(scope: "Microscope", out_path: str | Path, duration_s: float | None, 
     reason = "duration reached"
     started_live = not scope.is_live
     try:
+        if scope.autofocus_before_lock and not use_lock:   # autofocus without a lock
+            scope.autofocus()
         if use_lock:
-            scope.focus.engage()
+            scope.focus.engage(before_lock=scope.autofocus if scope.autofocus_before_lock else None)
         scope.start_recording(out_path, bin_size=bin_size, save_raw=save_raw, duration_s=duration_s,
                               ocv_when_idle=spec is None, overwrite=overwrite)
+        if use_lock:   # lock-fault monitor + lock target refresh (acquisition/focus_hooks.py)
+            from operascope.acquisition.focus_hooks import RecordFocusServices
+
+            scope.focus_services = RecordFocusServices(scope).start()
         if spec is not None:
             scope.start_protocol(spec)
         reason = _wait_until_done(scope, spec, duration_s, progress, progress_interval_s)
@@ -85,8 +91,12 @@ def _wait_until_done(scope: "Microscope", spec: ProtocolSpec | None, duration_s:
 def _finish(scope: "Microscope", reason: str, stop_live: bool, unlock: bool) -> RunSummary | None:
     """Ordered stop: protocol -> camera -> focus lock -> writer.
 
-    The camera stops before the lock lets go, so no frame of the run is taken unlocked.
+    The camera stops before the lock lets go, so no frame of the run is taken unlocked; the focus services
+    (a refresh waits for frames) stop first.
     """
+    focus_summary = None
+    if scope.focus_services is not None:
+        focus_summary, scope.focus_services = scope.focus_services.stop(), None
     try:
         scope.stop_protocol()
     except Exception as exc:  # noqa: BLE001
@@ -101,4 +111,8 @@ def _finish(scope: "Microscope", reason: str, stop_live: bool, unlock: bool) -> 
     summary = scope.stop_recording(reason)
     if stop_live:
         scope.live.stop()
+    if summary is not None and focus_summary is not None:
+        from operascope.acquisition.focus_hooks import with_focus_summary
+
+        summary = with_focus_summary(summary, focus_summary)
     return summary

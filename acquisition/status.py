@@ -43,6 +43,8 @@ class RunSummary:
     stop_reason: str
     protocol_end: str | None = None
     errors: tuple[str, ...] = ()
+    focus_faults: tuple[str, ...] = ()      # "<rig s>: <reason>" per focus-lock fault (acquisition/lock_faults.py)
+    focus_unlocked_s: float = 0.0           # rig seconds the lock was in fault/lost/off during the run
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,15 @@ class FocusLockConfig(Strict):
     calibration_max_residual_fraction: float = Field(0.5, gt=0, le=10, description="max RMS residual as a fraction of the step")
     calibration_file: str | None = None
     laser_power_w: float = Field(0.005, ge=0, le=1.0)
+    # image-based lock target refresh (acquisition/focus_refresh.py); None = off
+    refresh_interval_s: float | None = Field(None, gt=0, le=7 * 86_400, description="rig s between lock target refreshes")
+    refresh_planes: int = Field(3, ge=3, le=21, description="odd number of planes per refresh")
+    refresh_step_nm: float = Field(50.0, gt=0, le=1000, description="plane spacing of a refresh (excursion ±(planes-1)/2 x step)")
+    refresh_max_change_nm: float = Field(200.0, gt=0, le=5000, description="larger offset changes are refused")
+    refresh_between_bins: bool = Field(True, description="start a refresh only right after a bin was completed")
+    # reaction to a lock fault during a recording (acquisition/lock_faults.py): the recording never stops silently
+    on_fault: Literal["continue", "stop", "recentre"] = Field(
+        "continue", description="continue: z held, run goes on; stop: end the run; recentre: autofocus, then lock again")
 
     @model_validator(mode="after")
     def _scan_has_steps(self):
@@ -181,6 +190,8 @@ class FocusLockConfig(Strict):
                 f"calibration_step_nm ({self.calibration_step_nm}) gives fewer than 4 steps over "
                 f"+/-{self.calibration_range_nm} nm; use a smaller step or a larger range"
             )
+        if self.refresh_planes % 2 == 0:
+            raise ValueError(f"refresh_planes ({self.refresh_planes}) must be odd (planes symmetric about the lock point)")
         if self.lost_after_bad > self.bad_history:
             raise ValueError(f"lost_after_bad ({self.lost_after_bad}) cannot exceed bad_history ({self.bad_history})")
         return self
