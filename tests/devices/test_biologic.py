@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import numpy as np
 import pytest
 
-from operascope.config.loader import load_config
 from operascope.config.schema import BiologicConfig
 from operascope.devices.base import OCV, ConstantCurrent, DeviceError, DeviceLost, DeviceTimeout, MissingVendorLibrary, NotOpen, OutOfRange
 from operascope.devices.biologic import BiologicPotentiostat, choose_i_range, technique_parameters
@@ -17,37 +15,24 @@ from operascope.simulators.emulators import fake_eclib
 from operascope.simulators.devices.backends import build_simulated_devices
 from operascope.simulators.world.world import World
 
-FAKE = "operascope.simulators.emulators.fake_eclib"
-_addresses = itertools.count()
+from tests.fakes.biologic import FAKE, attached_channel, fast_world, make_driver, read_until_stopped  # noqa: F401
 
 
 @pytest.fixture
 def world() -> World:
-    return World(load_config(overrides={"simulation": {"speed": 400.0}}))
+    return fast_world()
 
 
 @pytest.fixture
 def address(world: World):
-    name = f"TEST-VMP300-{next(_addresses)}"
-    fake_eclib.attach(name, build_simulated_devices(world)["potentiostat"], channel=2, clock=world.clock)  # type: ignore[arg-type]
-    yield name
-    fake_eclib.detach(name)
+    yield from attached_channel(world, channel=2, prefix="TEST")
 
 
 def make(address: str, world: World, **kw) -> BiologicPotentiostat:
-    options = dict(address=address, channel=2, library=FAKE, timeout_s=1.0, clock=world.clock)
-    options.update(kw)
-    return BiologicPotentiostat(**options)
+    return make_driver(address, world, kw.pop("channel", 2), kw.pop("timeout_s", 1.0), **kw)
 
 
-def wait_until_stopped(pot: BiologicPotentiostat, timeout_s: float = 5.0) -> list:
-    points, deadline = [], time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        points += pot.read_new()
-        if not pot.is_running():
-            return points + pot.read_new()
-        time.sleep(0.02)
-    raise AssertionError("technique did not end")
+wait_until_stopped = read_until_stopped
 
 
 def test_i_range_and_parameters() -> None:
@@ -84,7 +69,7 @@ def test_ocv_points_time_reconstruction_and_close(address: str, world: World) ->
 
 
 def test_high_word_of_the_time_counter_is_used(world: World) -> None:
-    address = f"TEST-VMP300-{next(_addresses)}"
+    address = f"TEST-VMP300-TIME-{id(world)}"
     fake_eclib.attach(address, build_simulated_devices(world)["potentiostat"], channel=2, clock=world.clock, time_base_s=1e-9)
     try:
         with make(address, world) as pot:

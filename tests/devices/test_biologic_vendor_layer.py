@@ -4,51 +4,35 @@ driver copes with what the vendor layer really does (issue 13)."""
 from __future__ import annotations
 
 import ctypes
-import itertools
 import math
 import time
 
 import numpy as np
 import pytest
 
-from operascope.config.loader import load_config
 from operascope.devices.base import OCV, ConstantCurrent, DeviceError, OutOfRange
 from operascope.devices.biologic import BiologicPotentiostat, ec_error_code
-from operascope.simulators.devices.backends import build_simulated_devices
 from operascope.simulators.emulators import fake_eclib
 from operascope.simulators.world.world import World
 
-FAKE = "operascope.simulators.emulators.fake_eclib"
-_addresses = itertools.count()
+from tests.fakes.biologic import FAKE, attached_channel, fast_world, make_driver, read_until_stopped  # noqa: F401
 
 
 @pytest.fixture
 def world() -> World:
-    return World(load_config(overrides={"simulation": {"speed": 400.0}}))
+    return fast_world()
 
 
 @pytest.fixture
 def address(world: World):
-    name = f"VENDOR-VMP300-{next(_addresses)}"
-    fake_eclib.attach(name, build_simulated_devices(world)["potentiostat"], channel=1, clock=world.clock)  # type: ignore[arg-type]
-    yield name
-    fake_eclib.detach(name)
+    yield from attached_channel(world, channel=1, prefix="VENDOR")
 
 
 def make(address: str, world: World, **kw) -> BiologicPotentiostat:
-    options = dict(address=address, channel=1, library=FAKE, timeout_s=2.5, clock=world.clock)
-    options.update(kw)
-    return BiologicPotentiostat(**options)
+    return make_driver(address, world, kw.pop("channel", 1), kw.pop("timeout_s", 2.5), **kw)
 
 
-def drain(pot: BiologicPotentiostat, timeout_s: float = 5.0) -> list:
-    points, deadline = [], time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        points += pot.read_new()
-        if not pot.is_running():
-            return points + pot.read_new()
-        time.sleep(0.02)
-    raise AssertionError("technique did not end")
+drain = read_until_stopped
 
 
 def test_open_ocv_cplimit_read_stop_runs_through_the_real_easy_biologic(address: str, world: World) -> None:
