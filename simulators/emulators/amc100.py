@@ -27,20 +27,18 @@ simulated World and serves its stage.
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import socket
 import socketserver
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from operascope.devices.base import DeviceError, DeviceLost, DeviceTimeout, EndOfTravel, OutOfRange, Stage
-from operascope.simulators.emulators.standalone import serve_until_interrupted, simulated_device
+from operascope.simulators.emulators.standalone import serve_amc100
 
+from operascope.simulators.emulators.amc100_state import AxisState, FaultHooks, _Injected  # noqa: F401
 from operascope.simulators.emulators.amc100_calls import (  # noqa: F401 - re-exported for tests
     ERR_DRIVER,
     ERR_ERROR,
@@ -67,37 +65,7 @@ class _DropConnection(Exception):
     """Raised by a handler to close the client's socket (controller gone)."""
 
 
-@dataclass
-class AxisState:
-    """Controller-side state of one axis."""
-
-    output: bool = False
-    move: bool = False
-    target_nm: int = 0
-    target_range_nm: int = 100
-    amplitude_mv: int = 45_000
-    frequency_mhz: int = 1_000_000
-    actor: str = "ECSx5050"
-    eot_forward: bool = False
-    eot_backward: bool = False
-    connected: bool = True
-    eot_output_deactive: bool = True
-    offset_nm: float = 0.0  # backend position of the counter's zero (moved by setReset)
-    reference_valid: bool = False
-    reference_nm: int = 0
-    n_steps: int = 1
-    continuous: int = 0  # 1 forward, -1 backward, 0 off
-
-
-@dataclass
-class _Injected:
-    """Pending injected faults."""
-
-    errors: dict[str, list[int]] = field(default_factory=dict)  # method -> error numbers to return
-    garbled: int = 0
-
-
-class Amc100Server(UserCallsMixin):
+class Amc100Server(UserCallsMixin, FaultHooks):
     """AMC100 JSON-RPC server on ``host:port`` (port 0 = ephemeral) over a Stage backend."""
 
     def __init__(self, stage: Stage, host: str = "127.0.0.1", port: int = 9090, serial_number: str = "AMC100-EMU-0001") -> None:
@@ -170,41 +138,6 @@ class Amc100Server(UserCallsMixin):
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-    # ------------------------------------------------------------------ fault hooks
-
-    def fail_next(self, method: str, error_number: int, count: int = 1) -> None:
-        """The next ``count`` calls of ``method`` (full name) answer ``[error_number]``."""
-        with self._lock:
-            self._injected.errors.setdefault(method, []).extend([int(error_number)] * int(count))
-
-    def garble_next(self, count: int = 1) -> None:
-        """The next ``count`` replies are not JSON."""
-        with self._lock:
-            self._injected.garbled += int(count)
-
-    def disconnect_positioner(self, axis: int, connected: bool = False) -> None:
-        """Unplug (or replug) the positioner cable of controller axis ``axis``."""
-        with self._lock:
-            state = self.axes[axis]
-            state.connected = bool(connected)
-            if not connected:
-                state.output = False
-                state.move = False
-                self._backend_axis(axis).halt()
-
-    def drop_connections(self, refuse_s: float = 0.0) -> None:
-        """Close every client socket; refuse new clients for ``refuse_s`` wall seconds."""
-        with self._lock:
-            self._refuse_until = time.monotonic() + refuse_s
-            clients = list(self._clients)
-            self._clients.clear()
-        for client in clients:
-            try:
-                client.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            client.close()
 
     # ------------------------------------------------------------------ serving
 
@@ -505,15 +438,8 @@ def _looks_incomplete(text: str, exc: json.JSONDecodeError) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve a simulated World's stage until interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m operascope.simulators.emulators.amc100", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9090)
-    args = parser.parse_args(argv)
-    server = Amc100Server(simulated_device("stage"), args.host, args.port)  # type: ignore[arg-type]
-    host, port = server.start()
-    print(f"AMC100 emulator listening on {host}:{port}", flush=True)
-    return serve_until_interrupted(server.stop)
+    """Serve a simulated World's stage until interrupted (``python -m operascope.simulators.emulators.amc100``)."""
+    return serve_amc100(argv, Amc100Server, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from operascope.devices.base import Device
 
@@ -34,3 +34,17 @@ def serve_until_interrupted(stop: Callable[[], None]) -> int:
     finally:
         stop()
     return 0
+
+
+def serve_amc100(argv: list[str] | None, server_class: Any, description: str) -> int:
+    """``python -m operascope.simulators.emulators.amc100``: a simulated stage behind the AMC100 emulator."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m operascope.simulators.emulators.amc100", description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9090)
+    args = parser.parse_args(argv)
+    server = server_class(simulated_device("stage"), args.host, args.port)
+    host, port = server.start()
+    print(f"AMC100 emulator listening on {host}:{port}", flush=True)
+    return serve_until_interrupted(server.stop)
