@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 from operascope.acquisition import selftest
 from operascope.acquisition.cli_support import (
+    cmd_gui,
     _existing_input,
     _new_output_folder,
     _output_folder,
@@ -390,25 +390,6 @@ def cmd_model(args: argparse.Namespace) -> int:
     out = Path(result.get("out_dir", args.out))
     print(f"model written to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
     return EXIT_OK
-
-
-def cmd_gui(args: argparse.Namespace) -> int:
-    """``operascope gui``: runs ``operascope-gui`` in its own process (this module never imports Qt)."""
-    import subprocess
-
-    forwarded: list[str] = []
-    for flag, value in (("--config", args.config), ("--screenshot", args.screenshot), ("--quit-after", args.quit_after),
-                        ("--protocol", args.protocol), ("--speed", args.speed)):
-        if value is not None:
-            forwarded += [flag, str(value)]
-    if args.focus_lock:
-        forwarded.append("--focus-lock")
-    for flag in ("attach",):
-        if getattr(args, flag, False):
-            forwarded.append(f"--{flag}")
-    if getattr(args, "open_path", None):
-        forwarded += ["--open", args.open_path]
-    return subprocess.call([sys.executable, "-m", "operascope.gui", *forwarded])
 
 
 COMMANDS = {"devices": cmd_devices, "acquire": cmd_acquire, "analyze": cmd_analyze, "gitt": cmd_gitt,

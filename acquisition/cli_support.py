@@ -5,6 +5,7 @@ Kept apart from :mod:`operascope.acquisition.cli` (the parser and the commands) 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -81,3 +82,22 @@ def _existing_input(path: str) -> Path:
     if not p.exists():
         raise FileNotFoundError(f"{p}: file does not exist")
     return p
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    """``operascope gui``: runs ``operascope-gui`` in its own process (this module never imports Qt)."""
+    import subprocess
+
+    forwarded: list[str] = []
+    for flag, value in (("--config", args.config), ("--screenshot", args.screenshot), ("--quit-after", args.quit_after),
+                        ("--protocol", args.protocol), ("--speed", args.speed)):
+        if value is not None:
+            forwarded += [flag, str(value)]
+    if args.focus_lock:
+        forwarded.append("--focus-lock")
+    for flag in ("attach",):
+        if getattr(args, flag, False):
+            forwarded.append(f"--{flag}")
+    if getattr(args, "open_path", None):
+        forwarded += ["--open", args.open_path]
+    return subprocess.call([sys.executable, "-m", "operascope.gui", *forwarded])
