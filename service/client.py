@@ -268,8 +268,12 @@ class RemoteEngine:
         self.call("stop_protocol")
 
     def clock_s(self) -> float:
-        status = self._latest("status")
-        return status["status"].clock_s if status and self.connected else self.call("clock_s")
+        """The rig clock now: the newest heartbeat's clock, advanced by the wall time since it arrived."""
+        with self._newest_lock:
+            status, arrived_s = self._newest.get("status"), self._heartbeat_s
+        if status is None or not self.connected:
+            return self.call("clock_s")
+        return status["status"].clock_s + (time.monotonic() - arrived_s) * self.clock_speed()
 
     def clock_speed(self) -> float:
         if self._speed is None:
