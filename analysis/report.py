@@ -30,8 +30,9 @@ from operascope.analysis.drift import DriftTrace, shift_image, track_fiducial
 from operascope.analysis.errors import RunFileError
 from operascope.analysis.fiducial import locate_fiducial
 from operascope.analysis.json_safe import json_safe
-from operascope.analysis.masking import Particle, label_image, label_particles, make_mask, otsu_threshold
+from operascope.analysis.masking import Particle
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
+from operascope.analysis.reference_particles import reference_particles
 from operascope.analysis.reaction_front import front_com, rim_erosion_px, unreacted_region
 from operascope.analysis.runfile import Run, open_run
 
@@ -92,13 +93,6 @@ def _truth_comparison(run: Run, time_s: np.ndarray, dx_nm: np.ndarray, dy_nm: np
         "truth_range_nm": float(max(np.ptp(tx), np.ptp(ty))),
     }
     return result, (tx, ty)
-
-
-def _particle_at(labels: np.ndarray, x: float, y: float, radius_px: int = 4) -> set[int]:
-    """Labels within ``radius_px`` of (x, y)."""
-    r, c = int(round(y)), int(round(x))
-    window = labels[max(r - radius_px, 0):r + radius_px + 1, max(c - radius_px, 0):c + radius_px + 1]
-    return set(int(v) for v in np.unique(window) if v)
 
 
 def _frame_labels(run: Run, k: int, capacity: np.ndarray, soc: np.ndarray) -> str:
@@ -173,30 +167,10 @@ def analyze_run(
                             "simulator's drift sign convention (analysis: +x = image content moves to higher column)")
 
         # ---------------------------------------------------------------- mask and particles
-        reference = shift_image(first, -dx_px[0], -dy_px[0])
-        try:
-            threshold = otsu_threshold(reference) if mask_threshold is None else float(mask_threshold)
-        except ValueError as exc:  # a blank or flat first frame: nothing to analyse in this file
-            raise RunFileError(f"{run.path}: {exc} (the first binned frame shows no sample)") from None
-        mask = make_mask(reference, threshold)
-        labels, _count = label_image(mask)
-        particles = label_particles(mask, min_area_px=min_area_px)
-        excluded: dict[int, str] = {}
-        if trace is not None:
-            fid = trace.fits[ref_index]
-            # The reference frame's fit is in reference (= corrected) coordinates.
-            for lab in _particle_at(labels, fid.x_px, fid.y_px):
-                excluded[lab] = "fiducial"
-        border = int(math.ceil(np.nanmax(np.abs(np.concatenate([dx_px, dy_px]))) if n else 0)) + 3
-        for p in particles:
-            r0, r1, c0, c1 = p.bbox
-            if r0 < border or c0 < border or r1 > shape[0] - border or c1 > shape[1] - border:
-                excluded.setdefault(p.label, "within the drift border of the frame edge")
-        kept = [p for p in particles if p.label not in excluded]
-        for lab, why in excluded.items():
-            warnings.append(f"mask region {lab} not analysed: {why}")
-        if not kept:
-            warnings.append("no particle found in the mask (check mask_threshold and min_area_px)")
+        segmented = reference_particles(first, dx_px, dy_px, trace, mask_threshold, min_area_px, str(run.path))
+        reference, threshold, labels = segmented.reference, segmented.threshold, segmented.labels
+        kept, border = list(segmented.kept), segmented.border_px
+        warnings += segmented.warnings()
 
         # ---------------------------------------------------------------- per-particle time series
         margin = border + 2
@@ -245,7 +219,7 @@ def analyze_run(
             keep_mask = np.isin(labels, [p.label for p in kept])
         else:
             r0, r1, c0, c1 = 0, shape[0], 0, shape[1]
-            keep_mask = mask
+            keep_mask = labels > 0   # the whole mask
         montage = []
         # Shift only the montage window (plus the drift margin), not the whole frame.
         wr = slice(max(r0 - margin, 0), min(r1 + margin, shape[0]))

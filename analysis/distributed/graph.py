@@ -27,10 +27,10 @@ from operascope.analysis.differential import differential
 from operascope.analysis.drift import shift_image, track_fiducial
 from operascope.analysis.errors import RunFileError
 from operascope.analysis.fiducial import locate_fiducial
-from operascope.analysis.masking import label_image, label_particles, make_mask, otsu_threshold
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
 from operascope.analysis.reaction_front import front_com, rim_erosion_px, unreacted_region
-from operascope.analysis.report import DEFAULT_PIXEL_SIZE_NM, _capacity_and_soc, _configured_fiducial, _particle_at
+from operascope.analysis.reference_particles import reference_particles
+from operascope.analysis.report import DEFAULT_PIXEL_SIZE_NM, _capacity_and_soc, _configured_fiducial
 from operascope.analysis.runfile import open_run
 
 log = logging.getLogger(__name__)
@@ -128,33 +128,14 @@ def plan_run(path: str | Path, settings: AnalysisSettings) -> RunPlan:
             ok = trace.ok
         else:
             dx_px, dy_px, ok = np.zeros(n), np.zeros(n), np.zeros(n, bool)
-        reference = shift_image(first, -dx_px[0], -dy_px[0])
-        try:
-            threshold = otsu_threshold(reference) if settings.mask_threshold is None else float(settings.mask_threshold)
-        except ValueError as exc:
-            raise RunFileError(f"{run.path}: {exc} (the first binned frame shows no sample)") from None
-        mask = make_mask(reference, threshold)
-        labels, _count = label_image(mask)
-        particles = label_particles(mask, min_area_px=settings.min_area_px)
-        excluded: dict[int, str] = {}
-        if trace is not None:
-            fid = trace.fits[trace.reference_index]
-            for lab in _particle_at(labels, fid.x_px, fid.y_px):
-                excluded[lab] = "fiducial"
-        border = int(math.ceil(np.nanmax(np.abs(np.concatenate([dx_px, dy_px]))) if n else 0)) + 3
-        for p in particles:
-            r0, r1, c0, c1 = p.bbox
-            if r0 < border or c0 < border or r1 > shape[0] - border or c1 > shape[1] - border:
-                excluded.setdefault(p.label, "within the drift border of the frame edge")
-        warnings += [f"mask region {lab} not analysed: {why}" for lab, why in excluded.items()]
+        segmented = reference_particles(first, dx_px, dy_px, trace, settings.mask_threshold, settings.min_area_px,
+                                        str(run.path))
+        reference, threshold, labels = segmented.reference, segmented.threshold, segmented.labels
+        warnings += segmented.warnings()
         windows = []
-        for p in particles:
-            if p.label in excluded:
-                continue
-            rs, cs = p.slices(border + 2, shape)
+        for p in segmented.kept:
+            rs, cs = p.slices(segmented.border_px + 2, shape)
             windows.append(ParticleWindow(p.label, p.area_px, rs, cs, labels[rs, cs] == p.label))
-        if not windows:
-            warnings.append("no particle found in the mask (check mask_threshold and min_area_px)")
         capacity, soc = _capacity_and_soc(run, settings.nominal_capacity_mAh_g)
         time_s = np.asarray(run.binned.time_s, dtype=float)
     return RunPlan(str(Path(path)), n, shape, float(pixel_nm), dx_px, dy_px, ok, reference, tuple(windows),
