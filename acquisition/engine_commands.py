@@ -7,7 +7,7 @@ data (numbers, dicts, numpy arrays, dataclasses) so they can cross a process bou
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from operascope.acquisition.events import EventBus
     from operascope.acquisition.echem_history import EchemHistory
     from operascope.acquisition.focus_service import FocusService
+    from operascope.acquisition.manual_control import ManualControl
     from operascope.acquisition.rig import Rig
 
 
@@ -29,9 +30,8 @@ class EngineCommands:
     events: "EventBus"
     echem: "EchemHistory"
     focus: "FocusService"
-
-    def require_rig(self) -> "Rig":  # provided by the facade
-        raise NotImplementedError
+    manual: "ManualControl"
+    require_rig: Callable[[], "Rig"]   # provided by the facade (Microscope.require_rig)
 
     def clock_s(self) -> float:
         return self.require_rig().clock.now_s()

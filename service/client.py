@@ -228,7 +228,8 @@ class RemoteEngine:
         self.close()
 
     def make_protocol(self, protocol: str, duration_s: float | None = None) -> Any:
-        raise NotImplementedError("protocols are built on the engine side; call start_protocol(kind)")
+        raise EngineRefused("protocols are built on the engine side from its config: call start_protocol(kind) "
+                            "or start_protocol(ProtocolRequest(...))")
 
     def request_stop(self, reason: str = "stop requested") -> None:
         self.stop_recording(reason)

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass
@@ -48,9 +48,7 @@ class FaultHooks:
     axes: list[AxisState]
     _clients: Any
     _refuse_until: float
-
-    def _backend_axis(self, index: int) -> Any:  # pragma: no cover - provided by the server
-        raise NotImplementedError
+    _backend_axis: Callable[[int], Any]
 
     def fail_next(self, method: str, error_number: int, count: int = 1) -> None:
         """The next ``count`` calls of ``method`` (full name) answer ``[error_number]``."""

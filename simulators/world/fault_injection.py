@@ -6,7 +6,7 @@ methods inject, consume and clear faults on it under that lock, on the virtual c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from operascope.simulators.world.faults import check_fault
 
@@ -21,12 +21,8 @@ class FaultInjection:
     cell: Any
     led_enabled: bool
     laser_enabled: bool
-
-    def _update(self, t_s: float) -> None:  # pragma: no cover - provided by World
-        raise NotImplementedError
-
-    def _on_cell_step(self, dt_s: float, current_a: float) -> None:  # pragma: no cover - provided by World
-        raise NotImplementedError
+    _update: Callable[[float], None]
+    _on_cell_step: Callable[[float, float], None]
 
     def _inject(self, device: str, kind: str, start_s: float, duration_s: float, count: int) -> None:
         self.faults.inject(device, kind, start_s, duration_s, count)
