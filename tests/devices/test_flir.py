@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
 from operascope.devices.base import (
-    Camera,
     CameraSettings,
-    DeviceError,
     DeviceInfo,
     DeviceLost,
     DeviceTimeout,
-    Frame,
     IncompleteFrame,
-    MissingVendorLibrary,
     OutOfRange,
     Roi,
 )
@@ -26,11 +20,6 @@ from operascope.simulators.emulators import fake_pyspin as spin
 from tests.fakes.flir import FAKE, ROI, SERIAL, FastClock, PatternRenderer, assert_sdk_clean, attach  # noqa: F401
 
 
-@pytest.fixture
-def fake():
-    spin.reset()
-    yield spin
-    spin.reset()
 
 
 @pytest.mark.parametrize("frame_rate_nodes", ["GEN2", "SFNC"])

@@ -23,14 +23,9 @@ from operascope.devices.base import (
 from operascope.devices.flir import FlirCamera
 from operascope.simulators.emulators import fake_pyspin as spin
 
-from tests.fakes.flir import FAKE, ROI, SERIAL, FastClock, PatternRenderer, assert_sdk_clean, attach  # noqa: F401
+from tests.fakes.flir import FAKE, ROI, SERIAL, assert_sdk_clean, attach  # noqa: F401
 
 
-@pytest.fixture
-def fake():
-    spin.reset()
-    yield spin
-    spin.reset()
 
 
 def test_wrong_serial_camera_in_use_and_leaks_leave_nothing_open(fake):

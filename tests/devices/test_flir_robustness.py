@@ -12,11 +12,6 @@ from operascope.simulators.emulators import fake_pyspin as spin
 from tests.fakes.flir import FAKE, ROI, SERIAL, FastClock, PatternRenderer, assert_sdk_clean, attach
 
 
-@pytest.fixture
-def fake():
-    spin.reset()
-    yield spin
-    spin.reset()
 
 
 def test_auto_alignment_reads_msb_and_lsb_data_to_the_same_counts():

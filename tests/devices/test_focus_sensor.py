@@ -15,11 +15,6 @@ SERIAL = "19000001"
 ROI = (16, 8, 96, 40)  # x, y, width, height
 
 
-@pytest.fixture
-def fake():
-    spin.reset()
-    yield spin
-    spin.reset()
 
 
 def sensor(**kw) -> FlirLineSensor:
