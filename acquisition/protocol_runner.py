@@ -141,7 +141,8 @@ class ProtocolRunner:
     def _run_step(self, step: ProtocolStep) -> StepOutcome:
         self.current_step = step
         self.potentiostat.start(step.technique, step=step.index, cycle=step.cycle)
-        start_s = self.clock.now_s()
+        started_at_s = self.potentiostat.started_at_s()
+        start_s = self.clock.now_s() if started_at_s is None else started_at_s
         self.steps_run += 1
         if self._on_step is not None:
             self._on_step(step, start_s)

@@ -332,6 +332,11 @@ class Potentiostat(Device):
     def end_reason(self) -> EndReason:
         """Why the last technique ended ("running" while it runs)."""
 
+    def started_at_s(self) -> float | None:
+        """Rig-clock time the running technique started, where the instrument knows it (None: the
+        host's clock when ``start`` returned is the best estimate)."""
+        return None
+
 
 # --------------------------------------------------------------------------- helpers
 

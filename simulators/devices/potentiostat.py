@@ -90,6 +90,11 @@ class SimulatedPotentiostat(Potentiostat):
         self._check_link()
         return self._world.potentiostat_status()[0]
 
+    def started_at_s(self) -> float:
+        """When the running technique started: right at the previous one's end when it followed it."""
+        self._check_link()
+        return self._world.potentiostat_started_at_s()
+
     def end_reason(self) -> EndReason:
         self._check_link()
         return self._world.potentiostat_status()[1]  # type: ignore[return-value]

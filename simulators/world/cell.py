@@ -30,6 +30,7 @@ depend on how often it is polled. Points are recorded every ``record_every_s`` o
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from scipy.linalg.lapack import dgtsv
 
 from operascope.analysis.materials import THEORETICAL_CAPACITY_MAH_G, diffusivity_oregan2022, ocv_chen2020
 from operascope.devices.base import OCV, ConstantCurrent, ConstantVoltage, EchemPoint, EndReason, Technique
+
+log = logging.getLogger(__name__)
 
 _COULOMB_PER_MAH = 3.6
 #: Shortest and longest internal step (virtual s).
@@ -138,6 +141,14 @@ class SphericalDiffusionCell:
         #: Fault hook ``limit_ignored(t_s) -> bool``: True = the channel's own voltage/current limit
         #: fails at virtual time t_s (the technique runs on past it). None = limits always work.
         self.limit_ignored: Callable[[float], bool] | None = None
+        #: Hold at a technique's own end (duration or limit) until the next ``start``/``stop``, so a step
+        #: requested after it starts exactly where the last one ended, whenever the request comes
+        #: (an instrument running a technique sequence; see :meth:`release_hold`).
+        self.hold_after_end = False
+        self.holding = False
+        self._wall_clock: Callable[[], float] = lambda: 0.0
+        self._max_hold_wall_s = math.inf
+        self._hold_began_wall_s = 0.0
 
     # ------------------------------------------------------------------ physics
 
@@ -209,7 +220,9 @@ class SphericalDiffusionCell:
     # ------------------------------------------------------------------ techniques
 
     def start(self, technique: Technique, step: int = 0, cycle: int = 0) -> None:
-        """Begin a technique now (at ``self.time_s``); records a first point at once."""
+        """Begin a technique now (at ``self.time_s``; the end of the last technique while holding);
+        records a first point at once."""
+        self.holding = False
         self._technique = technique
         self._technique_start_s = self.time_s
         self._step_tag, self._cycle_tag = int(step), int(cycle)
@@ -230,6 +243,7 @@ class SphericalDiffusionCell:
 
     def stop(self, reason: EndReason = "stopped") -> None:
         """End the technique (if any); the cell rests at zero current."""
+        self.holding = False
         if self._technique is not None:
             self._technique = None
             self._end_reason = reason
@@ -239,6 +253,22 @@ class SphericalDiffusionCell:
         if current_a != self.current_a:
             self._last_change_s = self.time_s
         self.current_a = current_a
+
+    def hold_between_steps(self, wall_clock: Callable[[], float], max_hold_wall_s: float) -> None:
+        """Turn on :attr:`hold_after_end`; a hold longer than ``max_hold_wall_s`` of ``wall_clock``
+        ends by itself (no next step is coming: the cell rests on from the technique's end)."""
+        self.hold_after_end = True
+        self._wall_clock = wall_clock
+        self._max_hold_wall_s = float(max_hold_wall_s)
+
+    def release_hold(self) -> None:
+        """Let the cell rest on from where a technique ended (nobody asked for a next step)."""
+        self.holding = False
+
+    @property
+    def technique_start_s(self) -> float:
+        """Virtual time the running (or last) technique started."""
+        return self._technique_start_s
 
     @property
     def is_running(self) -> bool:
@@ -282,8 +312,13 @@ class SphericalDiffusionCell:
 
         Only whole internal steps are taken unless ``exact`` (then the last step ends at ``t_s``).
         ``on_step(dt_s, current_a)`` is called after every step (the World feeds the particles).
+        Nothing moves while :attr:`holding`.
         """
-        while self.time_s < t_s - 1e-12:
+        if self.holding and self._wall_clock() - self._hold_began_wall_s > self._max_hold_wall_s:
+            log.info("no next technique %.1f s (wall) after the last one ended; the cell rests on",
+                     self._max_hold_wall_s)
+            self.holding = False
+        while not self.holding and self.time_s < t_s - 1e-12:
             dt = self._next_step_s(t_s)
             if dt <= 1e-12:
                 # only happens when a record/end time equals now
@@ -354,6 +389,8 @@ class SphericalDiffusionCell:
             self._technique = None
             self._end_reason = end
             self._set_current(0.0)
+            self.holding = self.hold_after_end
+            self._hold_began_wall_s = self._wall_clock()
             return
         if now >= self._next_record_s - 1e-9:
             self._record(now)

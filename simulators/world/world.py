@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from typing import Callable
 
 import numpy as np
@@ -57,6 +58,8 @@ _STAGE_NOISE_STEP_S = 0.01
 #: Virtual seconds between re-evaluations of a particle's θ grid.
 _THETA_GRID_REFRESH_S = 0.5
 _MAX_ROI_CACHE = 8
+#: Wall seconds the cell waits, at a technique's end, for the next step before resting on.
+_MAX_STEP_HOLD_WALL_S = 5.0
 
 
 def uniform_particle_factory(particle: ParticleConfig, initial_theta: float) -> ParticleLithiation:
@@ -126,6 +129,8 @@ class World(FaultInjection):
             max_theta=min(max(sim.initial_theta, sim.cell_full_theta) + EDGE_WIDTH, 1.0),
         )
         self.cell.limit_ignored = lambda t_s: self.faults.consume("potentiostat", "limit_ignored", t_s)
+        # the next protocol step starts where the last ended, however late the runner asks (any --speed)
+        self.cell.hold_between_steps(time.monotonic, _MAX_STEP_HOLD_WALL_S)
         factory = particle_factory or PARTICLE_MODELS[sim.particle_model]
         self._particle_configs = list(sim.particles)
         self.particles: list[ParticleLithiation] = [factory(p, sim.initial_theta) for p in self._particle_configs]
@@ -271,6 +276,11 @@ class World(FaultInjection):
         with self._lock:
             self._update(self.clock.now_s())
             return self.cell.take_points()
+
+    def potentiostat_started_at_s(self) -> float:
+        """Virtual time the running (or last) technique started."""
+        with self._lock:
+            return self.cell.technique_start_s
 
     def potentiostat_status(self) -> tuple[bool, str]:
         """(running, end_reason)."""

@@ -199,3 +199,22 @@ def test_discharge_reaches_the_lower_cut_off_at_any_rate(c_rate):
     assert v[-1] == pytest.approx(3.0, abs=0.003) and np.all(v[:-1] > 3.0)
     assert 0.6 < cell.mean_theta() <= 0.955
     assert cell.edge_voltage_v(0.5) == 0.0 and cell.edge_voltage_v(0.9545) < -0.1 and cell.edge_voltage_v(0.0005) > 0.1
+
+
+def test_a_step_requested_late_starts_where_the_last_ended_and_a_forgotten_hold_ends_by_itself():
+    wall = [0.0]
+    cell = SphericalDiffusionCell(active_mass_g=MASS_G, initial_theta=0.95)
+    cell.hold_between_steps(lambda: wall[0], max_hold_wall_s=5.0)
+    cell.start(ConstantCurrent(current_a=2e-4, v_limit_v=4.5, duration_s=30.0, record_every_s=10.0))
+    cell.advance_to(500.0)
+    assert not cell.is_running and cell.end_reason == "duration"
+    assert cell.holding and cell.time_s == pytest.approx(30.0)     # held at the end, not rested on to 500 s
+    cell.take_points()
+    cell.start(OCV(duration_s=20.0, record_every_s=10.0))           # the runner's late request
+    assert cell.technique_start_s == pytest.approx(30.0)
+    assert cell.take_points()[0].time_s == pytest.approx(30.0)
+    cell.advance_to(500.0)
+    assert cell.holding and cell.time_s == pytest.approx(50.0)
+    wall[0] = 6.0                                                   # nobody asks for a next step
+    cell.advance_to(500.0)
+    assert not cell.holding and cell.time_s == pytest.approx(500.0)
