@@ -73,6 +73,7 @@ class ProtocolRunner:
     # ------------------------------------------------------------------ thread
     def _run(self) -> None:
         try:
+            self.potentiostat.chain_steps(True)
             self.end_reason = self._run_steps()
         except DeviceError as exc:
             self.end_reason = "error"
@@ -81,9 +82,16 @@ class ProtocolRunner:
             self.end_reason = "error"
             self._on_event("error", f"protocol failed: {type(exc).__name__}: {exc}")
         finally:
+            self._end_chain()
             self._put_cell_at_rest()
             self._on_event("info", f"protocol {self.spec.kind} ended: {self.end_reason}")
             self.done.set()
+
+    def _end_chain(self) -> None:
+        try:
+            self.potentiostat.chain_steps(False)
+        except DeviceError:
+            log.info("could not end the step chain (the stop below retries the link)", exc_info=True)
 
     def _put_cell_at_rest(self) -> None:
         """Switch the channel off; if the link is lost, reconnect (back-off, up to ``rest_retry_s``) to do it."""

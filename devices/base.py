@@ -332,6 +332,10 @@ class Potentiostat(Device):
     def end_reason(self) -> EndReason:
         """Why the last technique ended ("running" while it runs)."""
 
+    def chain_steps(self, enabled: bool) -> None:
+        """A protocol runs its steps back to back from now on (or no longer): where the instrument can,
+        each next technique starts at the end of the last. Default: nothing to do."""
+
     def started_at_s(self) -> float | None:
         """Rig-clock time the running technique started, where the instrument knows it (None: the
         host's clock when ``start`` returned is the best estimate)."""

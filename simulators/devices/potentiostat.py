@@ -90,6 +90,10 @@ class SimulatedPotentiostat(Potentiostat):
         self._check_link()
         return self._world.potentiostat_status()[0]
 
+    def chain_steps(self, enabled: bool) -> None:
+        """While enabled, a technique started after the last one ended by itself starts at that end."""
+        self._world.potentiostat_chain_steps(enabled)
+
     def started_at_s(self) -> float:
         """When the running technique started: right at the previous one's end when it followed it."""
         self._check_link()

@@ -141,9 +141,9 @@ class SphericalDiffusionCell:
         #: Fault hook ``limit_ignored(t_s) -> bool``: True = the channel's own voltage/current limit
         #: fails at virtual time t_s (the technique runs on past it). None = limits always work.
         self.limit_ignored: Callable[[float], bool] | None = None
-        #: Hold at a technique's own end (duration or limit) until the next ``start``/``stop``, so a step
-        #: requested after it starts exactly where the last one ended, whenever the request comes
-        #: (an instrument running a technique sequence; see :meth:`release_hold`).
+        #: While a protocol runs its steps back to back (set by the channel), hold at a technique's own end
+        #: (duration or limit) until the next ``start``/``stop``: the next step starts exactly where the last
+        #: ended, whenever the request comes (an instrument running a technique sequence).
         self.hold_after_end = False
         self.holding = False
         self._wall_clock: Callable[[], float] = lambda: 0.0
@@ -254,16 +254,17 @@ class SphericalDiffusionCell:
             self._last_change_s = self.time_s
         self.current_a = current_a
 
-    def hold_between_steps(self, wall_clock: Callable[[], float], max_hold_wall_s: float) -> None:
-        """Turn on :attr:`hold_after_end`; a hold longer than ``max_hold_wall_s`` of ``wall_clock``
-        ends by itself (no next step is coming: the cell rests on from the technique's end)."""
-        self.hold_after_end = True
+    def bound_holds(self, wall_clock: Callable[[], float], max_hold_wall_s: float) -> None:
+        """A hold longer than ``max_hold_wall_s`` of ``wall_clock`` ends by itself (no next step is
+        coming: the cell rests on from the technique's end)."""
         self._wall_clock = wall_clock
         self._max_hold_wall_s = float(max_hold_wall_s)
 
-    def release_hold(self) -> None:
-        """Let the cell rest on from where a technique ended (nobody asked for a next step)."""
-        self.holding = False
+    def chain_steps(self, enabled: bool) -> None:
+        """Set :attr:`hold_after_end`; turning it off lets a held cell rest on."""
+        self.hold_after_end = bool(enabled)
+        if not enabled:
+            self.holding = False
 
     @property
     def technique_start_s(self) -> float:

@@ -129,8 +129,7 @@ class World(FaultInjection):
             max_theta=min(max(sim.initial_theta, sim.cell_full_theta) + EDGE_WIDTH, 1.0),
         )
         self.cell.limit_ignored = lambda t_s: self.faults.consume("potentiostat", "limit_ignored", t_s)
-        # the next protocol step starts where the last ended, however late the runner asks (any --speed)
-        self.cell.hold_between_steps(time.monotonic, _MAX_STEP_HOLD_WALL_S)
+        self.cell.bound_holds(time.monotonic, _MAX_STEP_HOLD_WALL_S)
         factory = particle_factory or PARTICLE_MODELS[sim.particle_model]
         self._particle_configs = list(sim.particles)
         self.particles: list[ParticleLithiation] = [factory(p, sim.initial_theta) for p in self._particle_configs]
@@ -276,6 +275,12 @@ class World(FaultInjection):
         with self._lock:
             self._update(self.clock.now_s())
             return self.cell.take_points()
+
+    def potentiostat_chain_steps(self, enabled: bool) -> None:
+        """A protocol's steps follow each other: each starts where the last ended, however late the
+        runner asks (any --speed)."""
+        with self._lock:
+            self.cell.chain_steps(enabled)
 
     def potentiostat_started_at_s(self) -> float:
         """Virtual time the running (or last) technique started."""

@@ -225,8 +225,8 @@ class FakeCell(_Opened, Potentiostat):
     """Linear cell: OCV = 3.7 V + 0.6 V x q/200 (q in mAh/g from 0), plus 0.05 mV per mA/g of current.
 
     Points every ``record_every_s`` of the clock; ConstantCurrent ends at the duration or when the
-    voltage crosses ``v_limit_v``. Like the simulated cell, a technique started after the last one
-    ended by itself starts at that end (nothing changes at rest in this model, so this is exact).
+    voltage crosses ``v_limit_v``. Like the simulated cell, while steps are chained a technique started
+    after the last one ended by itself starts at that end (nothing changes at rest here: exact).
     """
 
     def __init__(self, clock, mass_mg: float = 1.0) -> None:
@@ -240,6 +240,7 @@ class FakeCell(_Opened, Potentiostat):
         self._reason = "stopped"
         self._points: list[EchemPoint] = []
         self.started: list[tuple[object, int, int, float]] = []
+        self._chained = False
 
     def voltage(self, current_a: float) -> float:
         return 3.7 + 0.6 * self.q / 200.0 + 0.05 * current_a / self.mass_g
@@ -247,7 +248,7 @@ class FakeCell(_Opened, Potentiostat):
     def start(self, technique, step=0, cycle=0):
         with self._lock:
             self._advance()
-            follows = not self._running and self._reason in ("duration", "limit")
+            follows = self._chained and not self._running and self._reason in ("duration", "limit")
             self._tech, self._step, self._cycle = technique, step, cycle
             self._t_start = self._t = self._t if follows else self.clock.now_s()
             self._running, self._reason = True, "running"
@@ -280,6 +281,9 @@ class FakeCell(_Opened, Potentiostat):
     def started_at_s(self):
         with self._lock:
             return self._t_start
+
+    def chain_steps(self, enabled):
+        self._chained = bool(enabled)
 
     def stop(self):
         with self._lock:

@@ -204,7 +204,8 @@ def test_discharge_reaches_the_lower_cut_off_at_any_rate(c_rate):
 def test_a_step_requested_late_starts_where_the_last_ended_and_a_forgotten_hold_ends_by_itself():
     wall = [0.0]
     cell = SphericalDiffusionCell(active_mass_g=MASS_G, initial_theta=0.95)
-    cell.hold_between_steps(lambda: wall[0], max_hold_wall_s=5.0)
+    cell.bound_holds(lambda: wall[0], max_hold_wall_s=5.0)
+    cell.chain_steps(True)
     cell.start(ConstantCurrent(current_a=2e-4, v_limit_v=4.5, duration_s=30.0, record_every_s=10.0))
     cell.advance_to(500.0)
     assert not cell.is_running and cell.end_reason == "duration"
@@ -218,3 +219,10 @@ def test_a_step_requested_late_starts_where_the_last_ended_and_a_forgotten_hold_
     wall[0] = 6.0                                                   # nobody asks for a next step
     cell.advance_to(500.0)
     assert not cell.holding and cell.time_s == pytest.approx(500.0)
+
+
+def test_outside_a_protocol_sequence_the_cell_rests_on_after_a_technique():
+    cell = SphericalDiffusionCell(active_mass_g=MASS_G, initial_theta=0.95)
+    cell.start(OCV(duration_s=30.0, record_every_s=10.0))
+    cell.advance_to(200.0)
+    assert not cell.holding and cell.time_s == pytest.approx(200.0)
