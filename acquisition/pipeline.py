@@ -52,10 +52,17 @@ class RecordingSession:
     calibration_written: Any = None
     begun: threading.Event = field(default_factory=threading.Event)
 
+    frames_after_end: int = 0
+
     @property
     def frames_in(self) -> int:
         """Camera frames this recording received (all binned, the last bin possibly partial)."""
         return self.binner.frames_in
+
+    def after_end(self, time_s: float) -> bool:
+        """True for a rig time past the requested duration: not recorded (a stop that comes late in
+        rig time at a high ``--speed`` must not make the run longer than asked)."""
+        return self.duration_s is not None and time_s > self.t0_s + self.duration_s
 
 
 @dataclass(frozen=True)
@@ -224,6 +231,9 @@ class FramePipeline:
 
     def _bin_frame(self, frame: Frame) -> None:
         session = self.session
+        if session is not None and session.after_end(frame.host_time_s):
+            session.frames_after_end += 1
+            return
         binner = session.binner if session is not None else self._live_binner
         if session is not None and session.save_raw:
             session.writer.write_raw(frame)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -118,7 +119,7 @@ class RecordingService:
             self._device_logger.stop()
             self._device_logger = None
         session.stop_reason = reason
-        session.end_s = now_s
+        session.end_s = now_s if session.duration_s is None else min(now_s, session.t0_s + session.duration_s)
         self._events.emit("info", "engine", f"recording stopped: {reason}")
         if pipeline is not None:
             pipeline.end(session)
@@ -141,7 +142,7 @@ class RecordingService:
             frames_dropped=session.binner.frames_dropped,
             bins=session.binner.bins_out if writer.error is None else writer.bins_flushed,   # what the file holds
             partial_bins=session.partial_bins, raw_frames=session.raw_written,
-            duration_s=session.end_s - session.t0_s, stop_reason=reason, protocol_end=protocol_end,
+            duration_s=min(session.end_s - session.t0_s, session.duration_s or math.inf), stop_reason=reason, protocol_end=protocol_end,
             errors=tuple(e for e in (writer.error, pipeline_error) if e))
 
     # ------------------------------------------------------------------ streams into the run file
@@ -150,6 +151,9 @@ class RecordingService:
             self._protocol_rows = []
 
     def on_echem_point(self, sample: EchemSample) -> None:
+        session = self.session
+        if session is not None and session.after_end(sample.time_s):
+            return
         with self._echem_lock:
             if self._echem_writer is not None:
                 self._echem_writer.write_echem(sample)
@@ -162,7 +166,7 @@ class RecordingService:
 
     def on_focus_sample(self, _previous: Any, sample: Any) -> None:
         session = self.session
-        if session is not None:
+        if session is not None and not session.after_end(sample.time_s):
             session.writer.write_focus_sample(sample)
 
     def record_new_calibration(self, now_s: float) -> None:

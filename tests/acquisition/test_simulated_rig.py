@@ -154,3 +154,16 @@ def test_live_reference_restarts_in_focus_once_the_lock_engages():
             time.sleep(0.05)
         assert scope.focus_lock.state == "locked" and scope.latest_differential().index >= 1
         scope.stop_live()
+
+
+def test_a_run_at_a_high_speed_records_exactly_its_duration(tmp_path):
+    """At 400x one 0.05 s wall poll is 20 s of rig time: the stop comes late, the file must not."""
+    path = tmp_path / "short.h5"
+    with Microscope.from_config(None, speed=400, seed=2, frame_rate_hz=1.0, particle_model="uniform") as scope:
+        summary = scope.record(path, protocol="charge", duration_s=60.0, bin_size=2)
+    assert summary.stop_reason == "duration reached"
+    assert summary.duration_s == pytest.approx(60.0)
+    with open_run(path) as run:
+        echem = run.require_echem()
+        assert run.binned.time_s.size > 0 and run.binned.time_s.max() <= 60.0
+        assert 0 < echem.time_s.max() <= 60.0 + 1e-6
