@@ -15,33 +15,57 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def _shift_axis_linear(image: np.ndarray, shift_px: float, axis: int) -> np.ndarray:
-    """Move content by ``shift_px`` along ``axis`` with linear interpolation, edges repeated."""
+def _slices(axis: int, start: int, stop: int) -> tuple[slice, slice]:
+    return (slice(start, stop), slice(None)) if axis == 0 else (slice(None), slice(start, stop))
+
+
+def _shift_axis_linear(image: np.ndarray, shift_px: float, axis: int, out: np.ndarray | None = None,
+                       scratch: np.ndarray | None = None) -> np.ndarray:
+    """Move content by ``shift_px`` along ``axis`` with linear interpolation, edges repeated.
+
+    ``out[i] = (1-f) in[clip(i+k)] + f in[clip(i+k+1)]`` with ``k = floor(-shift_px)``: computed on
+    slices of ``image`` (no padded copy) into ``out``; the rows/columns whose sources lie past an edge
+    all take that edge's value (same formula). ``out`` and ``scratch`` (float32, the image's shape,
+    not ``image`` itself) are reused when given.
+    """
     n = image.shape[axis]
-    k = int(np.floor(-shift_px))          # output[i] = (1-f) in[i+k] + f in[i+k+1], indices clipped
+    k = int(np.floor(-shift_px))
     f = np.float32(-shift_px - k)
-    pad = abs(k) + 1
-    widths = [(0, 0), (0, 0)]
-    widths[axis] = (pad, pad)
-    padded = np.pad(image, widths, mode="edge")
-    index = [slice(None), slice(None)]
-    index[axis] = slice(pad + k, pad + k + n)
-    out = padded[tuple(index)] * (np.float32(1.0) - f)
-    index[axis] = slice(pad + k + 1, pad + k + 1 + n)
-    out += padded[tuple(index)] * f
+    g = np.float32(1.0) - f
+    if out is None:
+        out = np.empty(image.shape, dtype=np.float32)
+    lo = min(max(-k, 0), n)              # first output index with both sources inside the image
+    hi = max(min(n - k - 1, n), lo)      # one past the last such index
+    if hi > lo:
+        inner = out[_slices(axis, lo, hi)]
+        np.multiply(image[_slices(axis, lo + k, hi + k)], g, out=inner)
+        part = scratch[_slices(axis, lo, hi)] if scratch is not None else None
+        inner += np.multiply(image[_slices(axis, lo + k + 1, hi + k + 1)], f, out=part)
+    if lo > 0:
+        edge = image[_slices(axis, 0, 1)]
+        out[_slices(axis, 0, lo)] = edge * g + edge * f
+    if hi < n:
+        edge = image[_slices(axis, n - 1, n)]
+        out[_slices(axis, hi, n)] = edge * g + edge * f
     return out
 
 
-def shift_bilinear(image: np.ndarray, dx_px: float, dy_px: float) -> np.ndarray:
+def shift_bilinear(image: np.ndarray, dx_px: float, dy_px: float,
+                   buffers: list[np.ndarray] | None = None) -> np.ndarray:
     """Move the content of ``image`` by (dx_px, dy_px) with bilinear interpolation (float32).
 
     Same result as ``scipy.ndimage.shift(image, (dy_px, dx_px), order=1, mode="nearest")`` but made
     of slices and two multiply-adds per axis, several times faster on a full frame (the live path).
+    ``buffers``: three float32 arrays of the image's shape to work in (the result is the second one,
+    overwritten by the next call); None allocates them.
     """
     img = np.asarray(image, dtype=np.float32)
     if img.ndim != 2 or not (np.isfinite(dx_px) and np.isfinite(dy_px)):
         raise ValueError(f"need a 2-D image and a finite shift, got shape {img.shape} and ({dx_px}, {dy_px})")
-    return _shift_axis_linear(_shift_axis_linear(img, dy_px, 0), dx_px, 1)
+    if buffers is None or len(buffers) != 3 or any(b.shape != img.shape or b.dtype != np.float32 for b in buffers):
+        buffers = [np.empty(img.shape, dtype=np.float32) for _ in range(3)]
+    rows_done = _shift_axis_linear(img, dy_px, 0, buffers[0], buffers[2])
+    return _shift_axis_linear(rows_done, dx_px, 1, buffers[1], buffers[2])
 
 
 @dataclass(frozen=True)
@@ -91,6 +115,8 @@ class LiveDifferential:
     def _apply_reset(self) -> None:
         self.reference: np.ndarray | None = None
         self.mask: np.ndarray | None = None
+        self._reference_valid: np.ndarray | None = None     # reference, NaN outside the mask (divides by it)
+        self._shift_buffers: list[np.ndarray] | None = None  # reused by every shifted frame
         self._ref_xy: tuple[float, float] | None = None
         self._last_xy: tuple[float, float] | None = None
         self._count = 0
@@ -125,7 +151,7 @@ class LiveDifferential:
 
     def process(self, pixels: np.ndarray, time_s: float) -> DifferentialFrame:
         """Differential image of one binned frame (the first one becomes the reference)."""
-        from operascope.analysis.differential import differential
+        from operascope.analysis.differential import differential_valid, valid_reference
         from operascope.analysis.drift import shift_image
         from operascope.analysis.masking import make_mask
 
@@ -146,6 +172,7 @@ class LiveDifferential:
             except ValueError as exc:
                 self.warnings.append(f"mask not made ({exc}); every pixel is used")
                 self.mask = np.ones(image.shape, dtype=bool)
+            self._reference_valid = valid_reference(image, self.mask)
         dx = dy = 0.0
         ok = False
         if self.drift_correction and self._ref_xy is not None and self._count > 0:
@@ -155,11 +182,15 @@ class LiveDifferential:
                 self._last_xy = (fit.x_px, fit.y_px)
                 dx, dy = fit.x_px - self._ref_xy[0], fit.y_px - self._ref_xy[1]
                 if abs(dx) > 0.01 or abs(dy) > 0.01:
-                    image = (shift_bilinear(image, -dx, -dy) if self.shift_order == 1
-                             else shift_image(image, -dx, -dy, order=self.shift_order))
+                    if self.shift_order == 1:
+                        if self._shift_buffers is None:
+                            self._shift_buffers = [np.empty(image.shape, dtype=np.float32) for _ in range(3)]
+                        image = shift_bilinear(image, -dx, -dy, self._shift_buffers)
+                    else:
+                        image = shift_image(image, -dx, -dy, order=self.shift_order)
         elif self._count == 0:
             ok = self._ref_xy is not None
-        out = DifferentialFrame(self._count, float(time_s), differential(image, self.reference, self.mask),
+        out = DifferentialFrame(self._count, float(time_s), differential_valid(image, self._reference_valid),
                                 float(dx), float(dy), ok)
         self._count += 1
         return out
