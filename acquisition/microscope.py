@@ -179,6 +179,8 @@ class Microscope(EngineCommands):
     # ------------------------------------------------------------------ live view
     is_live = property(lambda self: self.live.is_live)
     live_mask = property(lambda self: self.live.mask, doc="The live differential's frozen mask (None before I_1).")
+    live_reference = property(lambda self: self.live.differential.reference,
+                              doc="The live differential's reference frame I_1 (None before the first bin).")
 
     def start_live(self) -> None:
         """Start the camera stream, the binner/differential thread and the live view (idempotent)."""

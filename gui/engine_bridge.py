@@ -17,7 +17,7 @@ import collections
 import os
 import threading
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 from PyQt5 import QtCore, QtWidgets
@@ -176,6 +176,7 @@ class EngineBridge(QtCore.QObject):
         if diff is not None:
             snap.differential, snap.differential_index = diff.pixels, diff.index
             snap.mask = microscope.live_mask
+            snap.reference = getattr(microscope, "live_reference", None)
         snap.focus_calibration = self._calibration
         with self._readback_lock:
             snap.bytes_written = self._readback.get("bytes_written") if snap.recording else None
@@ -267,6 +268,9 @@ class EngineBridge(QtCore.QObject):
 
     def focus_unlock(self) -> None:
         self._submit("focus_unlock", lambda m: m.unlock_focus())
+
+    def focus_autofocus(self) -> None:
+        self._submit("focus_autofocus", _autofocus)
 
     def focus_set_offset(self, offset_nm: float) -> None:
         self._submit("focus_set_offset", lambda m: m.set_focus_offset_nm(float(offset_nm)))
@@ -404,6 +408,14 @@ class GrowingColumns:
     def columns(self) -> tuple[np.ndarray, ...]:
         """One read-only array per column, rows 0..len-1 (copies, safe to keep)."""
         return tuple(self._data[: self._n, k].copy() for k in range(self._data.shape[1]))
+
+
+def _autofocus(microscope: Any) -> str:
+    """Run the engine's image-based autofocus; its one-line summary."""
+    if not callable(getattr(microscope, "autofocus", None)):
+        raise RuntimeError("this engine offers no autofocus")
+    result = microscope.autofocus()
+    return str(result.summary()) if hasattr(result, "summary") else str(result)
 
 
 def _optional_float(value: object) -> float | None:

@@ -1,5 +1,5 @@
 """Focus panel: the focus-sensor line profile with the fitted position, error and z traces, lock state,
-calibrate / lock / unlock buttons and the focus offset."""
+calibrate / lock / unlock / autofocus buttons and the focus offset."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ class FocusPanel(QtWidgets.QWidget):
     calibrate_requested = QtCore.pyqtSignal()
     lock_requested = QtCore.pyqtSignal()
     unlock_requested = QtCore.pyqtSignal()
+    #: image-based autofocus of z (the engine releases a running lock and re-engages it at best focus)
+    autofocus_requested = QtCore.pyqtSignal()
     #: new focus offset (setpoint) in nm
     offset_requested = QtCore.pyqtSignal(float)
 
@@ -54,6 +56,14 @@ class FocusPanel(QtWidgets.QWidget):
         self.calibrate_button.clicked.connect(self.calibrate_requested)
         self.lock_button.clicked.connect(self.lock_requested)
         self.unlock_button.clicked.connect(self.unlock_requested)
+        self.autofocus_button = QtWidgets.QPushButton("Autofocus")
+        self.autofocus_button.setToolTip("image-based z search for the sharpest image; a running lock is "
+                                         "released and re-engaged at best focus")
+        self.autofocus_button.clicked.connect(self._on_autofocus_clicked)
+        self.autofocus_running = False
+        #: the last autofocus outcome (or refusal); stays until the next autofocus
+        self.autofocus_label = QtWidgets.QLabel("")
+        self.autofocus_label.setWordWrap(True)
         self.offset_nm = QtWidgets.QDoubleSpinBox()
         self.offset_nm.setRange(-5000.0, 5000.0)
         self.offset_nm.setDecimals(0)
@@ -80,7 +90,7 @@ class FocusPanel(QtWidgets.QWidget):
         self.z_plot.setXLink(self.error_plot)
 
         buttons = QtWidgets.QHBoxLayout()
-        for widget in (self.calibrate_button, self.lock_button, self.unlock_button):
+        for widget in (self.calibrate_button, self.lock_button, self.unlock_button, self.autofocus_button):
             buttons.addWidget(widget)
         offset_row = QtWidgets.QHBoxLayout()
         offset_row.addWidget(QtWidgets.QLabel("offset"))
@@ -93,6 +103,7 @@ class FocusPanel(QtWidgets.QWidget):
         layout.addLayout(offset_row)
         layout.addWidget(self.readout_label)
         layout.addWidget(self.calibration_label)
+        layout.addWidget(self.autofocus_label)
         layout.addWidget(self.profile_plot, 2)
         layout.addWidget(self.error_plot, 2)
         layout.addWidget(self.z_plot, 2)
@@ -110,6 +121,21 @@ class FocusPanel(QtWidgets.QWidget):
         self.lock_button.setEnabled(not active and state != "calibrating")
         self.calibrate_button.setEnabled(not active and state != "calibrating")
         self.unlock_button.setEnabled(active or state == "fault")
+        self.autofocus_button.setEnabled(not self.autofocus_running and state != "calibrating")
+
+    def _on_autofocus_clicked(self) -> None:
+        self.autofocus_running = True
+        self.autofocus_button.setEnabled(False)
+        self.autofocus_label.setStyleSheet("")
+        self.autofocus_label.setText("autofocus: searching z…")
+        self.autofocus_requested.emit()
+
+    def show_autofocus_result(self, summary: str, failed: bool = False) -> None:
+        """The autofocus ended: its one-line summary, or (``failed``) the reason in red; stays until the next one."""
+        self.autofocus_running = False
+        self.autofocus_label.setStyleSheet("color:#e53935;" if failed else "")
+        self.autofocus_label.setText(summary if summary.startswith("autofocus") else f"autofocus: {summary}")
+        self.show_state(self.state)
 
     def show_calibration(self, calibration: dict | None) -> None:
         """Show the calibration summary (slope px/nm, residual nm, capture range nm)."""

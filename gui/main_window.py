@@ -6,7 +6,6 @@ every command goes through the bridge's worker threads.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from pathlib import Path
@@ -24,9 +23,11 @@ from operascope.gui.focus_panel import FocusPanel
 from operascope.gui.illumination_panel import IlluminationPanel
 from operascope.gui.live_panel import LivePanel
 from operascope.gui.recording_panel import RecordingPanel, RecordingRequest
+from operascope.gui.sample_labels import match_sample_particles
 from operascope.gui.science_panel import SciencePanel
 from operascope.gui.snapshot import GuiSnapshot
-from operascope.gui.stage_panel import SavedPosition, StagePanel
+from operascope.gui import window_layout
+from operascope.gui.stage_panel import StagePanel
 
 DEFAULT_REFRESH_HZ = 25.0
 SLOW_REFRESH_EVERY = 5  # plots and disk space every N refreshes
@@ -63,7 +64,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.live_panel = LivePanel(acq.pixel_size_nm)
         self.differential_panel = DifferentialPanel(acq.pixel_size_nm)
         self.focus_panel = FocusPanel()
-        self.science_panel = SciencePanel(acq.pixel_size_nm)
+        self.science_panel = SciencePanel(acq.pixel_size_nm, sample_matcher=lambda centroids: match_sample_particles(
+            config, centroids, self.last_snapshot.stage_nm))
         self.stage_panel = StagePanel()
         self.illumination_panel = IlluminationPanel(led_current_a=acq.led_current_a,
                                                     laser_power_w=config.focus_lock.laser_power_w)
@@ -106,7 +108,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._connect()
 
         self.resize(1800, 1000)
-        self._restore_layout()
+        window_layout.restore_layout(self)
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(int(round(1000.0 / refresh_hz)))
         self.timer.timeout.connect(self.refresh)
@@ -120,13 +122,6 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         self.docks[key] = dock
-
-    def _default_dock_sizes(self) -> None:
-        docks = self.docks
-        self.resizeDocks([docks["live"], docks["differential"], docks["focus"]], [620, 620, 560], QtCore.Qt.Horizontal)
-        self.resizeDocks([docks["echem"], docks["science"], docks["recording"], docks["stage"]], [560, 460, 400, 380],
-                         QtCore.Qt.Horizontal)
-        self.resizeDocks([docks["live"], docks["echem"]], [580, 370], QtCore.Qt.Vertical)
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -151,6 +146,7 @@ class MainWindow(QtWidgets.QMainWindow):
         f.lock_requested.connect(b.focus_lock)
         f.unlock_requested.connect(b.focus_unlock)
         f.offset_requested.connect(b.focus_set_offset)
+        f.autofocus_requested.connect(b.focus_autofocus)
         s = self.stage_panel
         s.move_requested.connect(self.request_stage_move)
         s.halt_requested.connect(b.stage_halt)
@@ -212,7 +208,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if snap.differential is not None and snap.differential_index != self._differential_index_shown:
             self.differential_panel.show_differential(snap.differential, snap.mask, snap.differential_index)
             self._differential_index_shown = snap.differential_index
-            self.science_panel.add_bin(snap.differential_index, snap.differential, snap.mask, self._capacity_now())
+            self.science_panel.add_bin(snap.differential_index, snap.differential, snap.mask, self._capacity_now(),
+                                       snap.reference)
         self.fps_in.add(now, snap.frames_in)
         self.fps_out.add(now, self.live_panel.frames_shown)
         counters = FrameCounters(snap.frames_in, snap.frames_dropped, snap.simulator_behind_frames,
@@ -291,6 +288,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.report_error(what, message)
         if what in ("start_protocol", "stop_protocol"):
             self.echem_panel.show_error(message)
+        elif what == "focus_autofocus":
+            self.focus_panel.show_autofocus_result(message, failed=True)
         elif what == "stage_move":
             self.stage_panel.show_error(message)
             targets = self._pending_move
@@ -326,6 +325,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.recording_panel.next_default_path()
         if what == "focus_calibrate" and isinstance(result, dict):
             self.focus_panel.show_calibration(result)
+        if what == "focus_autofocus":
+            self.focus_panel.show_autofocus_result(str(result))
         self.log_event("gui", "debug", f"{what} done")
 
     def _open_run_dialog(self) -> None:
@@ -359,29 +360,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ layout memory
 
-    def _restore_layout(self) -> None:
-        geometry = self.settings.value("main_window/geometry")
-        state = self.settings.value("main_window/state")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
-        else:
-            QtCore.QTimer.singleShot(0, self._default_dock_sizes)  # once the window has its real size
-        saved = self.settings.value("stage/saved_positions")
-        if saved:
-            try:
-                self.stage_panel.set_saved_positions([SavedPosition.from_list(row) for row in json.loads(saved)])
-            except (ValueError, TypeError) as exc:
-                self.log_event("gui", "warning", f"ignored unreadable saved stage positions: {exc}")
-
     def save_layout(self) -> None:
         """Remember window geometry, dock layout and saved stage positions (QSettings)."""
-        self.settings.setValue("main_window/geometry", self.saveGeometry())
-        self.settings.setValue("main_window/state", self.saveState())
-        self.settings.setValue("stage/saved_positions",
-                               json.dumps([p.to_list() for p in self.stage_panel.saved_positions()]))
-        self.settings.sync()
+        window_layout.save_layout(self)
 
     # ------------------------------------------------------------------ closing
 

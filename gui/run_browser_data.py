@@ -22,7 +22,7 @@ from operascope.analysis.errors import RunFileError
 from operascope.analysis.masking import make_mask
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
 from operascope.analysis.runfile import Run, open_run
-from operascope.gui.particle_science import ParticleRegion, measure_particle, particle_regions
+from operascope.gui.particle_science import ParticleRegion, crop_margin_px, measure_particle, particle_regions
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ class RunBrowserData:
             raise
         self.reference = self.run.frame(0)
         self.mask = make_mask(self.reference)
-        self.regions: list[ParticleRegion] = particle_regions(self.mask)
         self.pixel_size_nm = self.run.pixel_size_nm or 1000.0
+        self.regions: list[ParticleRegion] = particle_regions(self.mask, margin_px=crop_margin_px(self.pixel_size_nm))
         self.com_nm = np.zeros((len(self.regions), 0))
         self.mean_differential = np.zeros((len(self.regions), 0))
         self.events: list[RunEvent] = []
@@ -106,8 +106,9 @@ class RunBrowserData:
         for k in range(done, n):
             for j, region in enumerate(self.regions):
                 crop = self.run.frame_region(k, region.rows, region.cols)
-                diff = differential(crop, self.reference[region.rows, region.cols], region.mask)
-                measure = measure_particle(diff, region, self.pixel_size_nm)
+                reference = self.reference[region.rows, region.cols]
+                diff = differential(crop, reference, region.mask)
+                measure = measure_particle(diff, region, self.pixel_size_nm, reference)
                 com[j, k - done], mean[j, k - done] = measure.com_distance_nm, measure.mean_differential
         self.com_nm = np.concatenate([self.com_nm, com], axis=1)
         self.mean_differential = np.concatenate([self.mean_differential, mean], axis=1)

@@ -41,6 +41,7 @@ class GuiSnapshot:
     # newest differential
     differential: np.ndarray | None = None
     mask: np.ndarray | None = None
+    reference: np.ndarray | None = None  # the frame the differential is relative to (I_1)
     differential_index: int | None = None
     # counters
     frames_in: int = 0

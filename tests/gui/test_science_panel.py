@@ -23,14 +23,15 @@ SHAPE = (96, 128)
 PARTICLES = [SyntheticParticle(40.0, 45.0, 18.0, (8.0, 0.0)), SyntheticParticle(95.0, 50.0, 14.0, (0.0, 0.0))]
 
 
-def _bins(progress: list[float]):
-    """(ΔI/I, mask) of noise-free synthetic bins; the first particle's core moves 8 px in x, the second's stays."""
+def _bins(progress: list[float], with_reference: bool = False):
+    """(ΔI/I, mask[, reference]) of noise-free synthetic bins; the first particle's core moves 8 px in x, the
+    second's stays."""
     kwargs = dict(background=1000.0, contrast=0.3, psf_sigma_px=1.0)
     reference, _ = render_frame(SHAPE, PARTICLES, 0.0, **kwargs)
     mask = make_mask(reference)
     for p in progress:
         frame, _ = render_frame(SHAPE, PARTICLES, p, **kwargs)
-        yield differential(frame, reference, mask), mask
+        yield (differential(frame, reference, mask), mask) + ((reference,) if with_reference else ())
 
 
 def test_curves_follow_the_known_front(qtbot):
@@ -38,8 +39,9 @@ def test_curves_follow_the_known_front(qtbot):
     qtbot.addWidget(panel)
     progress = [0.0, 0.25, 0.5, 0.7]
     capacity = [0.0, 40.0, 80.0, 112.0]
-    for k, ((diff, mask), cap) in enumerate(zip(_bins(progress), capacity)):
-        assert panel.add_bin(k, diff, mask, cap)
+    # with the reference frame (as the engine gives it): the rim's partial coverage is corrected, as in analyze
+    for k, ((diff, mask, reference), cap) in enumerate(zip(_bins(progress, with_reference=True), capacity)):
+        assert panel.add_bin(k, diff, mask, cap, reference)
     assert not panel.add_bin(3, diff, mask, 112.0)          # the same bin twice is not added twice
     assert len(panel.regions) == 2 and panel.n_points == 4
     np.testing.assert_allclose(panel.soc, np.array(capacity) / SPECIFIC_CAPACITY_MAH_G)
