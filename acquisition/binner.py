@@ -56,6 +56,8 @@ class Binner:
         self.frames_dropped = 0
         self.bins_out = 0
         self._last_id: int | None = None
+        #: The gap this frame closed: (first missing id, how many), None when it followed its predecessor.
+        self.last_gap: tuple[int, int] | None = None
         self._reset_bin()
 
     def _reset_bin(self) -> None:
@@ -70,10 +72,12 @@ class Binner:
         pixels = frame.pixels
         if self._sum is not None and pixels.shape != self._sum.shape:
             raise ValueError(f"frame {frame.frame_id} has shape {pixels.shape}; this bin holds {self._sum.shape}")
+        self.last_gap: tuple[int, int] | None = None
         if self._last_id is not None and frame.frame_id > self._last_id + 1:
             gap = frame.frame_id - self._last_id - 1
             self.frames_dropped += gap
             self._dropped_in_bin += gap
+            self.last_gap = (self._last_id + 1, gap)   # (first missing id, how many)
         self._last_id = frame.frame_id
         self.frames_in += 1
         if self._sum is None:

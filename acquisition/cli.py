@@ -307,7 +307,19 @@ def cmd_acquire(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with log_file_beside(out) as log_path:
         log.info("operascope %s acquire -> %s (log %s)", _version(), out, log_path)
+        config = _capped_speed(config)
         return _record(args, config, out)
+
+
+def _capped_speed(config: Any) -> Any:
+    """A simulated rig asked to run faster than this machine renders runs at the speed it can (warned)."""
+    from operascope.acquisition.speed_cap import cap_speed
+
+    config, warning = cap_speed(config)
+    if warning:
+        log.warning(warning)
+        print(f"operascope: warning: {warning}", file=sys.stderr, flush=True)
+    return config
 
 
 def _record(args: argparse.Namespace, config: Any, out: Path) -> int:

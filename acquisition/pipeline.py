@@ -22,6 +22,7 @@ from typing import Any, Callable, Union
 
 from operascope.acquisition.binner import BinnedFrame, Binner
 from operascope.acquisition.capture import CaptureCounts, CaptureThread
+from operascope.acquisition.frame_gaps import FrameGapLog
 from operascope.acquisition.live_differential import DifferentialFrame, LiveDifferential
 from operascope.acquisition.queues import ConsumerCounts, MustNotDropQueue, NewestOnlySlot
 from operascope.acquisition.run_writer import RunWriter
@@ -51,6 +52,8 @@ class RecordingSession:
     unsubscribe_events: Callable[[], None] | None = None
     calibration_written: Any = None
     begun: threading.Event = field(default_factory=threading.Event)
+    #: every frame-id gap of the recording as an event (set by the recording service)
+    gap_log: FrameGapLog = field(default_factory=lambda: FrameGapLog(lambda level, source, message: None))
 
     frames_after_end: int = 0
 
@@ -239,6 +242,8 @@ class FramePipeline:
             session.writer.write_raw(frame)
             session.raw_written += 1
         binned = binner.add(frame)
+        if session is not None and binner.last_gap is not None:
+            session.gap_log.add(*binner.last_gap)
         if binned is not None:
             self.differential_queue.put(BinReady(binned, session))
 
@@ -258,6 +263,7 @@ class FramePipeline:
 
     def _flush_session(self, session: RecordingSession) -> None:
         """Binner thread: send the partial bin and the end marker down to the differential thread."""
+        session.gap_log.flush()
         partial = session.binner.flush()
         if partial is not None:
             session.partial_bins += 1

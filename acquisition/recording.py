@@ -13,6 +13,7 @@ from operascope.acquisition.binner import Binner
 from operascope.acquisition.echem_history import EchemHistory, EchemSample
 from operascope.acquisition.events import EventBus
 from operascope.acquisition.focus_service import FocusService
+from operascope.acquisition.frame_gaps import FrameGapLog
 from operascope.acquisition.housekeeping import DeviceLogger
 from operascope.acquisition.pipeline import FramePipeline, RecordingSession
 from operascope.acquisition.protocols import ProtocolStep
@@ -67,7 +68,8 @@ class RecordingService:
             for event in earlier_events:   # what happened since the rig opened (calibration, faults, ...)
                 writer.write_event(event)
             session = RecordingSession(writer, Binner(bin_size), save_raw, writer.setup.t0_s, duration_s,
-                                       unsubscribe_events=unsubscribe, calibration_written=self._focus.calibration)
+                                       unsubscribe_events=unsubscribe, calibration_written=self._focus.calibration,
+                                       gap_log=FrameGapLog(self._events.emit))
             with self._echem_lock:   # the protocol's points and steps so far, then every new one
                 for sample in self._echem.samples():
                     writer.write_echem(sample)

@@ -33,6 +33,11 @@ def test_injected_camera_drops_are_counted_exactly(tmp_path):
         dropped_in_bin = f[L.BINNED]["dropped_in_bin"][()]
     assert summary.frames_dropped == 8 == dropped_in_bin.sum()
     assert last[-1] - first[0] + 1 == summary.frames_in + 8
+    with open_run(path) as run:   # every gap is an event naming the missing ids
+        gap_lines = [m if isinstance(m, str) else m.decode() for m in run.events["message"]]
+        gap_lines = [m for m in gap_lines if "frame-id gap" in m]
+    listed = sum(int(m.rsplit("(", 1)[1].split()[0]) for m in gap_lines)
+    assert listed == 8, gap_lines
 
 
 def test_gitt_alternates_pulse_and_rest_with_the_configured_durations(tmp_path):
