@@ -24,7 +24,7 @@ import numpy as np
 
 from operascope.analysis.materials import THEORETICAL_CAPACITY_MAH_G
 from operascope.config.schema import FaultConfig, ParticleConfig, RigConfig
-from operascope.devices.base import EchemPoint, Roi, Technique
+from operascope.devices.base import Roi
 from operascope.simulators.world.cell import EDGE_WIDTH, SphericalDiffusionCell
 from operascope.simulators.world.clock import TimeSeriesNoise, VirtualClock, event_rng
 from operascope.simulators.world.fault_injection import FaultInjection
@@ -42,6 +42,7 @@ from operascope.simulators.world.optics import (
     focus_line_profile,
     sensor_counts,
 )
+from operascope.simulators.world.potentiostat_channel import PotentiostatChannel
 from operascope.simulators.world.particles import ParticleLithiation, UniformParticle
 from operascope.simulators.devices.stage import AxisMotion
 
@@ -86,7 +87,7 @@ def fem_particle_factory(particle: ParticleConfig, initial_theta: float) -> Part
 PARTICLE_MODELS: dict[str, ParticleFactory] = {"uniform": uniform_particle_factory, "fem": fem_particle_factory}
 
 
-class World(FaultInjection):
+class World(FaultInjection, PotentiostatChannel):
     """Ground truth of the simulated rig. See the module docstring for conventions."""
 
     def __init__(self, config: RigConfig, particle_factory: ParticleFactory | None = None) -> None:
@@ -255,44 +256,6 @@ class World(FaultInjection):
                 ),
             }
 
-    # ------------------------------------------------------------------ electrochemistry
-
-    def potentiostat_start(self, technique: Technique, step: int = 0, cycle: int = 0) -> None:
-        with self._lock:
-            now = self.clock.now_s()
-            self._update(now)
-            self.cell.advance_to(now, exact=True, on_step=self._on_cell_step)
-            self.cell.start(technique, step, cycle)
-
-    def potentiostat_stop(self) -> None:
-        with self._lock:
-            now = self.clock.now_s()
-            self._update(now)
-            self.cell.advance_to(now, exact=True, on_step=self._on_cell_step)
-            self.cell.stop("stopped")
-
-    def potentiostat_read(self) -> list[EchemPoint]:
-        with self._lock:
-            self._update(self.clock.now_s())
-            return self.cell.take_points()
-
-    def potentiostat_chain_steps(self, enabled: bool) -> None:
-        """A protocol's steps follow each other: each starts where the last ended, however late the
-        runner asks (any --speed)."""
-        with self._lock:
-            self.cell.chain_steps(enabled)
-
-    def potentiostat_started_at_s(self) -> float:
-        """Virtual time the running (or last) technique started."""
-        with self._lock:
-            return self.cell.technique_start_s
-
-    def potentiostat_status(self) -> tuple[bool, str]:
-        """(running, end_reason)."""
-        with self._lock:
-            self._update(self.clock.now_s())
-            return self.cell.is_running, self.cell.end_reason
-
     # ------------------------------------------------------------------ ground truth
 
     def truth(self) -> dict:
@@ -320,6 +283,14 @@ class World(FaultInjection):
                 "cell_theta_mean": cell.mean_theta,
                 "cell_theta_surface": cell.surface_theta,
             }
+
+    def _view_shift_nm(self, t_s: float) -> tuple[float, float]:
+        return tuple(self._drift_nm(a, t_s) - self._axes[a].position_nm(t_s) for a in ("x", "y"))  # type: ignore[return-value]
+
+    def view_shift_nm(self, t_s: float) -> tuple[float, float]:
+        """How far the image has moved (x, y; nm) at virtual time ``t_s``: sample drift minus stage position."""
+        with self._lock:
+            return self._view_shift_nm(t_s)
 
     def drift_nm(self, t_s: float) -> tuple[float, float, float]:
         """True sample drift (x, y, interface z) in nm at virtual time ``t_s`` (deterministic)."""
@@ -362,8 +333,7 @@ class World(FaultInjection):
     def _scene(self, t_s: float, exposure_ms: float) -> SceneView:
         """Snapshot of what the camera sees at ``t_s``. Lock held."""
         sim = self.sim
-        view_dx = self._drift_nm("x", t_s) - self._axes["x"].position_nm(t_s)
-        view_dy = self._drift_nm("y", t_s) - self._axes["y"].position_nm(t_s)
+        view_dx, view_dy = self._view_shift_nm(t_s)
         led = (self.led_current_a / sim.reference_led_current_a) if self.led_enabled else 0.0
         background = sim.background_e * led * (exposure_ms / sim.reference_exposure_ms)
         blur = defocus_sigma_nm(self._defocus_nm(t_s), sim.depth_of_field_nm)
