@@ -29,6 +29,13 @@ class CaptureCounts:
     reconnects: int
 
 
+def frame_gap_message(first_missing_id: int, last_missing_id: int) -> str:
+    """The event text for camera frame ids ``first..last`` missing (dropped before the engine got them)."""
+    n = last_missing_id - first_missing_id + 1
+    ids = f"id {first_missing_id}" if n == 1 else f"ids {first_missing_id}..{last_missing_id}"
+    return f"frame-id gap: {n} frame{'s' if n != 1 else ''} missing ({ids}; counted as dropped)"
+
+
 class CaptureThread:
     """Reads ``camera`` until stopped and hands every good frame to each consumer in order.
 
@@ -130,6 +137,8 @@ class CaptureThread:
             self._on_event("warning", f"camera gap: first frame {time.monotonic() - self._lost_at_s:.1f} s after the "
                                       f"loss; {max(gap, 0)} frames missed (counted as dropped)")
             self._lost_at_s = None
+        elif gap > 0:
+            self._on_event("warning", frame_gap_message(frame.frame_id - gap, frame.frame_id - 1))
         with self._consumers_lock:
             consumers = list(self._consumers)
         for consumer in consumers:
