@@ -304,10 +304,21 @@ def _loud_focus_faults(event: Any) -> None:
 def cmd_acquire(args: argparse.Namespace) -> int:
     config = load_acquire_config(args)
     check_acquire_settings(args, config)
+    config = _capped_speed(config)
     out = Path(args.out)
     with log_file_beside(out) as log_path:
         log.info("operascope %s acquire -> %s (log %s)", _version(), out, log_path)
         return _record(args, config, out)
+
+
+def _capped_speed(config: Any) -> Any:
+    """A simulated --speed beyond this machine's render rate, lowered with a warning (acquisition/speed_cap.py)."""
+    from operascope.acquisition.speed_cap import cap_config_speed
+
+    config, check = cap_config_speed(config)
+    if check is not None and check.capped:
+        log.warning("%s", check.warning())
+    return config
 
 
 def _record(args: argparse.Namespace, config: Any, out: Path) -> int:
