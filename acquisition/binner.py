@@ -58,10 +58,11 @@ class Binner:
         self._last_id: int | None = None
         #: The gap this frame closed: (first missing id, how many), None when it followed its predecessor.
         self.last_gap: tuple[int, int] | None = None
+        self._sum: np.ndarray | None = None
         self._reset_bin()
 
     def _reset_bin(self) -> None:
-        self._sum: np.ndarray | None = None
+        """Start a new bin; the sum buffer is kept and overwritten by its first frame (no new allocation)."""
         self._count = 0
         self._first_id = self._last_bin_id = 0
         self._first_time = self._last_time = 0.0
@@ -70,7 +71,7 @@ class Binner:
     def add(self, frame: Frame) -> BinnedFrame | None:
         """Add one frame; return the finished bin when it is complete, else None."""
         pixels = frame.pixels
-        if self._sum is not None and pixels.shape != self._sum.shape:
+        if self._count and pixels.shape != self._sum.shape:
             raise ValueError(f"frame {frame.frame_id} has shape {pixels.shape}; this bin holds {self._sum.shape}")
         self.last_gap: tuple[int, int] | None = None
         if self._last_id is not None and frame.frame_id > self._last_id + 1:
@@ -80,11 +81,14 @@ class Binner:
             self.last_gap = (self._last_id + 1, gap)   # (first missing id, how many)
         self._last_id = frame.frame_id
         self.frames_in += 1
-        if self._sum is None:
-            self._sum = np.zeros(pixels.shape, dtype=self._sum_dtype)
+        if self._count == 0:
+            if self._sum is None or self._sum.shape != pixels.shape:
+                self._sum = np.empty(pixels.shape, dtype=self._sum_dtype)
+            np.copyto(self._sum, pixels, casting="unsafe")   # the first frame starts the sum (exact, as 0 + x)
             self._first_id = frame.frame_id
             self._first_time = frame.host_time_s
-        np.add(self._sum, pixels, out=self._sum)
+        else:
+            np.add(self._sum, pixels, out=self._sum)
         self._count += 1
         self._last_bin_id = frame.frame_id
         self._last_time = frame.host_time_s

@@ -94,6 +94,16 @@ class RunFile:
             value = row.get(col.attr) if is_map else getattr(row, col.attr, None)
             _append(ds, self._cell(col, value))
 
+    def append_rows(self, key: str, rows: list[Mapping[str, Any]]) -> None:
+        """Append several rows (mappings by column ``attr``) to table ``key``: one resize and write per column."""
+        if not rows:
+            return
+        for col, ds in self._cols[key]:
+            cells = [self._cell(col, row.get(col.attr)) for row in rows]
+            n = ds.shape[0]
+            ds.resize(n + len(cells), axis=0)
+            ds[n:n + len(cells)] = np.asarray(cells, dtype=ds.dtype)
+
     def _cell(self, col: L.Column, value: Any) -> Any:
         if col.is_text:
             return L.utf8_fixed("" if value is None else str(value), L.width_of(col.dtype))

@@ -292,13 +292,25 @@ class RunWriter:
             self._finish()
 
     def _drain_logs(self) -> None:
-        """Write every pending log record (writer thread)."""
+        """Write every pending log record (writer thread); runs of records of one table in one append."""
+        batch: list[LogMsg] = []
         while self.error is None:
             try:
                 message = self._logs.popleft()
             except IndexError:
-                return
+                break
+            if isinstance(message, LogMsg):
+                if batch and batch[0].key != message.key:
+                    self._w_logs(batch)
+                    batch = []
+                batch.append(message)
+                continue
+            if batch:
+                self._w_logs(batch)
+                batch = []
             self._handlers[type(message)](message)
+        if batch and self.error is None:
+            self._w_logs(batch)
 
     def _drain_discard(self, stop: threading.Event) -> None:
         """After a write error: empty the queue until the stop message so producers never block."""
@@ -365,10 +377,18 @@ class RunWriter:
         self.raw_written += 1
 
     def _w_log(self, m: LogMsg) -> None:
+        self._w_logs([m])
+
+    def _w_logs(self, messages: list[LogMsg]) -> None:
+        """Append log records of one table (all ``messages`` have the same key) in one go."""
+        key = messages[0].key
+        if key == "truth" and not self._file.has("truth"):
+            return
+        self._file.append_rows(key, [self._log_row(m) for m in messages])
+
+    def _log_row(self, m: LogMsg) -> dict[str, Any]:
         record = m.record
         if m.key == "truth":
-            if not self._file.has("truth"):
-                return
             row = dict(record)
             row["time"] = self._rel(float(record.get("time_s", float("nan"))))
         else:
@@ -378,7 +398,7 @@ class RunWriter:
         if m.key == "focus":
             state = str(getattr(getattr(record, "state", "off"), "value", getattr(record, "state", "off")))
             row["state"] = L.FOCUS_STATES.index(state) if state in L.FOCUS_STATES else -1
-        self._file.append(m.key, row)
+        return row
 
     def _w_technique(self, m: TechniqueMsg) -> None:
         self._file.append("techniques", {"step": m.step.index, "cycle": m.step.cycle, "kind": m.step.kind,

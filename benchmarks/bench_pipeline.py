@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -21,10 +22,13 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from operascope.acquisition.microscope import Microscope  # noqa: E402
 from operascope.acquisition.rig import build_rig  # noqa: E402
 from operascope.devices.base import Camera, CameraSettings, DeviceInfo, Frame, Roi  # noqa: E402
+
+from pipeline_reference import bare_loop  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 CAMERA_MAX_FPS = {"Mono16": 82.0, "Mono8": 162.67}
 FULL_FRAME = (1200, 1920)
@@ -142,6 +146,63 @@ def throughput(tmp: Path, n_frames: int) -> None:
         print(f"[throughput] ratio to camera max {fmt} ({max_fps:g} fps): {fps / max_fps:.2f}  ({verdict})")
 
 
+PIPELINE_THREADS = ("camera-capture", "binner", "differential", "run-writer")
+
+
+def thread_cpu_s() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of every live thread of this process: ident -> (name, seconds)."""
+    out = {}
+    for thread in threading.enumerate():
+        try:
+            out[thread.ident] = (thread.name, time.clock_gettime(time.pthread_getcpuclockid(thread.ident)))
+        except (OSError, TypeError):   # the thread ended meanwhile
+            pass
+    return out
+
+
+def pipeline_cpu_s(tmp: Path, frames: list[np.ndarray], n_frames: int, warmup_frames: int = 100
+                   ) -> tuple[float, dict[str, float], float, int]:
+    """CPU seconds per frame of the pipeline threads (sum, per thread), of the whole process, and drops."""
+    scope = microscope_with(ReplayCamera(frames))
+    with scope:
+        scope.start_recording(tmp / "cpu.h5", bin_size=20, overwrite=True)
+        while scope.status().frames_recorded < warmup_frames:
+            time.sleep(0.005)
+        start, frames0, process0 = thread_cpu_s(), scope.status().frames_recorded, time.process_time()
+        last = start
+        while (done := scope.status().frames_recorded) < frames0 + n_frames:
+            last = {**last, **thread_cpu_s()}
+            time.sleep(0.01)
+        last, process1 = {**last, **thread_cpu_s()}, time.process_time()
+        summary = scope.stop_recording("benchmark")
+    per_thread: dict[str, float] = {}
+    counted = done - frames0
+    for ident, (name, seconds) in last.items():
+        if name in PIPELINE_THREADS:
+            per_thread[name] = per_thread.get(name, 0.0) + (seconds - start.get(ident, (name, 0.0))[1]) / counted
+    return sum(per_thread.values()), per_thread, (process1 - process0) / counted, summary.frames_dropped
+
+
+def cpu_per_frame(tmp: Path, n_frames: int, rounds: int = 2) -> None:
+    """CPU per frame of the pipeline threads vs the bare reference loop, same frames, same work; the two
+    alternate ``rounds`` times and the least of each is compared (the machine is shared)."""
+    frames = make_frames(FULL_FRAME, 30)
+    bare, piped = [], []
+    for k in range(rounds):
+        bare.append(bare_loop(frames, n_frames, tmp / f"bare{k}.h5"))
+        piped.append(pipeline_cpu_s(tmp, frames, n_frames))
+        total, per_thread, process_s, dropped = piped[-1]
+        print(f"[cpu] round {k + 1}: bare loop {bare[-1] * 1e3:.2f} ms per frame; pipeline threads {total * 1e3:.2f} "
+              "(" + ", ".join(f"{name} {s * 1e3:.2f}" for name, s in sorted(per_thread.items())) + f"); whole "
+              f"process incl. the simulated rig {process_s * 1e3:.2f}; dropped {dropped}")
+    bare_s, pipeline_s = min(bare), min(p[0] for p in piped)
+    print(f"[cpu] full frame, bin 20, {n_frames} frames: bare numpy + h5py loop {bare_s * 1e3:.2f} ms CPU per frame "
+          f"(copy, bin, fiducial fit, slice shift, masked divide, SWMR append + flush per bin); pipeline threads "
+          f"{pipeline_s * 1e3:.2f} ms (least of {rounds} rounds each)")
+    ratio = pipeline_s / bare_s
+    print(f"[cpu] ratio pipeline / bare loop: {ratio:.2f}  (goal <= 1.2: {'met' if ratio <= 1.2 else 'NOT met'})")
+
+
 def raw_recording(tmp: Path, seconds: float) -> None:
     frames = make_frames(FULL_FRAME, 10, seed=1)
     camera = ReplayCamera(frames, rate_hz=10.0)
@@ -203,6 +264,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
+        cpu_per_frame(tmp, 400 if args.quick else 1600)
         throughput(tmp, 400 if args.quick else 1600)
         raw_recording(tmp, 5.0 if args.quick else 20.0)
         memory(tmp, 4000 if args.quick else 20_000)
