@@ -49,8 +49,8 @@ def achievable_speed(config: Any, frames: int = MEASURED_FRAMES) -> float:
 
 def cap_speed(config: Any) -> tuple[Any, str | None]:
     """``config`` with its simulation speed capped to the achievable one, and the warning (None: no cap)."""
-    if not getattr(config, "is_fully_simulated", False):
-        return config, None
+    if not getattr(config, "is_fully_simulated", False) or config.simulation.speed <= 1.0:
+        return config, None   # real hardware, or real time: nothing to cap
     from operascope.simulators.devices.camera import max_frame_rate_hz
     from operascope.simulators.world.optics import SENSOR_SHAPE
 
