@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from operascope.acquisition import logs
+from operascope.acquisition.bin_truth import SimulatedBinTruth
 from operascope.acquisition.binner import Binner
+from operascope.acquisition.camera_clock import ExposureStamper
 from operascope.acquisition.echem_history import EchemHistory, EchemSample
 from operascope.acquisition.events import EventBus
 from operascope.acquisition.focus_service import FocusService
@@ -65,7 +67,8 @@ class RecordingService:
             earlier_events, unsubscribe = self._events.history_then_subscribe(writer.write_event)
             for event in earlier_events:   # what happened since the rig opened (calibration, faults, ...)
                 writer.write_event(event)
-            session = RecordingSession(writer, Binner(bin_size), save_raw, writer.setup.t0_s, duration_s,
+            stamper = ExposureStamper(run_setup.camera["exposure_time"])   # bin time = exposure mid-times
+            session = RecordingSession(writer, Binner(bin_size, stamper), save_raw, writer.setup.t0_s, duration_s,
                                        unsubscribe_events=unsubscribe, calibration_written=self._focus.calibration)
             with self._echem_lock:   # the protocol's points and steps so far, then every new one
                 for sample in self._echem.samples():
@@ -106,6 +109,7 @@ class RecordingService:
             flush_interval_s=acq.flush_interval_s,
             queue_capacity=self._queue_capacity(settings.roi.width * settings.roi.height * 4, minimum=16),
             program_version=_program_version(),
+            bin_truth=_bin_truth(rig, settings.exposure_ms),
         )
 
     def end(self, pipeline: FramePipeline | None, now_s: float, reason: str,
@@ -189,3 +193,10 @@ def _program_version() -> str:
     except Exception:  # noqa: BLE001
         log.debug("package version unknown", exc_info=True)
         return "unknown"
+
+
+def _bin_truth(rig: Any, exposure_ms: float) -> SimulatedBinTruth | None:
+    """Truth averaged per bin: only with the simulated camera (its stamps are the virtual clock)."""
+    if rig.world is None or rig.config.devices.camera.driver != "simulated":
+        return None
+    return SimulatedBinTruth(rig.world.drift_nm, exposure_ms)

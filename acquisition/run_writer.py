@@ -63,6 +63,7 @@ class RunSetup:
     queue_capacity: int = 1000
     program_version: str = ""
     overwrite: bool = False                # replace an existing file at ``path`` (else refused)
+    bin_truth: Callable[[BinnedFrame], dict[str, Any]] | None = None   # simulated: truth averaged per bin
 
 
 # ---------------------------------------------------------------------- typed messages
@@ -345,8 +346,16 @@ class RunWriter:
         b = m.binned
         self._file.append_frame("binned", b.pixels)
         self._file.append("binned", {**vars(b), "time": self._rel(b.mid_time_s),
+                                     "host_time": self._rel(b.host_time_s),
                                      "partial": int(b.partial), "voltage_v": m.voltage_v,
                                      "current_a": m.current_a, "capacity_mAh_g": m.capacity_mAh_g})
+        if self.setup.bin_truth is not None and self._file.has("truth_binned"):
+            try:
+                truth = self.setup.bin_truth(b)
+            except Exception as exc:  # noqa: BLE001 - a truth failure must not end the recording
+                log.warning("bin %d: simulation truth not averaged: %s", b.index, exc)
+                truth = {"time_s": float("nan"), "n_frames": b.n_frames}   # a NaN row keeps rows aligned
+            self._file.append("truth_binned", {**truth, "time": self._rel(truth["time_s"])})
         self.bins_written += 1
 
     def _w_diff(self, m: DifferentialMsg) -> None:
