@@ -31,6 +31,7 @@ from operascope.analysis.errors import RunFileError
 from operascope.analysis.fiducial import locate_fiducial
 from operascope.analysis.json_safe import json_safe
 from operascope.analysis.masking import Particle
+from operascope.analysis.particle_identity import particle_names
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
 from operascope.analysis.reference_particles import reference_particles
 from operascope.analysis.reaction_front import front_com, rim_erosion_px, unreacted_region
@@ -240,7 +241,7 @@ def analyze_run(
             out / "differential_montage.png", montage, [_frame_labels(run, k, capacity, soc) for k in montage_indices],
             pixel_nm))
         written.append(figures.plot_com_vs_soc(
-            out / "com_vs_soc.png", {f"particle {p.label}": (soc, com_nm[j]) for j, p in enumerate(kept)}))
+            out / "com_vs_soc.png", {name: (soc, com_nm[j]) for j, name in enumerate(particle_names(run, kept, pixel_nm))}))
         echem_summary = _echem_summary(run, out, written, warnings)
         focus_summary = None
         if run.focus_lock is not None and run.focus_lock.time_s.size:
