@@ -54,7 +54,7 @@ def plot_snapshots(result: ModelResult, path: Path, max_panels: int = 6) -> Path
     picks = np.unique(np.linspace(0, len(result.snapshots) - 1, min(max_panels, len(result.snapshots))).round().astype(int))
     columns = min(3, picks.size)
     rows = math.ceil(picks.size / columns)
-    figure = Figure(figsize=(3.2 * columns, 3.0 * rows))
+    figure = Figure(figsize=(3.4 * columns, 3.0 * rows), layout="constrained")
     points, triangles = result.mesh_points_um, result.mesh_triangles
     triangulation = Triangulation(points[:, 0], points[:, 1], triangles)
     threshold = result.settings.unreacted_theta
