@@ -152,3 +152,12 @@ class ExposureStamper:
         if self.unstamped or self.clock.pairs == 0:
             return tuple(host_times_s)
         return tuple(self.mid_time_s(t) for t in camera_times_ns)
+
+    def final_mid_time_s(self, mean_camera_time_ns: float) -> float:
+        """Mid-time of a bin from its frames' mean camera time, with the estimate as it is now (the map is
+        linear, so this is the mean of its frames' mid-times); NaN when the camera gives no stamps."""
+        if self.unstamped or self.clock.pairs == 0 or self.clock.resets:   # a reset: earlier stamps unmappable
+            return float("nan")
+        f = self.clock.fit()
+        envelope = f.host_at_zero_s + f.rate * (mean_camera_time_ns - f.camera_zero_ns) * 1e-9
+        return envelope - 0.5 * self.exposure_s - self.min_latency_s

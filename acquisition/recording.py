@@ -54,6 +54,8 @@ class RecordingService:
             raise RuntimeError(f"already recording to {self.session.writer.setup.path}; stop that recording first")
         self._run_log = logs.attach_run_log(path)   # every recording (CLI, GUI, script) leaves <run>.log
         run_setup = self._run_setup(rig, path, bin_size, save_raw, title)
+        stamper = ExposureStamper(run_setup.camera["exposure_time"])   # bin time = exposure mid-times
+        run_setup.restamp = stamper.final_mid_time_s                   # re-done at the end with every pair
         run_setup.overwrite = bool(overwrite)   # an existing file is refused unless asked
         writer = RunWriter(run_setup,
                            on_event=lambda level, message: self._events.emit(level, "writer", message))
@@ -67,7 +69,6 @@ class RecordingService:
             earlier_events, unsubscribe = self._events.history_then_subscribe(writer.write_event)
             for event in earlier_events:   # what happened since the rig opened (calibration, faults, ...)
                 writer.write_event(event)
-            stamper = ExposureStamper(run_setup.camera["exposure_time"])   # bin time = exposure mid-times
             session = RecordingSession(writer, Binner(bin_size, stamper), save_raw, writer.setup.t0_s, duration_s,
                                        unsubscribe_events=unsubscribe, calibration_written=self._focus.calibration)
             with self._echem_lock:   # the protocol's points and steps so far, then every new one

@@ -64,6 +64,7 @@ class RunSetup:
     program_version: str = ""
     overwrite: bool = False                # replace an existing file at ``path`` (else refused)
     bin_truth: Callable[[BinnedFrame], dict[str, Any]] | None = None   # simulated: truth averaged per bin
+    restamp: Callable[[float], float] | None = None   # mean camera time (ns) -> bin time (rig s), final estimate
 
 
 # ---------------------------------------------------------------------- typed messages
@@ -136,6 +137,7 @@ class RunWriter:
         self._startup_error: BaseException | None = None
         self.error: str | None = None
         self.bins_written = self.differentials_written = self.raw_written = 0
+        self._bin_camera_ns: list[float] = []        # mean camera time of each bin (for the final re-stamp)
         self.stop_reason = "running"
         self.frames_in = self.frames_dropped = 0
         self.bins_flushed = 0                         # binned frames known to be on disk
@@ -270,6 +272,7 @@ class RunWriter:
                     item = None
                 if isinstance(item, StopMsg):
                     self._drain_logs()
+                    self._restamp()
                     break
                 if item is not None and self.error is None:
                     self._handlers[type(item)](item)
@@ -345,6 +348,7 @@ class RunWriter:
     def _w_binned(self, m: BinnedMsg) -> None:
         b = m.binned
         self._file.append_frame("binned", b.pixels)
+        self._bin_camera_ns.append(float(np.mean(b.camera_times_ns)) if b.camera_times_ns else float("nan"))
         self._file.append("binned", {**vars(b), "time": self._rel(b.mid_time_s),
                                      "host_time": self._rel(b.host_time_s),
                                      "partial": int(b.partial), "voltage_v": m.voltage_v,
@@ -357,6 +361,18 @@ class RunWriter:
                 truth = {"time_s": float("nan"), "n_frames": b.n_frames}   # a NaN row keeps rows aligned
             self._file.append("truth_binned", {**truth, "time": self._rel(truth["time_s"])})
         self.bins_written += 1
+
+    def _restamp(self) -> None:
+        """Bin times again with the clock estimate at the end (early bins were mapped with few pairs)."""
+        restamp, cam = self.setup.restamp, np.asarray(self._bin_camera_ns)
+        if restamp is None or self.error is not None or cam.size == 0 or not np.isfinite(cam).all():
+            return
+        times = np.array([self._rel(restamp(c)) for c in cam])
+        if not np.isfinite(times).all():
+            return
+        for key in ("binned", "differential"):
+            if self._file.has(key):
+                self._file.overwrite_column(key, "time", times)
 
     def _w_diff(self, m: DifferentialMsg) -> None:
         if m.mask is not None:

@@ -65,3 +65,28 @@ def test_report_compares_drift_with_the_bin_averaged_truth():
     old = SimpleNamespace(truth_binned=None, truth=instantaneous)
     stats_old, _ = _truth_comparison(old, np.array([0.0, 1.0, 2.0]), np.array([0.0, 10.0, 20.0]), np.zeros(3), 0)
     assert stats_old["truth"].startswith("instantaneous") and stats_old["rms_error_nm"] > 50
+
+
+def test_bin_times_are_redone_at_the_end_with_the_final_clock_estimate(tmp_path):
+    path = tmp_path / "r.h5"
+    setup = RunSetup(path=str(path), frame_shape=(8, 10), t0_s=100.0, config_toml="",
+                     camera={"model": "m", "serial": "s", "exposure_time": 2.5, "pixel_size": 34.7},
+                     restamp=lambda mean_ns: 100.0 + mean_ns * 1e-9 + 0.125)
+    writer = RunWriter(setup)
+    writer.start()
+    writer.write_binned(_bin(0, [0.0, 1.0]), 3.9, 0.0, 0.0)     # live time: mid-times 100.00125.. (from _bin)
+    writer.close("duration reached", frames_in=2, frames_dropped=0)
+    with h5py.File(path, "r") as f:
+        assert f[L.BINNED]["time"][0] == pytest.approx(0.5 + 0.125)
+
+
+def test_final_mid_time_equals_the_mean_of_frame_mid_times():
+    from operascope.acquisition.camera_clock import ExposureStamper
+    from operascope.devices.base import Frame
+
+    stamper = ExposureStamper(exposure_ms=10.0)
+    for k in range(50):
+        stamper.observe(Frame(np.zeros((1, 1), np.uint16), k, k * 250_000_000, 5.0 + 0.25 * k + 0.01 + 0.3 * (k % 3)))
+    cams = [k * 250_000_000 for k in range(10, 20)]
+    assert stamper.final_mid_time_s(float(np.mean(cams))) == pytest.approx(np.mean([stamper.mid_time_s(c) for c in cams]))
+    assert stamper.final_mid_time_s(float(np.mean(cams))) == pytest.approx(5.0 + 0.25 * 14.5 + 0.005, abs=1e-9)
