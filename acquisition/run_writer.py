@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from operascope.acquisition.bin_restamp import restamp_bins
 from operascope.acquisition.binner import BinnedFrame
 from operascope.acquisition.echem_history import EchemSample
 from operascope.acquisition.events import Event
@@ -364,15 +365,8 @@ class RunWriter:
 
     def _restamp(self) -> None:
         """Bin times again with the clock estimate at the end (early bins were mapped with few pairs)."""
-        restamp, cam = self.setup.restamp, np.asarray(self._bin_camera_ns)
-        if restamp is None or self.error is not None or cam.size == 0 or not np.isfinite(cam).all():
-            return
-        times = np.array([self._rel(restamp(c)) for c in cam])
-        if not np.isfinite(times).all():
-            return
-        for key in ("binned", "differential"):
-            if self._file.has(key):
-                self._file.overwrite_column(key, "time", times)
+        if self.setup.restamp is not None and self.error is None:
+            restamp_bins(self._file, self.setup.t0_s, self.setup.restamp, self._bin_camera_ns)
 
     def _w_diff(self, m: DifferentialMsg) -> None:
         if m.mask is not None:
