@@ -75,6 +75,9 @@ def _truth_comparison(run: Run, time_s: np.ndarray, dx_nm: np.ndarray, dy_nm: np
             and binned.drift_x_nm.size == time_s.size and np.isfinite(binned.drift_x_nm[ref]):
         # the truth averaged over each bin's exposures: what a bin's fiducial fit measures
         tx, ty, source = binned.drift_x_nm.astype(float), binned.drift_y_nm.astype(float), "bin-averaged"
+        sx, sy = getattr(binned, "image_shift_x_nm", None), getattr(binned, "image_shift_y_nm", None)
+        if sx is not None and sy is not None and np.isfinite(sx[ref]) and np.isfinite(sy[ref]):
+            tx, ty, source = sx.astype(float), sy.astype(float), "bin-averaged image shift (drift - stage)"
     else:   # older files: instantaneous samples interpolated to the bin times
         truth = run.truth
         if truth is None or truth.drift_x_nm is None or truth.drift_y_nm is None or truth.time_s.size < 2:

@@ -76,6 +76,8 @@ class SimulationTruth:
     drift_z_nm: np.ndarray | None
     defocus_nm: np.ndarray | None
     particle_theta: np.ndarray | None
+    image_shift_x_nm: np.ndarray | None = None   # drift minus stage position (bin-averaged truth only)
+    image_shift_y_nm: np.ndarray | None = None
 
 
 def _decode(values: np.ndarray) -> tuple[str, ...]:
@@ -237,7 +239,8 @@ class Run:
             arr = self._array(f"{base}/{name}")
             return arr[:n] if arr is not None and arr.shape[0] >= n else None
 
-        return SimulationTruth(t[:n], col("drift_x_nm"), col("drift_y_nm"), col("drift_z_nm"), None, None)
+        return SimulationTruth(t[:n], col("drift_x_nm"), col("drift_y_nm"), col("drift_z_nm"), None, None,
+                               col("image_shift_x_nm"), col("image_shift_y_nm"))
 
     # ------------------------------------------------------------------ frames
     @property

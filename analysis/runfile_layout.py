@@ -167,8 +167,10 @@ TABLES = (
     #: the truth averaged over each binned frame's exposures (one row per /entry/binned row)
     Table("truth_binned", SIMULATION_BINNED, "NXcollection", (
         _t(), Column("n_frames", "i4"), Column("drift_x_nm", "f8", "nm"), Column("drift_y_nm", "f8", "nm"),
-        Column("drift_z_nm", "f8", "nm")),
-        attrs={"averaging": "mean over the bin's frames at their true exposure mid-times"}, optional="simulation"),
+        Column("drift_z_nm", "f8", "nm"), Column("image_shift_x_nm", "f8", "nm"), Column("image_shift_y_nm", "f8", "nm")),
+        attrs={"averaging": "mean over the bin's frames at their true exposure mid-times",
+               "image_shift": "sample drift minus stage position (with its jitter): what moves the image"},
+        optional="simulation"),
 )
 TABLE = {t.key: t for t in TABLES}
 

@@ -311,6 +311,12 @@ class World(FaultInjection):
         with self._lock:
             return self._drift_nm("x", t_s), self._drift_nm("y", t_s), self._drift_nm("z", t_s)
 
+    def image_shift_nm(self, t_s: float) -> tuple[float, float]:
+        """What moves the image at virtual time ``t_s`` (x, y nm): sample drift minus stage position (with
+        its jitter). Exact for times since the last stage move started."""
+        with self._lock:
+            return tuple(self._drift_nm(a, t_s) - self._axes[a].position_nm(t_s) for a in ("x", "y"))  # type: ignore[return-value]
+
     def particle_geometry(self) -> list[dict]:
         """Per particle: x_um, y_um, diameter_um, gamma, eta, rsl_angle_deg, brightness."""
         return [
