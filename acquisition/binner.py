@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -16,9 +17,11 @@ log = logging.getLogger(__name__)
 class BinnedFrame:
     """Mean of ``n_frames`` camera frames.
 
-    Times are rig-clock seconds (host time of the frames); ``mid_time_s`` is the mean of the
-    first and last frame times. ``partial`` marks a last bin with fewer than ``bin_size`` frames.
-    ``dropped_in_bin`` counts frame ids missing inside the bin (gaps before its frames).
+    Times are rig-clock seconds. ``first_time_s``/``last_time_s`` are host read times of the first and
+    last frame; ``host_time_s`` the mean host read time; ``frame_times_s`` each frame's exposure
+    mid-time (from the camera stamps when the binner has a stamper, else its host read time) and
+    ``mid_time_s`` their mean: the bin's time; ``camera_times_ns`` the frames' camera stamps. ``partial`` marks a last bin with fewer than ``bin_size``
+    frames. ``dropped_in_bin`` counts frame ids missing inside the bin (gaps before its frames).
     """
 
     index: int
@@ -30,10 +33,23 @@ class BinnedFrame:
     last_time_s: float
     partial: bool
     dropped_in_bin: int
+    host_time_s: float = float("nan")
+    frame_times_s: tuple[float, ...] = ()
+    camera_times_ns: tuple[int, ...] = ()
 
     @property
     def mid_time_s(self) -> float:
+        if self.frame_times_s:
+            return float(np.mean(self.frame_times_s))
         return 0.5 * (self.first_time_s + self.last_time_s)
+
+
+class FrameStamper(Protocol):
+    """Maps camera stamps to exposure mid-times (see :class:`~operascope.acquisition.camera_clock.ExposureStamper`)."""
+
+    def observe(self, frame: Frame) -> None: ...
+
+    def mid_times_s(self, camera_times_ns: tuple[int, ...], host_times_s: tuple[float, ...]) -> tuple[float, ...]: ...
 
 
 #: float32 holds every integer below 2**24 exactly, so sums of up to 256 uint16 frames are exact in it.
@@ -47,10 +63,11 @@ class Binner:
     < 2**24), else in float64. Also counts frame-id gaps between consecutive frames (dropped frames).
     """
 
-    def __init__(self, bin_size: int) -> None:
+    def __init__(self, bin_size: int, stamper: FrameStamper | None = None) -> None:
         if isinstance(bin_size, bool) or not isinstance(bin_size, (int, np.integer)) or bin_size < 1:
             raise ValueError(f"bin size must be an integer >= 1 frame, got {bin_size!r}")
         self.bin_size = int(bin_size)
+        self.stamper = stamper
         self._sum_dtype = np.float32 if self.bin_size <= EXACT_FLOAT32_FRAMES else np.float64
         self.frames_in = 0
         self.frames_dropped = 0
@@ -67,6 +84,8 @@ class Binner:
         self._first_id = self._last_bin_id = 0
         self._first_time = self._last_time = 0.0
         self._dropped_in_bin = 0
+        self._host_times: list[float] = []
+        self._camera_ns: list[int] = []
 
     def add(self, frame: Frame) -> BinnedFrame | None:
         """Add one frame; return the finished bin when it is complete, else None."""
@@ -92,6 +111,10 @@ class Binner:
         self._count += 1
         self._last_bin_id = frame.frame_id
         self._last_time = frame.host_time_s
+        self._host_times.append(frame.host_time_s)
+        self._camera_ns.append(frame.camera_time_ns)
+        if self.stamper is not None:
+            self.stamper.observe(frame)
         if self._count >= self.bin_size:
             return self._emit(partial=False)
         return None
@@ -110,8 +133,13 @@ class Binner:
     def _emit(self, partial: bool) -> BinnedFrame:
         assert self._sum is not None
         mean = np.multiply(self._sum, 1.0 / self._count, dtype=np.float32)
+        stamper = self.stamper
+        host = tuple(self._host_times)
+        times = stamper.mid_times_s(tuple(self._camera_ns), host) if stamper is not None else host
+        host_s = sum(host) / len(host)
         out = BinnedFrame(self.bins_out, mean, self._count, self._first_id, self._last_bin_id,
-                          self._first_time, self._last_time, partial, self._dropped_in_bin)
+                          self._first_time, self._last_time, partial, self._dropped_in_bin, host_s, times,
+                          tuple(self._camera_ns))
         self.bins_out += 1
         self._reset_bin()
         return out

@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--c-rate", type=_positive_float("--c-rate"), default=1.0, help="C-rate (default 1)")
     model.add_argument("--eta", type=_finite_float("--eta"), default=1.0, help="rock-salt/NMC flux ratio (0..1)")
     model.add_argument("--gamma", type=_finite_float("--gamma"), default=0.0, help="rock-salt perimeter fraction")
+    model.add_argument("--rsl-angle", type=_finite_float("--rsl-angle"), default=0.0, metavar="DEG",
+                       help="direction of the rock-salt arc's centre (deg, image axes: from +x towards +y)")
     model.add_argument("--diameter-um", type=_positive_float("--diameter-um"), default=3.0, help="particle diameter")
     model.add_argument("--out", default="model_out", help="output folder (default model_out)")
     model.add_argument("--sweep", action="store_true", help="sweep eta and gamma")
@@ -398,7 +400,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
     with _new_output_folder(Path(args.out), "--out"):
         result = run_model(args.c_rate, args.eta, args.gamma, args.diameter_um, args.out, sweep=args.sweep,
-                           progress=_progress_lines("model"))
+                           progress=_progress_lines("model"), rsl_angle_deg=args.rsl_angle)
     out = Path(result.get("out_dir", args.out))
     print(f"model written to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
     return EXIT_OK

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from operascope.acquisition import logs
+from operascope.acquisition.bin_truth import SimulatedBinTruth
 from operascope.acquisition.binner import Binner
+from operascope.acquisition.camera_clock import ExposureStamper
 from operascope.acquisition.echem_history import EchemHistory, EchemSample
 from operascope.acquisition.events import EventBus
 from operascope.acquisition.focus_service import FocusService
@@ -54,6 +56,8 @@ class RecordingService:
             raise RuntimeError(f"already recording to {self.session.writer.setup.path}; stop that recording first")
         self._run_log = logs.attach_run_log(path)   # every recording (CLI, GUI, script) leaves <run>.log
         run_setup = self._run_setup(rig, path, bin_size, save_raw, title)
+        stamper = ExposureStamper(run_setup.camera["exposure_time"])   # bin time = exposure mid-times
+        run_setup.restamp = stamper.final_mid_time_s                   # re-done at the end with every pair
         run_setup.overwrite = bool(overwrite)   # an existing file is refused unless asked
         writer = RunWriter(run_setup,
                            on_event=lambda level, message: self._events.emit(level, "writer", message))
@@ -67,7 +71,7 @@ class RecordingService:
             earlier_events, unsubscribe = self._events.history_then_subscribe(writer.write_event)
             for event in earlier_events:   # what happened since the rig opened (calibration, faults, ...)
                 writer.write_event(event)
-            session = RecordingSession(writer, Binner(bin_size), save_raw, writer.setup.t0_s, duration_s,
+            session = RecordingSession(writer, Binner(bin_size, stamper), save_raw, writer.setup.t0_s, duration_s,
                                        unsubscribe_events=unsubscribe, calibration_written=self._focus.calibration,
                                        gap_log=FrameGapLog(self._events.emit))
             with self._echem_lock:   # the protocol's points and steps so far, then every new one
@@ -109,6 +113,7 @@ class RecordingService:
             flush_interval_s=acq.flush_interval_s,
             queue_capacity=self._queue_capacity(settings.roi.width * settings.roi.height * 4, minimum=16),
             program_version=_program_version(),
+            bin_truth=_bin_truth(rig, settings.exposure_ms),
         )
 
     def end(self, pipeline: FramePipeline | None, now_s: float, reason: str,
@@ -195,3 +200,10 @@ def _program_version() -> str:
     except Exception:  # noqa: BLE001
         log.debug("package version unknown", exc_info=True)
         return "unknown"
+
+
+def _bin_truth(rig: Any, exposure_ms: float) -> SimulatedBinTruth | None:
+    """Truth averaged per bin: only with the simulated camera (its stamps are the virtual clock)."""
+    if rig.world is None or rig.config.devices.camera.driver != "simulated":
+        return None
+    return SimulatedBinTruth(rig.world.drift_nm, exposure_ms, getattr(rig.world, "image_shift_nm", None))

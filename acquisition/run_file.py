@@ -119,6 +119,22 @@ class RunFile:
                 return float("nan")
         return int(value) if value is not None else -1
 
+    def column(self, key: str, name: str) -> np.ndarray:
+        """Every row of column ``name`` of table ``key`` written so far."""
+        for col, ds in self._cols[key]:
+            if col.name == name:
+                return ds[()]
+        raise KeyError(f"table {key!r} has no column {name!r}")
+
+    def overwrite_column(self, key: str, name: str, values: np.ndarray) -> None:
+        """Replace the first ``len(values)`` rows of column ``name`` of table ``key`` (e.g. refined times)."""
+        for col, ds in self._cols[key]:
+            if col.name == name:
+                n = min(len(values), ds.shape[0])
+                ds[:n] = np.asarray(values, dtype=ds.dtype)[:n]
+                return
+        raise KeyError(f"table {key!r} has no column {name!r}")
+
     def append_frame(self, key: str, pixels: np.ndarray) -> None:
         """Append one image to the frame stack of ``key`` ("binned", "differential", "raw")."""
         _append(self._frames[key], pixels)

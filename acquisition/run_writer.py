@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from operascope.acquisition.bin_restamp import restamp_bins
 from operascope.acquisition.binner import BinnedFrame
 from operascope.acquisition.echem_history import EchemSample
 from operascope.acquisition.events import Event
@@ -63,6 +64,8 @@ class RunSetup:
     queue_capacity: int = 1000
     program_version: str = ""
     overwrite: bool = False                # replace an existing file at ``path`` (else refused)
+    bin_truth: Callable[[BinnedFrame], dict[str, Any]] | None = None   # simulated: truth averaged per bin
+    restamp: Callable[[float], float] | None = None   # mean camera time (ns) -> bin time (rig s), final estimate
 
 
 # ---------------------------------------------------------------------- typed messages
@@ -135,6 +138,7 @@ class RunWriter:
         self._startup_error: BaseException | None = None
         self.error: str | None = None
         self.bins_written = self.differentials_written = self.raw_written = 0
+        self._bin_camera_ns: list[float] = []        # mean camera time of each bin (for the final re-stamp)
         self.stop_reason = "running"
         self.frames_in = self.frames_dropped = 0
         self.bins_flushed = 0                         # binned frames known to be on disk
@@ -269,6 +273,7 @@ class RunWriter:
                     item = None
                 if isinstance(item, StopMsg):
                     self._drain_logs()
+                    self._restamp()
                     break
                 if item is not None and self.error is None:
                     self._handlers[type(item)](item)
@@ -356,10 +361,24 @@ class RunWriter:
     def _w_binned(self, m: BinnedMsg) -> None:
         b = m.binned
         self._file.append_frame("binned", b.pixels)
+        self._bin_camera_ns.append(float(np.mean(b.camera_times_ns)) if b.camera_times_ns else float("nan"))
         self._file.append("binned", {**vars(b), "time": self._rel(b.mid_time_s),
+                                     "host_time": self._rel(b.host_time_s),
                                      "partial": int(b.partial), "voltage_v": m.voltage_v,
                                      "current_a": m.current_a, "capacity_mAh_g": m.capacity_mAh_g})
+        if self.setup.bin_truth is not None and self._file.has("truth_binned"):
+            try:
+                truth = self.setup.bin_truth(b)
+            except Exception as exc:  # noqa: BLE001 - a truth failure must not end the recording
+                log.warning("bin %d: simulation truth not averaged: %s", b.index, exc)
+                truth = {"time_s": float("nan"), "n_frames": b.n_frames}   # a NaN row keeps rows aligned
+            self._file.append("truth_binned", {**truth, "time": self._rel(truth["time_s"])})
         self.bins_written += 1
+
+    def _restamp(self) -> None:
+        """Bin times again with the clock estimate at the end (early bins were mapped with few pairs)."""
+        if self.setup.restamp is not None and self.error is None:
+            restamp_bins(self._file, self.setup.t0_s, self.setup.restamp, self._bin_camera_ns)
 
     def _w_diff(self, m: DifferentialMsg) -> None:
         if m.mask is not None:

@@ -31,6 +31,7 @@ from operascope.analysis.errors import RunFileError
 from operascope.analysis.fiducial import locate_fiducial
 from operascope.analysis.json_safe import json_safe
 from operascope.analysis.masking import Particle
+from operascope.analysis.particle_identity import particle_names
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
 from operascope.analysis.reference_particles import reference_particles
 from operascope.analysis.reaction_front import front_com, rim_erosion_px, unreacted_region
@@ -69,17 +70,27 @@ def _capacity_and_soc(run: Run, nominal_mAh_g: float) -> tuple[np.ndarray, np.nd
 
 def _truth_comparison(run: Run, time_s: np.ndarray, dx_nm: np.ndarray, dy_nm: np.ndarray,
                       ref: int) -> tuple[dict[str, Any] | None, tuple[np.ndarray, np.ndarray] | None]:
-    truth = run.truth
-    if truth is None or truth.drift_x_nm is None or truth.drift_y_nm is None or truth.time_s.size < 2:
-        return None, None
-    good = np.isfinite(truth.time_s) & np.isfinite(truth.drift_x_nm) & np.isfinite(truth.drift_y_nm)
-    if good.sum() < 2:
-        return None, None
-    tt = truth.time_s[good]
-    tx = np.interp(time_s, tt, truth.drift_x_nm[good])
-    ty = np.interp(time_s, tt, truth.drift_y_nm[good])
+    binned = getattr(run, "truth_binned", None)
+    if binned is not None and binned.drift_x_nm is not None and binned.drift_y_nm is not None \
+            and binned.drift_x_nm.size == time_s.size and np.isfinite(binned.drift_x_nm[ref]):
+        # the truth averaged over each bin's exposures: what a bin's fiducial fit measures
+        tx, ty, source = binned.drift_x_nm.astype(float), binned.drift_y_nm.astype(float), "bin-averaged"
+        sx, sy = getattr(binned, "image_shift_x_nm", None), getattr(binned, "image_shift_y_nm", None)
+        if sx is not None and sy is not None and np.isfinite(sx[ref]) and np.isfinite(sy[ref]):
+            tx, ty, source = sx.astype(float), sy.astype(float), "bin-averaged image shift (drift - stage)"
+    else:   # older files: instantaneous samples interpolated to the bin times
+        truth = run.truth
+        if truth is None or truth.drift_x_nm is None or truth.drift_y_nm is None or truth.time_s.size < 2:
+            return None, None
+        good = np.isfinite(truth.time_s) & np.isfinite(truth.drift_x_nm) & np.isfinite(truth.drift_y_nm)
+        if good.sum() < 2:
+            return None, None
+        tt = truth.time_s[good]
+        tx = np.interp(time_s, tt, truth.drift_x_nm[good])
+        ty = np.interp(time_s, tt, truth.drift_y_nm[good])
+        source = "instantaneous samples interpolated to the bin times"
     tx, ty = tx - tx[ref], ty - ty[ref]
-    ok = np.isfinite(dx_nm) & np.isfinite(dy_nm)
+    ok = np.isfinite(dx_nm) & np.isfinite(dy_nm) & np.isfinite(tx) & np.isfinite(ty)
     err = np.hypot(dx_nm - tx, dy_nm - ty)[ok]
     flipped = np.hypot(dx_nm + tx, dy_nm + ty)[ok]
     # The reference frame's own fit error is a constant offset: the per-axis std of the error
@@ -90,7 +101,8 @@ def _truth_comparison(run: Run, time_s: np.ndarray, dx_nm: np.ndarray, dy_nm: np
         "rms_error_nm": float(np.sqrt(np.mean(err**2))) if err.size else float("nan"),
         "max_error_nm": float(err.max()) if err.size else float("nan"),
         "rms_error_if_sign_flipped_nm": float(np.sqrt(np.mean(flipped**2))) if flipped.size else float("nan"),
-        "truth_range_nm": float(max(np.ptp(tx), np.ptp(ty))),
+        "truth_range_nm": float(np.nanmax([np.nanmax(tx) - np.nanmin(tx), np.nanmax(ty) - np.nanmin(ty)])),
+        "truth": source,
     }
     return result, (tx, ty)
 
@@ -232,7 +244,7 @@ def analyze_run(
             out / "differential_montage.png", montage, [_frame_labels(run, k, capacity, soc) for k in montage_indices],
             pixel_nm))
         written.append(figures.plot_com_vs_soc(
-            out / "com_vs_soc.png", {f"particle {p.label}": (soc, com_nm[j]) for j, p in enumerate(kept)}))
+            out / "com_vs_soc.png", {name: (soc, com_nm[j]) for j, name in enumerate(particle_names(run, kept, pixel_nm))}))
         echem_summary = _echem_summary(run, out, written, warnings)
         focus_summary = None
         if run.focus_lock is not None and run.focus_lock.time_s.size:

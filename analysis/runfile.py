@@ -31,6 +31,7 @@ class BinnedInfo:
     capacity_mAh_g: np.ndarray | None
     n_frames_in_bin: np.ndarray | None
     partial: np.ndarray | None
+    host_time_s: np.ndarray | None = None       # mean host read time (time_s: mean exposure mid-time)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class SimulationTruth:
     drift_z_nm: np.ndarray | None
     defocus_nm: np.ndarray | None
     particle_theta: np.ndarray | None
+    image_shift_x_nm: np.ndarray | None = None   # drift minus stage position (bin-averaged truth only)
+    image_shift_y_nm: np.ndarray | None = None
 
 
 def _decode(values: np.ndarray) -> tuple[str, ...]:
@@ -142,6 +145,7 @@ class Run:
             capacity_mAh_g=per_frame("capacity_mAh_g"),
             n_frames_in_bin=per_frame("n_frames_in_bin"),
             partial=per_frame("partial", bool),
+            host_time_s=per_frame("host_time"),
         )
         self.pixel_size_nm = self._scalar(layout.CAMERA, "pixel_size")
         self.active_mass_mg = self._scalar(layout.SAMPLE, "active_mass_mg")
@@ -149,6 +153,7 @@ class Run:
         self.echem = self._load_echem()
         self.focus_lock = self._load_focus_lock()
         self.truth = self._load_truth()
+        self.truth_binned = self._load_truth_binned(n)
 
     def _text(self, path: str) -> str | None:
         obj = self._h5.get(path)
@@ -222,6 +227,20 @@ class Run:
 
         return SimulationTruth(t, opt("drift_x_nm"), opt("drift_y_nm"), opt("drift_z_nm"), opt("defocus_nm"),
                                opt("particle_theta"))
+
+    def _load_truth_binned(self, n: int) -> SimulationTruth | None:
+        """The truth averaged over each binned frame's exposures, one row per binned frame (or None)."""
+        base = layout.SIMULATION_BINNED
+        t = self._array(f"{base}/time")
+        if t is None or t.size < n or n == 0:
+            return None
+
+        def col(name: str) -> np.ndarray | None:
+            arr = self._array(f"{base}/{name}")
+            return arr[:n] if arr is not None and arr.shape[0] >= n else None
+
+        return SimulationTruth(t[:n], col("drift_x_nm"), col("drift_y_nm"), col("drift_z_nm"), None, None,
+                               col("image_shift_x_nm"), col("image_shift_y_nm"))
 
     # ------------------------------------------------------------------ frames
     @property

@@ -29,6 +29,7 @@ SAMPLE = "/entry/sample"
 EVENTS = "/entry/events"
 CONFIG = "/entry/config"
 SIMULATION = "/entry/simulation"
+SIMULATION_BINNED = "/entry/simulation/binned"
 
 #: Scalars of /entry (names of datasets).
 START_TIME, END_TIME, STOP_REASON, TITLE, RUN_ID, PROGRAM_NAME = (
@@ -112,7 +113,9 @@ _BINNED = Table("binned", BINNED, "NXdata", (
     _t(), Column("n_frames_in_bin", "i4", source="n_frames"), Column("first_frame_id", "i8"),
     Column("last_frame_id", "i8"), Column("partial", "u1"), Column("dropped_in_bin", "i4"),
     Column("voltage", "f8", "V", source="voltage_v"), Column("current", "f8", "A", source="current_a"),
-    Column("capacity_mAh_g", "f8", "mAh/g")))
+    Column("capacity_mAh_g", "f8", "mAh/g"),
+    Column("host_time", "f8", "s", long_name="mean host read time of the bin's frames since start_time")),
+    attrs={"time_definition": "mean exposure mid-time of the bin's frames (camera stamps on the rig clock)"})
 _DIFFERENTIAL = Table("differential", DIFFERENTIAL, "NXdata", (
     _t(), Column("drift_x_px", "f8", "px"), Column("drift_y_px", "f8", "px"), Column("fit_ok", "u1")))
 _RAW = Table("raw", RAW, "NXdata", (
@@ -161,6 +164,13 @@ TABLES = (
         _t(), Column("drift_x_nm", "f8", "nm"), Column("drift_y_nm", "f8", "nm"), Column("drift_z_nm", "f8", "nm"),
         Column("defocus_nm", "f8", "nm"), Column("soc", "f8"), Column("cell_voltage_v", "f8", "V"),
         Column("particle_theta", "f8", width=-1)), optional="simulation"),
+    #: the truth averaged over each binned frame's exposures (one row per /entry/binned row)
+    Table("truth_binned", SIMULATION_BINNED, "NXcollection", (
+        _t(), Column("n_frames", "i4"), Column("drift_x_nm", "f8", "nm"), Column("drift_y_nm", "f8", "nm"),
+        Column("drift_z_nm", "f8", "nm"), Column("image_shift_x_nm", "f8", "nm"), Column("image_shift_y_nm", "f8", "nm")),
+        attrs={"averaging": "mean over the bin's frames at their true exposure mid-times",
+               "image_shift": "sample drift minus stage position (with its jitter): what moves the image"},
+        optional="simulation"),
 )
 TABLE = {t.key: t for t in TABLES}
 

@@ -14,6 +14,7 @@ Files in ``out_dir``:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -106,13 +107,15 @@ def run_model(
     settings: RunSettings | None = None,
     materials: MaterialFunctions | None = None,
     sweep_grid: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]] | None = None,
+    rsl_angle_deg: float = 0.0,
 ) -> dict:
     """Run one delithiation (or the sweep over n, η, γ, ignoring c_rate/eta/gamma) and write the files.
 
     Returns {"out_dir", "files", "cases"}; each case has label, c_rate, eta, gamma, stop_reason,
     duration_s, max_com_distance_nm and the soc / com_distance_nm / mean_theta / surface_theta series.
     ``progress(done, total, what)`` is called after each case (sweep) or each ~1 % of a single run.
-    ``sweep_grid`` = (c_rates, etas, gammas) replaces the default sweep.
+    ``sweep_grid`` = (c_rates, etas, gammas) replaces the default sweep. ``rsl_angle_deg``: direction of the
+    rock-salt arc's centre (image coordinates, from +x towards +y), for every case.
     """
     check_positive("c_rate", c_rate, "(C)")
     check_positive("diameter_um", diameter_um, "µm")
@@ -120,6 +123,8 @@ def run_model(
         raise ValueError(f"diameter_um must be <= {MAX_DIAMETER_UM:g} µm and c_rate <= {MAX_C_RATE:g} C "
                          f"(single particles, operando rates); got {diameter_um:g} µm, {c_rate:g} C")
     check_rock_salt(gamma, eta)
+    if not math.isfinite(rsl_angle_deg):
+        raise ValueError(f"rsl_angle_deg must be a finite angle in degrees, got {rsl_angle_deg!r}")
     settings = settings or RunSettings()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,7 +137,7 @@ def run_model(
         if progress is not None and not sweep:
             def run_progress(fraction: float, _label: str = label) -> None:
                 progress(int(round(100 * fraction)), 100, _label)
-        result = simulate_delithiation(n, RockSaltBoundary(case_gamma, case_eta), diameter_um, materials, settings, run_progress)
+        result = simulate_delithiation(n, RockSaltBoundary(case_gamma, case_eta, float(rsl_angle_deg)), diameter_um, materials, settings, run_progress)
         results.append((label, result))
         if progress is not None and sweep:
             progress(index + 1, len(cases), label)

@@ -22,7 +22,31 @@ def _save(figure: Figure, path: Path) -> Path:
 
 def case_label(result: ModelResult) -> str:
     """Short text naming a run: C-rate, η, γ."""
-    return f"n={result.c_rate:g}C eta={result.boundary.eta:g} gamma={result.boundary.gamma:g}"
+    text = f"n={result.c_rate:g}C eta={result.boundary.eta:g} gamma={result.boundary.gamma:g}"
+    if result.boundary.gamma > 0:
+        text += f" rsl={result.boundary.rsl_angle_deg:g}°"
+    return text
+
+
+def rock_salt_arc_um(result: ModelResult, radius_scale: float = 1.04, points: int = 90) -> np.ndarray | None:
+    """(x, y) µm points along the rock-salt arc just outside the particle; None for a fresh particle.
+
+    The arc spans γ of the perimeter centred on ``rsl_angle_deg`` (image axes: from +x towards +y).
+    """
+    boundary = result.boundary
+    if boundary.gamma <= 0:
+        return None
+    radius = radius_scale * float(np.hypot(*result.mesh_points_um.T).max())
+    centre, half = math.radians(boundary.rsl_angle_deg), math.pi * boundary.gamma
+    angle = np.linspace(centre - half, centre + half, points)
+    return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
+
+
+def _mark_rock_salt(axes, result: ModelResult) -> None:
+    arc = rock_salt_arc_um(result)
+    if arc is not None:
+        axes.plot(arc[:, 0], arc[:, 1], color="tab:red", lw=3, solid_capstyle="butt",
+                  label=f"rock salt (η={result.boundary.eta:g})")
 
 
 def plot_snapshots(result: ModelResult, path: Path, max_panels: int = 6) -> Path:
@@ -30,7 +54,7 @@ def plot_snapshots(result: ModelResult, path: Path, max_panels: int = 6) -> Path
     picks = np.unique(np.linspace(0, len(result.snapshots) - 1, min(max_panels, len(result.snapshots))).round().astype(int))
     columns = min(3, picks.size)
     rows = math.ceil(picks.size / columns)
-    figure = Figure(figsize=(3.2 * columns, 3.0 * rows))
+    figure = Figure(figsize=(3.4 * columns, 3.0 * rows), layout="constrained")
     points, triangles = result.mesh_points_um, result.mesh_triangles
     triangulation = Triangulation(points[:, 0], points[:, 1], triangles)
     threshold = result.settings.unreacted_theta
@@ -47,9 +71,12 @@ def plot_snapshots(result: ModelResult, path: Path, max_panels: int = 6) -> Path
         axes.set_ylim(reach, -reach)  # image axes: y downwards
         axes.set_aspect("equal")
         axes.set_xlabel("x (µm)", fontsize=8)
+        axes.set_ylabel("y (µm)", fontsize=8)
         axes.tick_params(labelsize=7)
+        _mark_rock_salt(axes, result)
     figure.colorbar(image, ax=figure.axes, label="θ", shrink=0.8)
-    figure.suptitle(case_label(result) + " (white: unreacted boundary)", fontsize=10)
+    arc = ", red arc: rock salt" if result.boundary.gamma > 0 else ""
+    figure.suptitle(case_label(result) + f" (white: unreacted boundary{arc})", fontsize=10)
     return _save(figure, path)
 
 

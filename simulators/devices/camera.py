@@ -207,7 +207,9 @@ class SimulatedCamera(Camera):
                     continue
                 if self._world.consume_fault(self.name, "incomplete_frame", start_s):
                     raise IncompleteFrame(self.name, f"frame {self._frame_id(index)} arrived incomplete; it was discarded")
-                pixels = self._world.render_at(start_s, settings.roi, settings.exposure_ms, settings.gain_db, frame_key=index)
+                # the scene at mid-exposure stands for the whole (short) exposure
+                pixels = self._world.render_at(start_s + 0.5 * exposure_s, settings.roi, settings.exposure_ms,
+                                               settings.gain_db, frame_key=index)
                 if settings.pixel_format == "Mono8":
                     pixels >>= 4
                 return Frame(

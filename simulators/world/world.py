@@ -287,15 +287,16 @@ class World(FaultInjection, PotentiostatChannel):
     def _view_shift_nm(self, t_s: float) -> tuple[float, float]:
         return tuple(self._drift_nm(a, t_s) - self._axes[a].position_nm(t_s) for a in ("x", "y"))  # type: ignore[return-value]
 
-    def view_shift_nm(self, t_s: float) -> tuple[float, float]:
-        """How far the image has moved (x, y; nm) at virtual time ``t_s``: sample drift minus stage position."""
-        with self._lock:
-            return self._view_shift_nm(t_s)
-
     def drift_nm(self, t_s: float) -> tuple[float, float, float]:
         """True sample drift (x, y, interface z) in nm at virtual time ``t_s`` (deterministic)."""
         with self._lock:
             return self._drift_nm("x", t_s), self._drift_nm("y", t_s), self._drift_nm("z", t_s)
+
+    def image_shift_nm(self, t_s: float) -> tuple[float, float]:
+        """What moves the image at virtual time ``t_s`` (x, y nm): sample drift minus stage position (with
+        its jitter). Exact for times since the last stage move started."""
+        with self._lock:
+            return self._view_shift_nm(t_s)
 
     def particle_geometry(self) -> list[dict]:
         """Per particle: x_um, y_um, diameter_um, gamma, eta, rsl_angle_deg, brightness."""
