@@ -234,7 +234,7 @@ class FramePipeline:
 
     def _bin_frame(self, frame: Frame) -> None:
         session = self.session
-        if session is not None and session.after_end(frame.host_time_s):
+        if session is not None and session.after_end(_exposure_time_s(frame, session.binner)):
             session.frames_after_end += 1
             return
         binner = session.binner if session is not None else self._live_binner
@@ -293,3 +293,12 @@ class FramePipeline:
 
     def failure(self) -> str | None:
         return self.capture.failed or self.error
+
+
+def _exposure_time_s(frame: Frame, binner: Binner) -> float:
+    """When ``frame`` was exposed (rig clock) as far as the binner's stamper knows; else its host read time
+    (a frame read late, under load, still belongs to the recording it was exposed in)."""
+    stamper = binner.stamper
+    if stamper is None or stamper.unstamped or stamper.clock.pairs == 0:
+        return frame.host_time_s
+    return stamper.mid_time_s(frame.camera_time_ns)
