@@ -54,6 +54,7 @@ def test_seven_virtual_days_of_default_drift_no_fault_recording_complete(tmp_pat
     # the lock followed ~30 µm of drift by re-centring its ±5 µm window, each time an event
     assert z_end - z0 > 0.8 * DRIFT_Z_PRESETS_NM_S["physical"] * WEEK_S
     recentred = [line for line in events if "travel window re-centred" in line]
+    print(f"window re-centred {len(recentred)} times")
     assert len(recentred) >= 5, text
     # the TRUE defocus (simulation truth stored with the frames) stays on one plane all week
     with h5py.File(tmp_path / "week.h5", "r") as fh:
