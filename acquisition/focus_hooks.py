@@ -30,6 +30,9 @@ def frame_source_for(scope: Any) -> FrameSource:
     return CameraFrameSource(scope.camera)
 
 
+#: Event text before the lock-fault summary JSON (read back by analysis/lock_fault_fields.py).
+LOCK_SUMMARY_PREFIX = "lock fault summary "
+
 #: Run-file event messages are stored in 512-byte fields: each result event stays below this.
 EVENT_TEXT_LIMIT = 500
 
@@ -130,6 +133,7 @@ class RecordFocusServices:
         self._unsubscribe()
         level = "warning" if summary.faults or summary.unlocked_s > 0 else "info"
         self._scope.events.emit(level, "focus_lock", summary.text())
+        self._scope.events.emit("info", "focus_lock", LOCK_SUMMARY_PREFIX + json.dumps(summary.to_dict()))
         return summary
 
 

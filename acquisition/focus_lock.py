@@ -12,8 +12,10 @@ clock) does:
 recomputed from the read-back position, and increments are never added to an accumulated
 output (the ImSwitch double-integration bug). A deadband skips moves below ``deadband_nm``; a
 per-update clamp limits |Δz| to ``max_step_nm``; the target never leaves the travel window
-(lock origin ± ``window_nm``) nor the stage soft limits (minus a margin) — reaching that edge is a
-fault: the loop stops and says so.
+(lock origin ± ``window_nm``, re-centred on slow drift within ``drift_budget_nm_s``:
+:mod:`operascope.acquisition.focus_window`) nor the stage soft limits (minus a margin) — reaching
+that edge is a fault: the loop stops and says so. With ``recover`` on, a lost lock searches z for
+the line when the signal is back (:mod:`operascope.acquisition.focus_recover`).
 
 The pure control law, its closed-loop dynamics and the state machine are in
 :mod:`operascope.acquisition.focus_control` (re-exported here).
@@ -50,16 +52,17 @@ from operascope.acquisition.focus_control import (  # noqa: F401 - re-exported: 
     travel_limits,
 )
 from operascope.acquisition.focus_calibration import load_calibration_file, save_calibration_file, scan_and_fit
+from operascope.acquisition.focus_reading import SensorReading
+from operascope.acquisition.focus_recover import recovery_from_config
+from operascope.acquisition.focus_window import TravelWindow
 from operascope.acquisition.worker import Worker
 from operascope.analysis.focus_signal import (
     CalibrationRefused,
     FocusCalibration,
     ProfileMeasurement,
-    QualityGate,
-    measure_profile,
 )
 from operascope.config.schema import FocusLockConfig
-from operascope.devices.base import Clock, DeviceError, DeviceLost, FocusSensor, Positioner
+from operascope.devices.base import Clock, DeviceError, FocusSensor, Positioner
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ EventCallback = Callable[[str, str], None]
 # --------------------------------------------------------------------------- the lock
 
 
-class FocusLock:
+class FocusLock(SensorReading):
     """Closed-loop focus lock on a :class:`FocusSensor` and the Z :class:`Positioner`.
 
     ``lock()`` starts a fixed-rate loop thread (calibrating first if needed); ``unlock()``
@@ -98,7 +101,9 @@ class FocusLock:
         config: FocusLockConfig,
         on_sample: Callable[[FocusSample], None] | None = None,
         on_event: EventCallback | None = None,
+        signal_expected: Callable[[], bool] | None = None,
     ) -> None:
+        """``signal_expected()`` (e.g. "the focus laser is on") gates the ``recover`` z search."""
         self._sensor = sensor
         self._axis = z_axis
         self._clock = clock
@@ -117,6 +122,8 @@ class FocusLock:
         self._z_command_nm = float("nan")
         self._origin_nm = float("nan")
         self._limits_nm = (float("-inf"), float("inf"))
+        self._window: TravelWindow | None = None
+        self._recovery = recovery_from_config(config, signal_expected)
         self._machine = self._new_machine()
         self._iterations = 0
         self._overruns = 0
@@ -172,55 +179,6 @@ class FocusLock:
         previous, self._state = self._state, state
         level = {FocusState.FAULT: "error", FocusState.LOST: "warning"}.get(state, "info")
         self._emit(level, f"{previous} -> {state}" + (f" ({why})" if why else ""))
-
-    # ----------------------------------------------------------------- measurement
-
-    def _gate(self) -> QualityGate:
-        cfg = self._config
-        gate = QualityGate(
-            min_snr=cfg.min_snr,
-            min_intensity_fraction=cfg.min_intensity_fraction,
-            width_tolerance=cfg.width_tolerance,
-            saturation_counts=cfg.saturation_counts,
-        )
-        if self.calibration is not None:
-            gate = gate.with_reference(self.calibration.reference_intensity, self.calibration.reference_width_px)
-        return gate
-
-    def _read_one(self, gate: QualityGate) -> ProfileMeasurement:
-        try:
-            profile = self._sensor.read_profile(self._config.sensor_timeout_s)
-        except DeviceError as exc:
-            if isinstance(exc, DeviceLost):
-                self._try_reconnect_sensor()
-            return bad_measurement(str(exc))
-        values = np.asarray(profile.values)
-        expected = int(self._sensor.n_pixels)
-        if values.ndim != 1 or values.size != expected:
-            shown = f"{values.size} pixels" if values.ndim == 1 else f"shape {values.shape}"
-            return bad_measurement(f"profile has {shown}, the sensor has {expected} pixels; ignored")
-        dark = self.dark_profile if self.dark_profile is not None and self.dark_profile.size == values.size else None
-        try:
-            return measure_profile(values, gate, self._config.estimator, dark)
-        except (ValueError, TypeError, FloatingPointError) as exc:  # garbage the analysis refuses: a bad sample
-            return bad_measurement(f"unusable profile: {exc}")
-
-    def _try_reconnect_sensor(self, every_s: float = 1.0) -> None:
-        """After DeviceLost, try the sensor's ``reconnect()`` (if it has one) at most once per ``every_s``."""
-        reconnect = getattr(self._sensor, "reconnect", None)
-        now_s = self._clock.now_s()
-        if reconnect is None or now_s - self._last_reconnect_s < every_s:
-            return
-        self._last_reconnect_s = now_s
-        try:
-            reconnect()
-        except DeviceError:
-            return
-        self._emit("info", "focus sensor reconnected")
-
-    def _read_measurement(self, gate: QualityGate, n_profiles: int) -> ProfileMeasurement:
-        """Mean of the good ones among ``n_profiles`` reads; bad unless at least half pass."""
-        return mean_of_good([self._read_one(gate) for _ in range(n_profiles)])
 
     # ----------------------------------------------------------------- calibration
 
@@ -310,11 +268,19 @@ class FocusLock:
             self._target_px = self._base_target_px + self.calibration.slope_px_per_nm * self._offset_nm
             self._origin_nm = float(self._axis.target_nm())
             self._z_command_nm = self._origin_nm
-            self._limits_nm = travel_limits(self._origin_nm, cfg.window_nm, self._axis.limits_nm, cfg.soft_limit_margin_nm)
+            self._window = TravelWindow(self._origin_nm, self._clock.now_s(), cfg.window_nm, cfg.drift_budget_nm_s,
+                                        tuple(self._axis.limits_nm), cfg.soft_limit_margin_nm)
+            self._limits_nm = self._window.limits_nm()
+            if self._recovery is not None:
+                self._recovery.reset()
             self._machine = self._new_machine()
             self._iterations = self._overruns = 0
             self._stop.clear()
             self._set_state(FocusState.LOCKING, f"target {self._target_px:.2f} px at z {self._origin_nm:.0f} nm")
+            self._emit("info", self._window.describe())
+            warning = self._window.week_warning()
+            if warning:
+                self._emit("warning", warning)
             self._thread = Worker("focus-lock", lambda _stop: self._run(),
                                   lambda exc: self._emit("error", f"focus-lock loop failed: {exc}"))
             self._thread.start()
@@ -384,12 +350,7 @@ class FocusLock:
         reason = measurement.reason
         error = float("nan")
         if good:
-            low_px, high_px = sorted(
-                calibration.offset_px + calibration.slope_px_per_nm * (z - calibration.z_center_nm)
-                for z in (calibration.capture_low_nm, calibration.capture_high_nm)
-            )
-            span = high_px - low_px
-            if not (low_px - 0.05 * span <= measurement.position_px <= high_px + 0.05 * span):
+            if not self._in_calibrated_range(measurement):
                 good = False
                 reason = f"line at {measurement.position_px:.1f} px is outside the calibrated range"
             else:
@@ -398,7 +359,7 @@ class FocusLock:
         with self._mutex:
             new_state = self._machine.update(good, error)
             if good and self._machine.controlling:
-                self._apply_control(error)
+                self._apply_control(error, now_s)
             if self._machine.state != FocusState.FAULT:
                 self._set_state(new_state, reason if new_state == FocusState.LOST else "")
         try:
@@ -415,10 +376,56 @@ class FocusLock:
                 if not self._callback_failed:
                     self._callback_failed = True
                     self._emit("warning", f"on_sample listener raised {type(exc).__name__}: {exc}; samples continue")
+        if self._recovery is not None and self._state == FocusState.LOST and self._recovery.due(now_s):
+            self._recover()
         return sample
 
-    def _apply_control(self, error_nm: float) -> None:
+    def _in_calibrated_range(self, measurement: ProfileMeasurement) -> bool:
+        """A good line inside the calibrated capture range (± 5 % of it)."""
+        calibration = self.calibration
+        if not measurement.ok or calibration is None:
+            return False
+        low_px, high_px = sorted(
+            calibration.offset_px + calibration.slope_px_per_nm * (z - calibration.z_center_nm)
+            for z in (calibration.capture_low_nm, calibration.capture_high_nm)
+        )
+        span = high_px - low_px
+        return low_px - 0.05 * span <= measurement.position_px <= high_px + 0.05 * span
+
+    def _recover(self) -> None:
+        """The bounded z search of ``recover = true`` (see focus_recover.py); on the loop thread."""
+        cfg, calibration, hold_nm = self._config, self.calibration, self._z_command_nm
+        step_nm = min(cfg.recover_step_nm, 0.9 * abs(calibration.capture_high_nm - calibration.capture_low_nm))
+        self._emit("info", f"recover: signal lost at z {hold_nm:.0f} nm; searching ±{cfg.recover_range_nm:.0f} nm "
+                           f"in {step_nm:.0f} nm steps")
+        gate = self._gate()
+        try:
+            found_nm = self._recovery.search(self._axis, self._clock, hold_nm, self._limits_nm, step_nm,
+                                             lambda: self._read_measurement(gate, max(3, cfg.profiles_per_update)),
+                                             self._in_calibrated_range, self._stop)
+        except DeviceError as exc:
+            with self._mutex:
+                self._machine.fault()
+                self._set_state(FocusState.FAULT, f"z move during the recover search failed: {exc}")
+            return
+        if found_nm is None:
+            self._emit("warning", f"recover: no line within ±{cfg.recover_range_nm:.0f} nm of {hold_nm:.0f} nm; "
+                                  f"z back at {hold_nm:.0f} nm, next search in {cfg.recover_retry_s:g} s")
+            return
+        with self._mutex:
+            self._z_command_nm = found_nm
+            self._machine.restart(FocusState.REACQUIRING)
+            self._set_state(FocusState.REACQUIRING, f"recovered: line found at z {found_nm:.0f} nm "
+                                                    f"({found_nm - hold_nm:+.0f} nm from the held z)")
+
+    def _apply_control(self, error_nm: float, now_s: float) -> None:
         cfg = self._config
+        if self._window is not None and self._machine.state == FocusState.LOCKED:
+            note = self._window.maybe_recentre(self._z_command_nm, now_s)
+            if note:
+                self._limits_nm = self._window.limits_nm()
+                self._origin_nm = self._window.origin_nm
+                self._emit("info", note)
         step = control_step(
             self._z_command_nm, error_nm, cfg.gain, cfg.deadband_nm, cfg.max_step_nm, *self._limits_nm
         )
@@ -436,6 +443,7 @@ class FocusLock:
             self._set_state(
                 FocusState.FAULT,
                 f"correction needs z beyond the travel window [{low:.0f}, {high:.0f}] nm "
-                f"(lock origin {self._origin_nm:.0f} nm ± {cfg.window_nm:.0f} nm); lock stopped at "
+                f"(lock origin {self._origin_nm:.0f} nm ± {cfg.window_nm:.0f} nm, drift budget "
+                f"{cfg.drift_budget_nm_s:g} nm/s); lock stopped at "
                 f"{self._z_command_nm:.0f} nm — check the sample, then lock again",
             )

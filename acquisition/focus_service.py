@@ -105,14 +105,20 @@ class FocusService:
             lock_config = self.config
             if lock_config.rate_hz * rig.clock.speed > MAX_FOCUS_LOOP_WALL_HZ:
                 # A simulation faster than real time would ask for thousands of loops per wall second.
-                capped_hz = max(1.0, MAX_FOCUS_LOOP_WALL_HZ / rig.clock.speed)
+                capped_hz = min(lock_config.rate_hz, max(1.0, MAX_FOCUS_LOOP_WALL_HZ / rig.clock.speed))
                 lock_config = lock_config.model_copy(update={"rate_hz": capped_hz})
                 self._events.emit("info", "focus_lock", f"clock runs {rig.clock.speed:g}x real time: focus-lock "
                                                         f"rate capped at {capped_hz:.3g} Hz of rig time "
                                                         f"({MAX_FOCUS_LOOP_WALL_HZ:g} loops per wall second)")
             self._lock = FocusLock(rig.focus_sensor, rig.stage.axis("z"), rig.clock, lock_config,
-                                   on_sample=self._on_sample, on_event=self._on_event)
+                                   on_sample=self._on_sample, on_event=self._on_event,
+                                   signal_expected=self._laser_is_on)
         return self._lock
+
+    def _laser_is_on(self) -> bool:
+        """The ``recover`` search runs only while the focus laser emits (never switched on by the lock)."""
+        rig = self._rig
+        return rig is not None and bool(rig.laser.state().enabled)
 
     @property
     def existing_lock(self) -> Any:

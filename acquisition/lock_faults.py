@@ -36,6 +36,19 @@ class LockFaultSummary:
     faults: list[tuple[float, str]] = field(default_factory=list)
     unlocked_s: float = 0.0
     recentred: int = 0
+    losses: list[tuple[float, str]] = field(default_factory=list)   # entries into ``lost`` (run time, why)
+    recovered: int = 0            # re-acquisitions by the recover z search
+    window_recentred: int = 0     # travel-window re-centrings on slow drift (acquisition/focus_window.py)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields ``summary.json`` reports (analysis/lock_fault_fields.py reads them back from the run file)."""
+        first = self.faults[0] if self.faults else (None, None)
+        first_loss = self.losses[0] if self.losses else (None, None)
+        return {"n_faults": len(self.faults), "unlocked_s": round(self.unlocked_s, 3),
+                "first_fault_s": first[0], "first_fault_message": first[1],
+                "n_losses": len(self.losses), "first_loss_s": first_loss[0], "first_loss_message": first_loss[1],
+                "recovered": self.recovered, "recentred_after_fault": self.recentred,
+                "window_recentred": self.window_recentred}
 
     def text(self) -> str:
         if not self.faults and self.unlocked_s == 0.0:
@@ -66,11 +79,18 @@ class LockFaultMonitor:
         self._since_s = now_s()
         self._worker: Worker | None = None
         self.last_fault_message = ""
+        self.last_warning_message = ""
 
     def note_event(self, level: str, message: str) -> None:
         """Feed focus-lock events: the last error message is kept as the fault's reason."""
         if level == "error":
             self.last_fault_message = message
+        elif level == "warning":
+            self.last_warning_message = message
+        if "recovered: line found" in message:
+            self.summary.recovered += 1
+        if "travel window re-centred" in message:
+            self.summary.window_recentred += 1
 
     def start(self) -> None:
         self._state, self._since_s = self._get_state(), self._now_s()
@@ -99,6 +119,8 @@ class LockFaultMonitor:
             previous, self._state, self._since_s = self._state, state, now
         if state == "fault" and previous != "fault":
             self._on_fault(now)
+        if state == "lost" and previous != "lost":
+            self.summary.losses.append((now - self._t0_s, self.last_warning_message or "focus signal lost"))
 
     def _on_fault(self, now_s: float) -> None:
         reason = self.last_fault_message or "the focus lock went to fault"

@@ -30,6 +30,7 @@ from operascope.analysis.drift import DriftTrace, shift_image, track_fiducial
 from operascope.analysis.errors import RunFileError
 from operascope.analysis.fiducial import locate_fiducial
 from operascope.analysis.json_safe import json_safe
+from operascope.analysis.lock_fault_fields import lock_fault_fields
 from operascope.analysis.masking import Particle
 from operascope.analysis.particle_identity import particle_names
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
@@ -255,6 +256,7 @@ def analyze_run(
         summary = _summary(run, n, shape, pixel_nm, guess, trace, dx_nm, dy_nm, ok, truth_stats, threshold, kept,
                            com_nm, mean_diff, capacity, unreacted_threshold, echem_summary, warnings, written)
         summary["focus_lock"] = focus_summary
+        summary["focus_lock_faults"] = lock_fault_fields(run.events)   # analysis/lock_fault_fields.py
         summary["min_unreacted_fraction"] = min_unreacted_fraction
     with open(out / "summary.json", "w") as fh:
         json.dump(json_safe(summary), fh, indent=2)

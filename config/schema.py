@@ -147,11 +147,15 @@ class FocusLockConfig(Strict):
     """The 980 nm line-reflection focus lock (see acquisition/focus_lock.py)."""
 
     enabled: bool = False
-    rate_hz: float = Field(50.0, ge=1.0, le=1000.0, description="loop rate on the rig clock")
+    rate_hz: float = Field(50.0, ge=0.01, le=1000.0, description="loop rate on the rig clock (below 1 Hz: only for slow drift)")
     gain: float = Field(0.5, gt=0.0, lt=2.0, description="integral gain g; stable iff 0 < (true/assumed slope)*g < 2")
     deadband_nm: float = Field(2.0, ge=0.0, le=1000.0)
     max_step_nm: float = Field(300.0, gt=0.0, le=5000.0, description="per-update clamp of |dz|")
     window_nm: float = Field(5000.0, gt=0.0, le=100_000.0, description="travel window +/- around the lock origin")
+    # Long runs (acquisition/focus_window.py): the window re-centres on z once the lock has moved 80 % of window_nm
+    # at a mean rate within this budget; faster excursions still fault. 0.25 nm/s = 0.9 µm/h, 5x the "physical"
+    # drift preset and the top of the 0.1-1 µm/h vendors quote for settled stands: 151 µm in a week.
+    drift_budget_nm_s: float = Field(0.25, ge=0.0, le=1000.0, description="slowest-drift rate the window follows; 0 = fixed window")
     soft_limit_margin_nm: float = Field(100.0, ge=0.0, le=1_000_000.0, description="keep this far inside the stage soft limits")
     locked_tolerance_nm: float = Field(20.0, gt=0.0, le=10_000.0)
     locked_samples: int = Field(5, ge=1, le=1000, description="consecutive in-tolerance samples to call it locked")
@@ -182,6 +186,12 @@ class FocusLockConfig(Strict):
     # reaction to a lock fault during a recording (acquisition/lock_faults.py): the recording never stops silently
     on_fault: Literal["continue", "stop", "recentre"] = Field(
         "continue", description="continue: z held, run goes on; stop: end the run; recentre: autofocus, then lock again")
+    # re-acquire after a signal loss by a bounded z search (acquisition/focus_recover.py)
+    recover: bool = Field(False, description="when lost and the signal is back (laser on), search z for the line")
+    recover_range_nm: float = Field(10_000.0, gt=0, le=100_000, description="z search +/- around the held z")
+    recover_step_nm: float = Field(1000.0, gt=0, le=10_000, description="z search step (capped below the calibrated capture range)")
+    recover_retry_s: float = Field(10.0, gt=0, le=86_400, description="rig s between searches while still lost")
+    recover_settle_s: float = Field(0.05, ge=0, le=60, description="wait after each search move")
 
     @model_validator(mode="after")
     def _scan_has_steps(self):
