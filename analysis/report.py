@@ -14,7 +14,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 try:
     import tomllib
@@ -32,8 +32,8 @@ from operascope.analysis.fiducial import locate_fiducial
 from operascope.analysis.json_safe import json_safe
 from operascope.analysis.masking import Particle
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
+from operascope.analysis.particle_chunk import particle_chunk_series
 from operascope.analysis.reference_particles import reference_particles
-from operascope.analysis.reaction_front import front_com, rim_erosion_px, unreacted_region
 from operascope.analysis.runfile import Run, open_run
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -93,6 +93,29 @@ def _truth_comparison(run: Run, time_s: np.ndarray, dx_nm: np.ndarray, dy_nm: np
         "truth_range_nm": float(max(np.ptp(tx), np.ptp(ty))),
     }
     return result, (tx, ty)
+
+
+#: Bins per chunk of the per-particle kernel (one read of the particles' bounding window per chunk).
+PARTICLE_CHUNK_BINS = 64
+
+
+def _particle_blocks(run: Run, regions: list[tuple[slice, slice]], n: int, chunk_bins: int = PARTICLE_CHUNK_BINS
+                     ) -> Iterator[tuple[int, int, list[np.ndarray]]]:
+    """(start, stop, one (stop - start, h, w) block per region) for each chunk of bins: the window bounding every
+    region is read once per chunk, then cut."""
+    if not regions:
+        return
+    r0, r1 = min(rs.start for rs, _ in regions), max(rs.stop for rs, _ in regions)
+    c0, c1 = min(cs.start for _, cs in regions), max(cs.stop for _, cs in regions)
+    stack = run.stack("binned")
+    for start in range(0, n, chunk_bins):
+        stop = min(start + chunk_bins, n)
+        try:
+            window = np.asarray(stack[start:stop, r0:r1, c0:c1], dtype=np.float32)
+        except (OSError, RuntimeError) as exc:
+            raise RunFileError(f"{run.path}: binned frames {start}..{stop - 1} cannot be read ({exc}); "
+                               "file truncated?") from exc
+        yield start, stop, [window[:, rs.start - r0:rs.stop - r0, cs.start - c0:cs.stop - c0] for rs, cs in regions]
 
 
 def _frame_labels(run: Run, k: int, capacity: np.ndarray, soc: np.ndarray) -> str:
@@ -179,16 +202,14 @@ def analyze_run(
         unreacted_fraction = np.full((len(kept), n), np.nan)
         regions = [p.slices(margin, shape) for p in kept]
         particle_masks = [labels[rs, cs] == p.label for p, (rs, cs) in zip(kept, regions)]
-        for k in range(n):
-            for j, (p, (rs, cs), pmask) in enumerate(zip(kept, regions, particle_masks)):
-                corrected = shift_image(run.frame_region(k, rs, cs), -dx_px[k], -dy_px[k])
-                diff = differential(corrected, reference[rs, cs], pmask)
-                com_nm[j, k] = front_com(diff, pmask, rim_erosion_px(pixel_nm), unreacted_threshold, min_unreacted_fraction,
-                                        reference=reference[rs, cs]).distance_px * pixel_nm
-                mean_diff[j, k] = float(np.nanmean(diff[pmask])) if pmask.any() else np.nan
-                unreacted_fraction[j, k] = unreacted_region(diff, pmask, unreacted_threshold).sum() / max(p.area_px, 1)
+        for start, stop, blocks in _particle_blocks(run, regions, n):
+            for j, (p, (rs, cs), pmask, block) in enumerate(zip(kept, regions, particle_masks, blocks)):
+                series = particle_chunk_series(block, reference[rs, cs], pmask, p.area_px, dx_px[start:stop],
+                                               dy_px[start:stop], pixel_nm, unreacted_threshold,
+                                               min_unreacted_fraction)
+                com_nm[j, start:stop], mean_diff[j, start:stop], unreacted_fraction[j, start:stop] = series
             if progress is not None:
-                progress(k + 1, n, "particles")
+                progress(stop, n, "particles")
 
         capacity, soc = _capacity_and_soc(run, nominal_capacity_mAh_g)
 
