@@ -93,15 +93,19 @@ def shift_stack(stack: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray) -> np.n
         raise ValueError("every shift must be finite")
     n, height, width = data.shape
     p = _SPLINE_PAD_PX
-    padded = np.empty((n, height + 2 * p, width + 2 * p))   # edge padding, as ndimage's "nearest" prefilter
-    padded[:, p:p + height, p:p + width] = data
-    padded[:, p:p + height, :p] = data[:, :, :1]
-    padded[:, p:p + height, p + width:] = data[:, :, -1:]
-    padded[:, :p, :] = padded[:, p:p + 1, :]
-    padded[:, p + height:, :] = padded[:, p + height - 1:p + height, :]
+    # Edge padding as ndimage's "nearest" prefilter. The x pass acts row by row, so the padded rows (copies of the
+    # edge rows) are filtered and interpolated once, as the edge rows, and copied afterwards.
+    padded = np.empty((n, height, width + 2 * p))
+    padded[:, :, p:p + width] = data
+    padded[:, :, :p] = data[:, :, :1]
+    padded[:, :, p + width:] = data[:, :, -1:]
     coef = ndimage.spline_filter1d(padded, 3, axis=2, output=np.float64, mode="nearest")
-    along_x = np.ascontiguousarray(_interpolate_last_axis(coef, width, dx).transpose(0, 2, 1))  # (n, w, H)
-    coef = ndimage.spline_filter1d(along_x, 3, axis=2, output=np.float64, mode="nearest")
+    along_x = _interpolate_last_axis(coef, width, dx)                     # (n, h, w)
+    lines = np.empty((n, width, height + 2 * p))                           # (n, w, H): y lines contiguous
+    lines[:, :, p:p + height] = along_x.transpose(0, 2, 1)
+    lines[:, :, :p] = along_x[:, :1, :].transpose(0, 2, 1)
+    lines[:, :, p + height:] = along_x[:, -1:, :].transpose(0, 2, 1)
+    coef = ndimage.spline_filter1d(lines, 3, axis=2, output=np.float64, mode="nearest")
     return _interpolate_last_axis(coef, height, dy).transpose(0, 2, 1).astype(np.float32)
 
 
