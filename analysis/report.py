@@ -26,7 +26,7 @@ import numpy as np
 from operascope.analysis import figures
 from operascope.analysis.cycling import capacity_per_cycle, rate_capability
 from operascope.analysis.differential import differential
-from operascope.analysis.drift import DriftTrace, shift_image, track_fiducial
+from operascope.analysis.drift import CHUNK_BINS, DriftTrace, shift_stack, track_fiducial
 from operascope.analysis.errors import RunFileError
 from operascope.analysis.fiducial import locate_fiducial
 from operascope.analysis.json_safe import json_safe
@@ -93,6 +93,33 @@ def _truth_comparison(run: Run, time_s: np.ndarray, dx_nm: np.ndarray, dy_nm: np
         "truth_range_nm": float(max(np.ptp(tx), np.ptp(ty))),
     }
     return result, (tx, ty)
+
+
+class _BlockReader:
+    """``read_region(k, rows, cols)`` for :func:`track_fiducial` that reads the same window of ``block_bins`` frames
+    at once (one HDF5 read per chunk of bins instead of one per bin) and serves the following requests from it."""
+
+    def __init__(self, run: Run, block_bins: int = CHUNK_BINS) -> None:
+        self.run, self.block_bins = run, block_bins
+        self.key: tuple[int, int, int | None, int | None, int | None, int | None] | None = None
+        self.block: np.ndarray | None = None
+
+    def __call__(self, k: int, rows: slice, cols: slice) -> np.ndarray:
+        if rows.step not in (None, 1) or cols.step not in (None, 1):
+            return self.run.frame_region(k, rows, cols)
+        region = (rows.start, rows.stop, cols.start, cols.stop)
+        if self.key is None or self.block is None or self.key[2:] != region or not self.key[0] <= k < self.key[1]:
+            stop = min(k + self.block_bins, self.run.n_frames)
+            if not 0 <= k < stop:
+                return self.run.frame_region(k, rows, cols)   # its error names the bad index
+            stack = self.run.stack("binned")
+            try:
+                self.block = np.asarray(stack[k:stop, rows, cols], dtype=np.float32)
+            except (OSError, RuntimeError) as exc:
+                raise RunFileError(f"{self.run.path}: binned frames {k}..{stop - 1} cannot be read ({exc}); "
+                                   "file truncated?") from exc
+            self.key = (k, stop, *region)
+        return self.block[k - self.key[0]]
 
 
 #: Bins per chunk of the per-particle kernel (one read of the particles' bounding window per chunk).
@@ -167,7 +194,7 @@ def analyze_run(
         guess = fiducial_xy_px or _configured_fiducial(run) or locate_fiducial(first)
         trace: DriftTrace | None
         try:
-            trace = track_fiducial(run.frame_region, n, shape, guess, box_px, progress=progress)
+            trace = track_fiducial(_BlockReader(run), n, shape, guess, box_px, progress=progress)
         except ValueError as exc:
             trace = None
             warnings.append(f"drift correction off: {exc}")
@@ -246,8 +273,9 @@ def analyze_run(
         wr = slice(max(r0 - margin, 0), min(r1 + margin, shape[0]))
         wc = slice(max(c0 - margin, 0), min(c1 + margin, shape[1]))
         inner = (slice(r0 - wr.start, r1 - wr.start), slice(c0 - wc.start, c1 - wc.start))
-        for k in montage_indices:
-            corrected = shift_image(run.frame_region(k, wr, wc), -dx_px[k], -dy_px[k])
+        corrected_stack = shift_stack(np.stack([run.frame_region(k, wr, wc) for k in montage_indices]),
+                                      -dx_px[montage_indices], -dy_px[montage_indices])
+        for corrected in corrected_stack:
             montage.append(differential(corrected, reference[wr, wc], keep_mask[wr, wc])[inner])
         written.append(figures.plot_differential_montage(
             out / "differential_montage.png", montage, [_frame_labels(run, k, capacity, soc) for k in montage_indices],
