@@ -39,6 +39,76 @@ def shift_image(image: np.ndarray, dx_px: float, dy_px: float, order: int = 3) -
     return ndimage.shift(img, (dy_px, dx_px), order=order, mode="nearest").astype(np.float32, copy=False)
 
 
+#: Edge padding (px) ndimage applies before its spline prefilter in mode "nearest"; :func:`shift_stack` copies it.
+_SPLINE_PAD_PX = 12
+
+
+def _cubic_taps(shift_px: float) -> tuple[int, np.ndarray]:
+    """Content moved by ``shift_px``: output pixel x samples the input at x - shift = x + offset + t (t in [0, 1)).
+
+    Returns ``offset`` and the four cubic B-spline weights of coefficients x + offset - 1 .. x + offset + 2.
+    """
+    position = -float(shift_px)
+    offset = int(np.floor(position))
+    t = position - offset
+    weights = np.array([(1.0 - t) ** 3 / 6.0, (4.0 - 6.0 * t * t + 3.0 * t ** 3) / 6.0,
+                        (1.0 + 3.0 * t + 3.0 * t * t - 3.0 * t ** 3) / 6.0, t ** 3 / 6.0])
+    return offset, weights
+
+
+def _interpolate_last_axis(coef: np.ndarray, size: int, shifts_px: np.ndarray) -> np.ndarray:
+    """Cubic interpolation along the last axis of padded spline coefficients (n, L, size + 2 pad), one shift
+    per frame: four slice products per frame (taps clamped to the array, as ndimage does, beyond the pad)."""
+    n, lines, padded = coef.shape
+    out = np.empty((n, lines, size))
+    for k in range(n):
+        offset, weights = _cubic_taps(shifts_px[k])
+        first = offset - 1 + _SPLINE_PAD_PX
+        if first >= 0 and first + 3 + size <= padded:
+            frame = coef[k]
+            np.multiply(frame[:, first:first + size], weights[0], out=out[k])
+            for j in range(1, 4):
+                out[k] += weights[j] * frame[:, first + j:first + j + size]
+        else:
+            index = np.clip(np.arange(size)[:, None] + first + np.arange(4)[None, :], 0, padded - 1)
+            out[k] = np.take(coef[k], index, axis=1) @ weights
+    return out
+
+
+def shift_stack(stack: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray) -> np.ndarray:
+    """:func:`shift_image` (order 3) of every frame of an (n, h, w) stack by its own (dx, dy); float32 out.
+
+    Equal to ``shift_image(stack[k], dx_px[k], dy_px[k])`` to float rounding (tested): the same edge padding and
+    spline prefilter as ``ndimage.shift``, run once over the whole stack along contiguous lines, then the separable
+    four-tap cubic B-spline interpolation of each frame as slice arithmetic (a shift is one sub-pixel offset).
+    """
+    data = np.asarray(stack, dtype=np.float32)
+    if data.ndim != 3:
+        raise ValueError(f"stack must be (n, h, w), got shape {data.shape}")
+    dx = np.asarray(dx_px, dtype=float).reshape(-1)
+    dy = np.asarray(dy_px, dtype=float).reshape(-1)
+    if dx.size != data.shape[0] or dy.size != data.shape[0]:
+        raise ValueError(f"need one shift per frame: {data.shape[0]} frames, {dx.size} dx, {dy.size} dy")
+    if not (np.isfinite(dx).all() and np.isfinite(dy).all()):
+        raise ValueError("every shift must be finite")
+    n, height, width = data.shape
+    p = _SPLINE_PAD_PX
+    # Edge padding as ndimage's "nearest" prefilter. The x pass acts row by row, so the padded rows (copies of the
+    # edge rows) are filtered and interpolated once, as the edge rows, and copied afterwards.
+    padded = np.empty((n, height, width + 2 * p))
+    padded[:, :, p:p + width] = data
+    padded[:, :, :p] = data[:, :, :1]
+    padded[:, :, p + width:] = data[:, :, -1:]
+    coef = ndimage.spline_filter1d(padded, 3, axis=2, output=np.float64, mode="nearest")
+    along_x = _interpolate_last_axis(coef, width, dx)                     # (n, h, w)
+    lines = np.empty((n, width, height + 2 * p))                           # (n, w, H): y lines contiguous
+    lines[:, :, p:p + height] = along_x.transpose(0, 2, 1)
+    lines[:, :, :p] = along_x[:, :1, :].transpose(0, 2, 1)
+    lines[:, :, p + height:] = along_x[:, -1:, :].transpose(0, 2, 1)
+    coef = ndimage.spline_filter1d(lines, 3, axis=2, output=np.float64, mode="nearest")
+    return _interpolate_last_axis(coef, height, dy).transpose(0, 2, 1).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class DriftTrace:
     """Fiducial drift of every frame relative to the reference frame (px); NaN where rejected."""

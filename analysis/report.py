@@ -14,7 +14,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 try:
     import tomllib
@@ -26,7 +26,7 @@ import numpy as np
 from operascope.analysis import figures
 from operascope.analysis.cycling import capacity_per_cycle, rate_capability
 from operascope.analysis.differential import differential
-from operascope.analysis.drift import DriftTrace, shift_image, track_fiducial
+from operascope.analysis.drift import CHUNK_BINS, DriftTrace, shift_stack, track_fiducial
 from operascope.analysis.errors import RunFileError
 from operascope.analysis.fiducial import locate_fiducial
 from operascope.analysis.json_safe import json_safe
@@ -34,8 +34,8 @@ from operascope.analysis.lock_fault_fields import lock_fault_fields
 from operascope.analysis.masking import Particle
 from operascope.analysis.particle_identity import particle_names
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
+from operascope.analysis.particle_chunk import particle_chunk_series
 from operascope.analysis.reference_particles import reference_particles
-from operascope.analysis.reaction_front import front_com, rim_erosion_px, unreacted_region
 from operascope.analysis.runfile import Run, open_run
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -108,6 +108,56 @@ def _truth_comparison(run: Run, time_s: np.ndarray, dx_nm: np.ndarray, dy_nm: np
     return result, (tx, ty)
 
 
+class _BlockReader:
+    """``read_region(k, rows, cols)`` for :func:`track_fiducial` that reads the same window of ``block_bins`` frames
+    at once (one HDF5 read per chunk of bins instead of one per bin) and serves the following requests from it."""
+
+    def __init__(self, run: Run, block_bins: int = CHUNK_BINS) -> None:
+        self.run, self.block_bins = run, block_bins
+        self.key: tuple[int, int, int | None, int | None, int | None, int | None] | None = None
+        self.block: np.ndarray | None = None
+
+    def __call__(self, k: int, rows: slice, cols: slice) -> np.ndarray:
+        if rows.step not in (None, 1) or cols.step not in (None, 1):
+            return self.run.frame_region(k, rows, cols)
+        region = (rows.start, rows.stop, cols.start, cols.stop)
+        if self.key is None or self.block is None or self.key[2:] != region or not self.key[0] <= k < self.key[1]:
+            stop = min(k + self.block_bins, self.run.n_frames)
+            if not 0 <= k < stop:
+                return self.run.frame_region(k, rows, cols)   # its error names the bad index
+            stack = self.run.stack("binned")
+            try:
+                self.block = np.asarray(stack[k:stop, rows, cols], dtype=np.float32)
+            except (OSError, RuntimeError) as exc:
+                raise RunFileError(f"{self.run.path}: binned frames {k}..{stop - 1} cannot be read ({exc}); "
+                                   "file truncated?") from exc
+            self.key = (k, stop, *region)
+        return self.block[k - self.key[0]]
+
+
+#: Bins per chunk of the per-particle kernel (one read of the particles' bounding window per chunk).
+PARTICLE_CHUNK_BINS = 64
+
+
+def _particle_blocks(run: Run, regions: list[tuple[slice, slice]], n: int, chunk_bins: int = PARTICLE_CHUNK_BINS
+                     ) -> Iterator[tuple[int, int, list[np.ndarray]]]:
+    """(start, stop, one (stop - start, h, w) block per region) for each chunk of bins: the window bounding every
+    region is read once per chunk, then cut."""
+    if not regions:
+        return
+    r0, r1 = min(rs.start for rs, _ in regions), max(rs.stop for rs, _ in regions)
+    c0, c1 = min(cs.start for _, cs in regions), max(cs.stop for _, cs in regions)
+    stack = run.stack("binned")
+    for start in range(0, n, chunk_bins):
+        stop = min(start + chunk_bins, n)
+        try:
+            window = np.asarray(stack[start:stop, r0:r1, c0:c1], dtype=np.float32)
+        except (OSError, RuntimeError) as exc:
+            raise RunFileError(f"{run.path}: binned frames {start}..{stop - 1} cannot be read ({exc}); "
+                               "file truncated?") from exc
+        yield start, stop, [window[:, rs.start - r0:rs.stop - r0, cs.start - c0:cs.stop - c0] for rs, cs in regions]
+
+
 def _frame_labels(run: Run, k: int, capacity: np.ndarray, soc: np.ndarray) -> str:
     if np.isfinite(capacity[k]):
         return f"t={run.binned.time_s[k]:.0f} s, {capacity[k]:.1f} mAh/g"
@@ -157,7 +207,7 @@ def analyze_run(
         guess = fiducial_xy_px or _configured_fiducial(run) or locate_fiducial(first)
         trace: DriftTrace | None
         try:
-            trace = track_fiducial(run.frame_region, n, shape, guess, box_px, progress=progress)
+            trace = track_fiducial(_BlockReader(run), n, shape, guess, box_px, progress=progress)
         except ValueError as exc:
             trace = None
             warnings.append(f"drift correction off: {exc}")
@@ -192,16 +242,14 @@ def analyze_run(
         unreacted_fraction = np.full((len(kept), n), np.nan)
         regions = [p.slices(margin, shape) for p in kept]
         particle_masks = [labels[rs, cs] == p.label for p, (rs, cs) in zip(kept, regions)]
-        for k in range(n):
-            for j, (p, (rs, cs), pmask) in enumerate(zip(kept, regions, particle_masks)):
-                corrected = shift_image(run.frame_region(k, rs, cs), -dx_px[k], -dy_px[k])
-                diff = differential(corrected, reference[rs, cs], pmask)
-                com_nm[j, k] = front_com(diff, pmask, rim_erosion_px(pixel_nm), unreacted_threshold, min_unreacted_fraction,
-                                        reference=reference[rs, cs]).distance_px * pixel_nm
-                mean_diff[j, k] = float(np.nanmean(diff[pmask])) if pmask.any() else np.nan
-                unreacted_fraction[j, k] = unreacted_region(diff, pmask, unreacted_threshold).sum() / max(p.area_px, 1)
+        for start, stop, blocks in _particle_blocks(run, regions, n):
+            for j, (p, (rs, cs), pmask, block) in enumerate(zip(kept, regions, particle_masks, blocks)):
+                series = particle_chunk_series(block, reference[rs, cs], pmask, p.area_px, dx_px[start:stop],
+                                               dy_px[start:stop], pixel_nm, unreacted_threshold,
+                                               min_unreacted_fraction)
+                com_nm[j, start:stop], mean_diff[j, start:stop], unreacted_fraction[j, start:stop] = series
             if progress is not None:
-                progress(k + 1, n, "particles")
+                progress(stop, n, "particles")
 
         capacity, soc = _capacity_and_soc(run, nominal_capacity_mAh_g)
 
@@ -238,8 +286,9 @@ def analyze_run(
         wr = slice(max(r0 - margin, 0), min(r1 + margin, shape[0]))
         wc = slice(max(c0 - margin, 0), min(c1 + margin, shape[1]))
         inner = (slice(r0 - wr.start, r1 - wr.start), slice(c0 - wc.start, c1 - wc.start))
-        for k in montage_indices:
-            corrected = shift_image(run.frame_region(k, wr, wc), -dx_px[k], -dy_px[k])
+        corrected_stack = shift_stack(np.stack([run.frame_region(k, wr, wc) for k in montage_indices]),
+                                      -dx_px[montage_indices], -dy_px[montage_indices])
+        for corrected in corrected_stack:
             montage.append(differential(corrected, reference[wr, wc], keep_mask[wr, wc])[inner])
         written.append(figures.plot_differential_montage(
             out / "differential_montage.png", montage, [_frame_labels(run, k, capacity, soc) for k in montage_indices],

@@ -1,8 +1,10 @@
 """Benchmark the analysis: fiducial fit speed and precision/CRLB, and a whole-run analysis.
 
-Run:  .venv/bin/python benchmarks/bench_analysis.py [--frames 1000] [--trials 2000] [--skip-run]
+Run:  .venv/bin/python benchmarks/bench_analysis.py [--frames 1000] [--trials 2000] [--skip-run] [--run FILE]
 
 Prints figures and ratios to references measured in the same run (goal: analysis <= 20x one read of the file):
+* the `make run` file (the default run config: `operascope acquire` with the Makefile's arguments, made in a
+  temp dir unless --run names one): analyze_run against one read of its binned frames, wall and CPU time;
 * fiducial fits: vectorised Poisson-MLE (fit_boxes) and single live fits (fit_spot on a full
   1920x1200 frame) against scipy.optimize.curve_fit (least squares) on the same boxes;
   precision (RMS error / exact CRLB) of both.
@@ -180,6 +182,57 @@ def bench_run(n_frames: int, keep: bool, shape: tuple[int, int] = (1200, 1920), 
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: The Makefile's `make run` acquisition (the default run config).
+MAKE_RUN_ARGS = ["--protocol", "charge", "--c-rate", "2", "--duration", "1800", "--fps", "4", "--speed", "30",
+                 "--bin", "20", "--focus-lock", "--seed", "1"]
+
+
+def _best_of(fn, repeats: int = 3) -> tuple[float, float]:
+    """Best wall and best CPU (process) time of ``fn()`` over ``repeats`` calls."""
+    wall, cpu = float("inf"), float("inf")
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
+    return wall, cpu
+
+
+def bench_make_run(run_file: str | None, keep: bool) -> None:
+    """analyze_run on the `make run` file against one read of its binned frames (the goal: <= 20x)."""
+    import subprocess
+
+    import h5py
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_analysis_mr_"))
+    try:
+        path = Path(run_file) if run_file else tmp / "demo.h5"
+        if not run_file:
+            exe = Path(sys.executable).with_name("operascope")
+            t0 = time.perf_counter()
+            subprocess.run([str(exe), "acquire", "--out", str(path), *MAKE_RUN_ARGS], check=True,
+                           stdout=subprocess.DEVNULL)
+            print(f"acquired the make-run file in {time.perf_counter() - t0:.1f} s")
+
+        def read() -> None:
+            with h5py.File(path, "r") as f:
+                f["/entry/binned/frames"][()]
+
+        with h5py.File(path, "r") as f:
+            shape = f["/entry/binned/frames"].shape
+        read_wall, read_cpu = _best_of(read)
+        out = tmp / "report"
+        an_wall, an_cpu = _best_of(lambda: analyze_run(path, out), repeats=2)
+        print(f"== make-run file {path.name}: {shape[0]} bins {shape[2]}x{shape[1]} ==")
+        print(f"read of the binned frames: {read_wall:.3f} s wall, {read_cpu:.3f} s CPU")
+        print(f"analyze_run: {an_wall:.2f} s wall, {an_cpu:.2f} s CPU; ratio to the read {an_wall / read_wall:.1f}x "
+              f"wall, {an_cpu / read_cpu:.1f}x CPU (goal <= {GOAL_RATIO:.0f}x)")
+    finally:
+        if keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1000, help="binned frames in the whole-run benchmark")
@@ -187,7 +240,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2000, help="fiducial fits per photon level")
     parser.add_argument("--skip-run", action="store_true", help="only the fiducial benchmark")
     parser.add_argument("--keep", action="store_true", help="keep the synthetic run file")
+    parser.add_argument("--run", default=None, help="an existing make-run file to analyse (default: acquire one)")
+    parser.add_argument("--skip-make-run", action="store_true", help="leave out the make-run file section")
     args = parser.parse_args()
+    if not args.skip_make_run:
+        bench_make_run(args.run, args.keep)
     bench_fiducial(args.trials)
     if not args.skip_run:
         print("-- the simulated rig's run size (make run), fiducial defocused --")

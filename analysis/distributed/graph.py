@@ -3,8 +3,8 @@ then one task per chunk of bins computing the drift-corrected differential, per-
 mean differential and unreacted fraction. Every task opens the run file itself and reads only its own
 bins (the file's HDF5 chunks are one binned frame each), so no frame passes through the client.
 
-The kernels are the serial path's (:mod:`operascope.analysis.report`): ``track_fiducial``,
-``shift_image``, ``differential``, ``front_com``, ``unreacted_region``; results equal the serial
+The kernels are the serial path's (:mod:`operascope.analysis.report`):
+``track_fiducial`` and the per-particle chunk kernel ``particle_chunk_series``; results equal the serial
 ``operascope analyze`` to floating-point tolerance.
 """
 
@@ -23,12 +23,11 @@ from dask.base import tokenize
 
 from operascope.analysis import runfile_layout as layout
 from operascope.analysis.distributed.cache import chunk_key, load, store
-from operascope.analysis.differential import differential
-from operascope.analysis.drift import shift_image, track_fiducial
+from operascope.analysis.drift import track_fiducial
 from operascope.analysis.errors import RunFileError
 from operascope.analysis.fiducial import locate_fiducial
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
-from operascope.analysis.reaction_front import front_com, rim_erosion_px, unreacted_region
+from operascope.analysis.particle_chunk import particle_chunk_series
 from operascope.analysis.reference_particles import reference_particles
 from operascope.analysis.report import DEFAULT_PIXEL_SIZE_NM, _capacity_and_soc, _configured_fiducial
 from operascope.analysis.runfile import open_run
@@ -168,13 +167,9 @@ def analyze_bins(plan: RunPlan, start: int, stop: int, settings: AnalysisSetting
             return cached, True
     out = np.full((3, len(plan.particles), stop - start), np.nan)
     for j, (p, block, ref) in enumerate(zip(plan.particles, blocks, references)):
-        for i, k in enumerate(range(start, stop)):
-            corrected = shift_image(block[i], -plan.dx_px[k], -plan.dy_px[k])
-            diff = differential(corrected, ref, p.mask)
-            out[0, j, i] = front_com(diff, p.mask, rim_erosion_px(plan.pixel_size_nm), settings.unreacted_threshold,
-                                     settings.min_unreacted_fraction, reference=ref).distance_px * plan.pixel_size_nm
-            out[1, j, i] = float(np.nanmean(diff[p.mask])) if p.mask.any() else np.nan
-            out[2, j, i] = unreacted_region(diff, p.mask, settings.unreacted_threshold).sum() / max(p.area_px, 1)
+        out[:, j, :] = particle_chunk_series(block, ref, p.mask, p.area_px, plan.dx_px[start:stop],
+                                             plan.dy_px[start:stop], plan.pixel_size_nm,
+                                             settings.unreacted_threshold, settings.min_unreacted_fraction)
     if key is not None:
         store(cache_dir, key, out)
     return out, False
