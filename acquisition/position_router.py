@@ -56,6 +56,7 @@ class _OpenVisit:
     done: threading.Event = field(default_factory=threading.Event)
     bins_done: int = 0
     first_frame_time_s: float = math.nan
+    last_frame_time_s: float = math.nan
     end_time_s: float = math.nan
 
 
@@ -81,6 +82,9 @@ class PositionRouter:
         self._min_lag_s = math.inf
         self._lock = threading.Lock()
         self._visit: _OpenVisit | None = None
+        #: set by the schedule when the recording ends during a visit: ``on_close(n_bins, end_time_s)``
+        #: is called once the recording's end has binned that visit's last frames (see :meth:`flush`)
+        self.on_close: Callable[[int, float], None] | None = None
 
     # ------------------------------------------------------------------ schedule thread
     def open_visit(self, index: int, visit_index: int, t_open_s: float) -> threading.Event:
@@ -133,6 +137,7 @@ class PositionRouter:
             if crop is not None:
                 frame = dataclasses.replace(frame, pixels=frame.pixels[crop])
             self.frames_binned += 1
+            visit.last_frame_time_s = frame.host_time_s
             binned = visit.binner.add(frame)
             if binned is None:
                 return []
@@ -149,14 +154,19 @@ class PositionRouter:
         """At the end of the recording: the open visit's partial bin (marked partial), if any."""
         with self._lock:
             visit, self._visit = self._visit, None
-        if visit is None or visit.done.is_set():
-            return []
-        partial = visit.binner.flush()
-        if partial is None:
-            return []
-        visit.target.bins += 1
-        self.bins_out += 1
-        return [(partial, RoutedBin(visit.target, visit.visit_index))]
+        out: list[tuple[BinnedFrame, RoutedBin]] = []
+        if visit is None:
+            return out
+        partial = None if visit.done.is_set() else visit.binner.flush()
+        if partial is not None:
+            visit.target.bins += 1
+            visit.bins_done += 1
+            self.bins_out += 1
+            out.append((partial, RoutedBin(visit.target, visit.visit_index)))
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close(visit.bins_done, visit.last_frame_time_s)
+        return out
 
     @property
     def pending(self) -> int:

@@ -95,7 +95,9 @@ class PositionSchedule:
 
     def statuses(self) -> list[PositionStatus]:
         with self._lock:
-            return list(self._status)
+            status = list(self._status)
+        return [dataclasses.replace(s, visits=t.visits_recorded, bins=t.bins)
+                for s, t in zip(status, self.router.targets)]
 
     def _failed(self, exc: BaseException) -> None:
         self._emit("error", "positions", f"position schedule failed: {type(exc).__name__}: {exc}; "
@@ -144,14 +146,14 @@ class PositionSchedule:
         focus_s = self._clock.now_s()
         visit = dataclasses.replace(visit, focus_time_s=focus_s)
         self._set(index, state=PositionState.RECORDING, last_visit_time_s=focus_s - self._t0_s)
-        bins_before = self.router.targets[index].bins
         done = self.router.open_visit(index, len(self.visits), focus_s)
         deadline_s = focus_s + self._visit_time_s + self.timeouts.visit_slack_s
         while not done.wait(0.01):
-            if stop.is_set():   # the recording ends: its end flushes this visit's partial bin
-                bins = self.router.targets[index].bins - bins_before
-                return self._end(index, dataclasses.replace(visit, n_bins=bins), VisitStatus.RECORDED,
-                                 PositionState.WAITING, None)
+            if stop.is_set():   # the recording ends: its end bins this visit's last frames, then writes the row
+                self.router.on_close = lambda bins, end_s: self._end(
+                    index, dataclasses.replace(visit, n_bins=bins, end_time_s=end_s), VisitStatus.RECORDED,
+                    PositionState.WAITING, None)
+                return 0
             if self._clock.now_s() > deadline_s:
                 bins, _ = self.router.close_visit()
                 message = f"no frames for {self._visit_time_s + self.timeouts.visit_slack_s:.1f} s"
