@@ -119,8 +119,10 @@ class PositionSchedule:
             if stop.is_set():
                 return
             self.cycle_durations_s.append(self._clock.now_s() - cycle_start_s)
-            if not recorded:   # every position failed: do not spin; try again shortly
-                stop.wait(0.05)
+            if not recorded:   # every position failed (e.g. stage link down): wait a rig second, then retry
+                resume_s = self._clock.now_s() + 1.0
+                while not stop.is_set() and self._clock.now_s() < resume_s:
+                    self._clock.sleep_s(self.timeouts.poll_s * 10)
 
     def _visit(self, index: int, position: StagePosition, stop: threading.Event) -> int:
         """One visit; returns 1 if it recorded bins."""
