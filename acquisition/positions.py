@@ -83,6 +83,15 @@ def load_positions(path: str | Path, soft_limits_um: dict[str, tuple[float, floa
     return plist
 
 
+def positions_from_toml(text: str, source: str = "positions") -> PositionList:
+    """Validate TOML text (as :func:`positions_to_toml` writes it) into a :class:`PositionList`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{source}: not valid TOML: {exc}") from None
+    return positions_from_dict(data, source=source)
+
+
 def positions_from_dict(data: dict[str, Any], source: str = "positions") -> PositionList:
     """Validate parsed TOML (``{"positions": [...]}``) into a :class:`PositionList`."""
     unknown = sorted(set(data) - {"positions"})
