@@ -104,6 +104,7 @@ def test_the_reader_views_each_position_and_a_single_position_file_has_none(tmp_
         assert list(b.table("binned")["visit_index"]) == [1]
         assert b.to_xarray("differential")["frames"].shape == (1, 4, 6)
         assert run.for_position("A").binned.time_s == pytest.approx([0.25, 1.25])   # bin mid-times
-    with open_run(single) as run, h5py.File(single, "r") as f:
+    with open_run(single) as run:
         assert run.positions() == [] and run.n_frames == 1
+    with h5py.File(single, "r") as f:
         assert L.POSITIONS not in f and L.VISITS not in f and f[L.ENTRY].attrs["default"] == "binned"
