@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from operascope.acquisition import selftest
+from operascope.acquisition.cli_positions import add_position_flags, check_positions_flags
 from operascope.acquisition.cli_support import (
     cmd_gui,
     _existing_input,
@@ -117,10 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     acq.add_argument("--autofocus", action="store_true",
                      help="image-based autofocus before the run (before the focus lock engages, so it holds best focus)")
     acq.add_argument("--save-raw", action="store_true", default=None, help="also store every raw frame")
-    acq.add_argument("--positions", metavar="FILE.toml",
-                     help="multi-position run: cycle through the stage positions of this TOML list (see README)")
-    acq.add_argument("--dwell-bins", type=_whole_number("--dwell-bins", "bins per visit"),
-                     help="multi-position run: binned frames recorded per visit of a position (default 1)")
+    add_position_flags(acq, _whole_number)
     acq.add_argument("--speed", type=_positive_float("--speed"), help="simulation only: rig seconds per wall second")
     acq.add_argument("--seed", type=int, help="simulation only: random seed")
 
@@ -299,18 +297,6 @@ def check_acquire_settings(args: argparse.Namespace, config: Any) -> None:
         raise ValueError(f"--out {out} exists (a previous run?); give another --out or --overwrite to replace it")
     check_positions_flags(args)
 
-
-def check_positions_flags(args: argparse.Namespace) -> None:
-    """``--positions`` loads (a bad file -> one line naming it); ``--dwell-bins`` needs ``--positions``.
-    The list is checked against the stage's soft limits when the rig is open."""
-    positions = getattr(args, "positions", None)
-    if positions is None:
-        if getattr(args, "dwell_bins", None) is not None:
-            raise ValueError("--dwell-bins applies only to a multi-position run; give --positions FILE.toml too")
-        return
-    from operascope.acquisition.positions import load_positions
-
-    args.position_list = load_positions(positions)
 
 
 def _loud_focus_faults(event: Any) -> None:
