@@ -255,6 +255,10 @@ class Run:
     def require_frames(self) -> None:
         """Raise :class:`RunFileError` unless binned frames are present."""
         if not self.has_frames:
+            names = self.positions() if self.position is None else []
+            if names:
+                raise RunFileError(f"{self.path}: a multi-position run (positions {', '.join(names)}): its frames are "
+                                   f"per position; read one with Run.for_position(name)")
             raise RunFileError(f"{self.path}: no binned frames ({self._path('binned')}/frames is missing or empty)")
 
     def require_echem(self) -> EchemData:

@@ -108,3 +108,13 @@ def test_the_reader_views_each_position_and_a_single_position_file_has_none(tmp_
         assert run.positions() == [] and run.n_frames == 1
     with h5py.File(single, "r") as f:
         assert L.POSITIONS not in f and L.VISITS not in f and f[L.ENTRY].attrs["default"] == "binned"
+
+
+def test_reading_the_entry_frames_of_a_multi_position_run_says_to_pick_a_position(tmp_path):
+    from operascope.analysis.errors import RunFileError
+
+    path = tmp_path / "multi.h5"
+    _write_multi(path)
+    with open_run(path) as run:
+        with pytest.raises(RunFileError, match=r"multi-position run \(positions A, B\).*for_position"):
+            run.frame(0)
