@@ -31,7 +31,7 @@ def test_positions_are_cycled_and_no_bin_holds_a_frame_taken_while_moving(tmp_pa
     with Microscope.from_config(None, **FAST) as scope:
         summary = scope.record(path, duration_s=30, positions=PLIST, dwell_bins=2, save_raw=True)
         statuses = scope.status().positions
-    assert [s.name for s in statuses] == ["A", "B", "C"] and all(s.bins >= 4 for s in statuses)
+    assert [s.name for s in statuses] == ["A", "B", "C"] and all(s.bins >= 2 for s in statuses)
     with h5py.File(path, "r") as f:
         t0 = f[L.ENTRY][L.START_TIME].attrs["rig_clock_s"]
         exposure_s = f[L.CAMERA]["count_time"][()] / 1000.0
