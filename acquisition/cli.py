@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from operascope.acquisition import selftest
+from operascope.acquisition.cli_positions import add_position_flags, check_positions_flags
 from operascope.acquisition.cli_support import (
     cmd_gui,
     _existing_input,
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     acq.add_argument("--autofocus", action="store_true",
                      help="image-based autofocus before the run (before the focus lock engages, so it holds best focus)")
     acq.add_argument("--save-raw", action="store_true", default=None, help="also store every raw frame")
+    add_position_flags(acq, _whole_number)
     acq.add_argument("--speed", type=_positive_float("--speed"), help="simulation only: rig seconds per wall second")
     acq.add_argument("--seed", type=int, help="simulation only: random seed")
 
@@ -295,6 +297,8 @@ def check_acquire_settings(args: argparse.Namespace, config: Any) -> None:
     _output_folder(out.parent, "--out", f"the folder of --out {out}")
     if out.exists() and not getattr(args, "overwrite", False):
         raise ValueError(f"--out {out} exists (a previous run?); give another --out or --overwrite to replace it")
+    check_positions_flags(args)
+
 
 
 def _loud_focus_faults(event: Any) -> None:
@@ -342,7 +346,9 @@ def _record(args: argparse.Namespace, config: Any, out: Path) -> int:
     try:
         with scope:
             summary = scope.record(out, duration_s=args.duration, protocol=args.protocol, progress=printer,
-                                   focus_lock=config.focus_lock.enabled, overwrite=args.overwrite)
+                                   focus_lock=config.focus_lock.enabled, overwrite=args.overwrite,
+                                   positions=getattr(args, "position_list", None),
+                                   dwell_bins=getattr(args, "dwell_bins", None) or 1)
     finally:
         printer.finish()
         for sig, handler in previous.items():

@@ -18,6 +18,8 @@ from operascope.acquisition.echem_history import EchemSample
 from operascope.acquisition.events import Event
 from operascope.acquisition.live_differential import DifferentialFrame
 from operascope.acquisition.focus_lock import FocusSample
+from operascope.acquisition.position_state import PositionStatus
+from operascope.acquisition.positions import PositionList
 from operascope.acquisition.protocols import ProtocolRequest, ProtocolSpec
 from operascope.acquisition.status import MicroscopeStatus, RunSummary
 from operascope.devices.base import Frame, LaserState, LightState
@@ -57,8 +59,13 @@ class EngineAPI(Protocol):
     # recording
     @property
     def is_recording(self) -> bool: ...
+    # ``positions`` (a PositionList or a TOML path): a multi-position run, ``dwell_bins`` bins per visit;
+    # each position's progress is in status().positions and position_statuses()
     def start_recording(self, out_path: str | Path, bin_size: int | None = None, save_raw: bool | None = None,
-                        duration_s: float | None = None, title: str | None = None) -> None: ...
+                        duration_s: float | None = None, title: str | None = None, ocv_when_idle: bool = True,
+                        overwrite: bool = False, positions: PositionList | str | Path | None = None,
+                        dwell_bins: int = 1) -> None: ...
+    def position_statuses(self) -> list[PositionStatus]: ...
     def stop_recording(self, reason: str = "stopped") -> RunSummary | None: ...
     def request_stop(self, reason: str = "stop requested") -> None: ...
 

@@ -102,13 +102,22 @@ class RecordFocusServices:
             self.refresher = FocusRefresher(
                 lock, scope.clock, LiveFrameSource(scope.latest_frame), settings,
                 emit=lambda level, message: scope.events.emit(level, "focus_refresh", message),
-                may_run=self._between_bins if cfg.refresh_between_bins else None,
+                may_run=self._may_refresh if cfg.refresh_between_bins else self._single_position,
                 fiducial_xy_px=tuple(fiducial) if fiducial is not None else None)
         self._unsubscribe = scope.subscribe_events(self._on_event)
 
     def _on_event(self, event: Any) -> None:
         if event.source == "focus_lock" and not event.message.startswith("FOCUS LOCK FAULT"):
             self.monitor.note_event(event.level, event.message)
+
+    def _single_position(self) -> bool:
+        """False during a multi-position run: a scheduled refresh would step the lock while the stage moves
+        between fields (each position has its own lock target, set by the position schedule)."""
+        schedule = getattr(self._scope, "position_schedule", None)
+        return schedule is None or not schedule.is_running
+
+    def _may_refresh(self) -> bool:
+        return self._single_position() and self._between_bins()
 
     def _between_bins(self) -> bool:
         """True while the current bin holds at most one frame (a bin was just completed)."""

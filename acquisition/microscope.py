@@ -71,6 +71,8 @@ class Microscope(EngineCommands):
         self.manual = ManualControl(config.manual_control, self.require_rig, self._lock_is_active,
                                     lambda: self.is_recording, self.events.emit)
         self.autofocus_before_lock = False   # record(): autofocus after calibrating, before locking
+        self.position_schedule: Any = None   # multi-position recordings (acquisition/position_schedule.py)
+        self.position_timeouts: Any = None   # ScheduleTimeouts for them (None = defaults)
         self.focus_services: Any = None      # record(): lock-fault monitor + refresh (focus_hooks.py)
 
     def autofocus(self, settings: Any = None) -> Any:
@@ -208,10 +210,11 @@ class Microscope(EngineCommands):
 
     def start_recording(self, out_path: str | Path, bin_size: int | None = None, save_raw: bool | None = None,
                         duration_s: float | None = None, title: str | None = None, ocv_when_idle: bool = True,
-                        overwrite: bool = False) -> None:
+                        overwrite: bool = False, positions: Any = None, dwell_bins: int = 1) -> None:
         """Create the run file and record until :meth:`stop_recording` (``duration_s`` is shown only);
         with no protocol running (and ``ocv_when_idle``) the potentiostat records the open-circuit voltage.
-        An existing file at ``out_path`` is refused unless ``overwrite``."""
+        An existing file at ``out_path`` is refused unless ``overwrite``. ``positions`` (a PositionList or a
+        TOML path): cycle through them, ``dwell_bins`` bins per visit, one record per position."""
         rig = self.require_rig()
         if self.recording.session is not None:
             raise RuntimeError(f"already recording to {self.recording.session.writer.setup.path}; stop it first")
@@ -221,6 +224,13 @@ class Microscope(EngineCommands):
         path = Path(out_path)
         if not path.parent.is_dir():
             raise FileNotFoundError(f"output folder {path.parent} does not exist")
+        plist = router = None
+        if positions is not None:
+            from operascope.acquisition.position_recording import prepare_positions
+
+            plist, router = prepare_positions(self, positions, bin_size, dwell_bins)
+        elif dwell_bins != 1:
+            raise ValueError(f"dwell_bins={dwell_bins!r} needs positions (a multi-position run)")
         if ocv_when_idle:   # before the first frame, so the first bin has a voltage too
             points_before = len(self.echem)
             self.protocols.start_background_ocv(rig)
@@ -229,14 +239,20 @@ class Microscope(EngineCommands):
                 time.sleep(0.005)
         try:
             self.recording.start(rig, self.live.start(rig.camera), path, bin_size, save_raw, duration_s, title,
-                                 overwrite=overwrite)
+                                 overwrite=overwrite, positions=plist, router=router)
         except BaseException:
             self.protocols.stop_background_ocv()
             raise
+        if router is not None:
+            from operascope.acquisition.position_recording import start_schedule
+
+            self.position_schedule = start_schedule(self, plist, router, self.position_timeouts)
 
     def stop_recording(self, reason: str = "stopped") -> RunSummary | None:
         """Flush the partial bin, close the run file and return its summary (None if not recording)."""
         protocol_end = self.protocols.end_reason
+        if self.position_schedule is not None and self.position_schedule.is_running:
+            self.position_schedule.stop()   # no new visit; the open one's partial bin is flushed below
         self.protocols.stop_background_ocv()
         return self.recording.end(self.live.pipeline, self._now_s(), reason, protocol_end)
 
@@ -262,15 +278,25 @@ class Microscope(EngineCommands):
     def record(self, out_path: str | Path, duration_s: float | None = None, protocol: Any = None,
                bin_size: int | None = None, progress: ProgressCallback | None = None,
                save_raw: bool | None = None, focus_lock: bool | None = None,
-               progress_interval_s: float = 0.5, overwrite: bool = False) -> RunSummary:
+               progress_interval_s: float = 0.5, overwrite: bool = False, positions: Any = None,
+               dwell_bins: int = 1) -> RunSummary:
         """Record until ``duration_s`` (rig s) has passed or the protocol ("ocv", "charge", "discharge",
         "cycle", "gitt" or a ProtocolSpec) ends. ``focus_lock`` None = config.focus_lock.enabled;
         ``progress(status)`` about every ``progress_interval_s`` wall s. Ctrl-C or :meth:`request_stop`
-        end the run cleanly; the file keeps every completed bin. An existing file is refused unless ``overwrite``."""
+        end the run cleanly; the file keeps every completed bin. An existing file is refused unless ``overwrite``.
+        ``positions`` (PositionList or TOML path): cycle through them during the run, ``dwell_bins`` bins per
+        visit, one record per position (see :mod:`operascope.acquisition.position_schedule`)."""
         return record_loop.record(self, out_path, duration_s, protocol, bin_size, progress, save_raw,
-                                  focus_lock, progress_interval_s, overwrite=overwrite)
+                                  focus_lock, progress_interval_s, overwrite=overwrite, positions=positions,
+                                  dwell_bins=dwell_bins)
 
     # ------------------------------------------------------------------ status
+    def position_statuses(self) -> list[Any]:
+        """Each position's :class:`~operascope.acquisition.position_state.PositionStatus` (of the last
+        multi-position recording; empty otherwise)."""
+        schedule = self.position_schedule
+        return schedule.statuses() if schedule is not None else []
+
     def failure(self) -> str | None:
         """Why the pipeline or the writer failed (None while all is well)."""
         return self.live.failure() or self.recording.writer_error()

@@ -54,8 +54,8 @@ class RecordingSession:
     begun: threading.Event = field(default_factory=threading.Event)
     #: every frame-id gap of the recording as an event (set by the recording service)
     gap_log: FrameGapLog = field(default_factory=lambda: FrameGapLog(lambda level, source, message: None))
-
     frames_after_end: int = 0
+    positions: Any = None   # multi-position runs: the PositionRouter (also the ``binner`` of the counts)
 
     @property
     def frames_in(self) -> int:
@@ -81,6 +81,7 @@ class BinReady:
 
     binned: BinnedFrame
     session: RecordingSession | None
+    position: Any = None    # multi-position runs: the RoutedBin (position record and visit)
 
 
 @dataclass(frozen=True)
@@ -178,10 +179,9 @@ class FramePipeline:
                 self._detach(session)
             return
         # a pipeline thread died: finish here so the file still gets the partial bin
-        partial = session.binner.flush()
-        if partial is not None:
+        for partial, routed in self._partial_bins(session):
             session.partial_bins += 1
-            self._publish(partial, session)
+            self._publish(partial, session, routed)
         self._detach(session)
 
     # ------------------------------------------------------------------ binner thread
@@ -217,7 +217,7 @@ class FramePipeline:
                 continue
             try:
                 if isinstance(item, BinReady):
-                    self._publish(item.binned, item.session)
+                    self._publish(item.binned, item.session, item.position)
                 elif isinstance(item, Begin):
                     self.differential.reset()
                     self._differential_session = item.session
@@ -241,13 +241,22 @@ class FramePipeline:
         if session is not None and session.save_raw:
             session.writer.write_raw(frame)
             session.raw_written += 1
+        if session is not None and session.positions is not None:
+            for binned, routed in session.positions.add_frame(frame):
+                self.differential_queue.put(BinReady(binned, session, routed))
+            return
         binned = binner.add(frame)
         if session is not None and binner.last_gap is not None:
             session.gap_log.add(*binner.last_gap)
         if binned is not None:
             self.differential_queue.put(BinReady(binned, session))
 
-    def _publish(self, binned: BinnedFrame, session: RecordingSession | None) -> None:
+    def _publish(self, binned: BinnedFrame, session: RecordingSession | None, position: Any = None) -> None:
+        if position is not None and session is not None:
+            from operascope.acquisition.position_router import publish_position_bin
+
+            publish_position_bin(binned, position, session, self._echem_at, self._emit, self.live_differentials)
+            return
         diff = self.differential.process(binned.pixels, binned.mid_time_s)
         first = diff.index == 0   # a new reference (first bin, or after a reset)
         if first:
@@ -264,14 +273,21 @@ class FramePipeline:
     def _flush_session(self, session: RecordingSession) -> None:
         """Binner thread: send the partial bin and the end marker down to the differential thread."""
         session.gap_log.flush()
-        partial = session.binner.flush()
-        if partial is not None:
+        for partial, routed in self._partial_bins(session):
             session.partial_bins += 1
-            self.differential_queue.put(BinReady(partial, session))
+            self.differential_queue.put(BinReady(partial, session, routed))
         if self.session is session:
             self.session = None
         self._live_binner = Binner(self._live_bin_size)
         self.differential_queue.put(End(session))
+
+    @staticmethod
+    def _partial_bins(session: RecordingSession) -> list[tuple[BinnedFrame, Any]]:
+        """The partial last bin of ``session`` (of its open visit in a multi-position run), if any."""
+        if session.positions is not None:
+            return session.positions.flush()
+        partial = session.binner.flush()
+        return [] if partial is None else [(partial, None)]
 
     def _detach(self, session: RecordingSession) -> None:
         """Differential thread: everything of ``session`` is in the writer queue."""
@@ -298,7 +314,7 @@ class FramePipeline:
 def _exposure_time_s(frame: Frame, binner: Binner) -> float:
     """When ``frame`` was exposed (rig clock) as far as the binner's stamper knows; else its host read time
     (a frame read late, under load, still belongs to the recording it was exposed in)."""
-    stamper = binner.stamper
+    stamper = getattr(binner, "stamper", None)   # a multi-position router has none
     if stamper is None or stamper.unstamped or stamper.clock.pairs == 0:
         return frame.host_time_s
     return stamper.mid_time_s(frame.camera_time_ns)

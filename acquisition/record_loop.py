@@ -21,7 +21,8 @@ ProgressCallback = Callable[[MicroscopeStatus], None]
 
 def record(scope: "Microscope", out_path: str | Path, duration_s: float | None, protocol: Any,
            bin_size: int | None, progress: ProgressCallback | None, save_raw: bool | None,
-           focus_lock: bool | None, progress_interval_s: float, overwrite: bool = False) -> RunSummary:
+           focus_lock: bool | None, progress_interval_s: float, overwrite: bool = False, positions: Any = None,
+           dwell_bins: int = 1) -> RunSummary:
     """See :meth:`operascope.acquisition.microscope.Microscope.record`."""
     scope.require_rig()
     check_duration(duration_s)
@@ -42,7 +43,8 @@ def record(scope: "Microscope", out_path: str | Path, duration_s: float | None, 
         if use_lock:
             scope.focus.engage(before_lock=scope.autofocus if scope.autofocus_before_lock else None)
         scope.start_recording(out_path, bin_size=bin_size, save_raw=save_raw, duration_s=duration_s,
-                              ocv_when_idle=spec is None, overwrite=overwrite)
+                              ocv_when_idle=spec is None, overwrite=overwrite, positions=positions,
+                              dwell_bins=dwell_bins)
         if use_lock:   # lock-fault monitor + lock target refresh (acquisition/focus_hooks.py)
             from operascope.acquisition.focus_hooks import RecordFocusServices
 
@@ -95,6 +97,8 @@ def _finish(scope: "Microscope", reason: str, stop_live: bool, unlock: bool) -> 
     (a refresh waits for frames) stop first.
     """
     focus_summary = None
+    if scope.position_schedule is not None and scope.position_schedule.is_running:
+        scope.position_schedule.stop()   # first: no visit starts or waits on a lock that is about to let go
     if scope.focus_services is not None:
         focus_summary, scope.focus_services = scope.focus_services.stop(), None
     try:

@@ -50,8 +50,10 @@ class RecordingService:
         return self.session is not None
 
     def start(self, rig: Any, pipeline: FramePipeline, path: Path, bin_size: int, save_raw: bool,
-              duration_s: float | None, title: str | None, overwrite: bool = False) -> None:
-        """Create the run file and hand the pipeline a new session (bin_size/save_raw already checked)."""
+              duration_s: float | None, title: str | None, overwrite: bool = False, positions: Any = None,
+              router: Any = None) -> None:
+        """Create the run file and hand the pipeline a new session (bin_size/save_raw already checked).
+        Multi-position runs: ``positions`` (PositionList) and its ``router`` (PositionRouter) bin the frames."""
         if self.session is not None:
             raise RuntimeError(f"already recording to {self.session.writer.setup.path}; stop that recording first")
         self._run_log = logs.attach_run_log(path)   # every recording (CLI, GUI, script) leaves <run>.log
@@ -59,6 +61,8 @@ class RecordingService:
         stamper = ExposureStamper(run_setup.camera["exposure_time"])   # bin time = exposure mid-times
         run_setup.restamp = stamper.final_mid_time_s                   # re-done at the end with every pair
         run_setup.overwrite = bool(overwrite)   # an existing file is refused unless asked
+        if router is not None:
+            run_setup.positions, run_setup.dwell_bins = positions, router.dwell_bins
         writer = RunWriter(run_setup,
                            on_event=lambda level, message: self._events.emit(level, "writer", message))
         try:
@@ -71,8 +75,9 @@ class RecordingService:
             earlier_events, unsubscribe = self._events.history_then_subscribe(writer.write_event)
             for event in earlier_events:   # what happened since the rig opened (calibration, faults, ...)
                 writer.write_event(event)
-            session = RecordingSession(writer, Binner(bin_size, stamper), save_raw, writer.setup.t0_s, duration_s,
-                                       unsubscribe_events=unsubscribe, calibration_written=self._focus.calibration,
+            session = RecordingSession(writer, router if router is not None else Binner(bin_size, stamper), save_raw,
+                                       writer.setup.t0_s, duration_s, unsubscribe_events=unsubscribe,
+                                       calibration_written=self._focus.calibration, positions=router,
                                        gap_log=FrameGapLog(self._events.emit))
             with self._echem_lock:   # the protocol's points and steps so far, then every new one
                 for sample in self._echem.samples():
@@ -145,7 +150,8 @@ class RecordingService:
             self._run_log = None
         pipeline_error = pipeline.error if pipeline is not None else None
         return RunSummary(
-            path=writer.setup.path, frames_in=session.frames_in, frames_binned=session.binner.frames_in,
+            path=writer.setup.path, frames_in=session.frames_in,
+            frames_binned=getattr(session.binner, "frames_binned", session.binner.frames_in),
             frames_dropped=session.binner.frames_dropped,
             bins=session.binner.bins_out if writer.error is None else writer.bins_flushed,   # what the file holds
             partial_bins=session.partial_bins, raw_frames=session.raw_written,

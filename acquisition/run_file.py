@@ -53,7 +53,7 @@ class RunFile:
         self.flushes = 0
         self._cols: dict[str, list[tuple[L.Column, h5py.Dataset]]] = {}
         self._frames: dict[str, h5py.Dataset] = {}
-        for table in L.TABLES:
+        for table in (*L.TABLES, *_position_tables(handle)):
             group = handle.get(table.path)
             if group is not None and table.columns[0].name in group:
                 self._cols[table.key] = [(c, group[c.name]) for c in table.columns]
@@ -142,8 +142,12 @@ class RunFile:
     def has(self, key: str) -> bool:
         return key in self._cols
 
-    def set_mask(self, mask: np.ndarray) -> None:
-        self._h5[L.DIFFERENTIAL][L.MASK][...] = np.asarray(mask, dtype=np.uint8)
+    def set_mask(self, mask: np.ndarray, key: str = "differential") -> None:
+        self._h5[L.table_for(key).path][L.MASK][...] = np.asarray(mask, dtype=np.uint8)
+
+    def set_positions_attr(self, name: str, value: Any) -> None:
+        """Rewrite attribute ``name`` of /entry/positions (created at build time; SWMR allows only rewrites)."""
+        self._h5[L.POSITIONS].attrs.modify(name, value)
 
     def set_counts(self, frames_in: int, frames_dropped: int) -> None:
         counts = (int(frames_in), int(frames_dropped))
@@ -202,6 +206,14 @@ def set_text(group: h5py.Group, name: str, text: str) -> None:
     group.create_dataset(name, data=text, dtype=h5py.string_dtype("utf-8"))
 
 
+def _position_tables(handle: h5py.File) -> list[L.Table]:
+    """The per-position tables of a multi-position file (none for a single-position run)."""
+    names = handle.get(f"{L.POSITIONS}/name")
+    if not isinstance(names, h5py.Dataset):
+        return []
+    return [t for name in names[()] for t in L.position_tables(name.decode("utf-8"))]
+
+
 def _append(ds: h5py.Dataset, value: Any) -> None:
     n = ds.shape[0]
     ds.resize(n + 1, axis=0)
@@ -251,15 +263,22 @@ class _Builder:
         self._sources()
         self._sample()
         n_particles = self._simulation() if s.particle_geometry is not None else 0
+        positions = getattr(s, "positions", None)
         for table in L.TABLES:
             if table.optional == "raw" and not s.save_raw:
                 continue
             if table.optional == "simulation" and s.particle_geometry is None:
                 continue
+            if table.optional == "positions" and not positions:
+                continue
             self._table(table, n_particles)
         for images in L.IMAGES:
             if images.table.path in f:
                 self._images(images)
+        if positions:
+            from operascope.acquisition.run_file_positions import build_positions
+
+            build_positions(self, positions, int(getattr(s, "dwell_bins", 1)), n_particles)
         return n_particles
 
     def _table(self, table: L.Table, n_particles: int) -> None:
@@ -285,17 +304,20 @@ class _Builder:
                 if col.name != "time":
                     group[col.name].dims[0].attach_scale(scale)
 
-    def _axes(self) -> tuple[np.ndarray, np.ndarray, str]:
+    def _axes(self, roi: Any = None) -> tuple[np.ndarray, np.ndarray, str]:
         h, w = self.s.frame_shape
-        roi = list(self.s.camera.get("roi") or [0, 0, w, h])
+        if roi is not None:   # a position's own crop of the sensor
+            w, h = int(roi[2]), int(roi[3])
+        roi = list(roi or self.s.camera.get("roi") or [0, 0, w, h])
         pixel_nm = self.s.camera.get("pixel_size")
         if not pixel_nm:
             return np.arange(w, dtype=float), np.arange(h, dtype=float), "pixel"
         um = float(pixel_nm) / 1000.0
         return (roi[0] + np.arange(w)) * um, (roi[1] + np.arange(h)) * um, "um"
 
-    def _images(self, images: L.Images) -> None:
-        h, w = self.s.frame_shape
+    def _images(self, images: L.Images, roi: Any = None) -> None:
+        """The frame stack of ``images``; ``roi`` (sensor x, y, w, h) for a position's own crop."""
+        h, w = self.s.frame_shape if roi is None else (int(roi[3]), int(roi[2]))
         group = self.f[images.table.path]
         group.attrs.update({"signal": L.FRAMES, "axes": ["time", L.Y_AXIS, L.X_AXIS], "time_indices": 0,
                             "y_indices": 1, "x_indices": 2})
@@ -309,7 +331,7 @@ class _Builder:
         if images.key == "raw":
             frames.attrs[L.COMPRESSION_ATTR] = flt.name
             frames.attrs[L.COMPRESSION_HOWTO_ATTR] = flt.howto
-        x, y, units = self._axes()
+        x, y, units = self._axes(roi)
         for name, values in ((L.X_AXIS, x), (L.Y_AXIS, y)):
             ds = group.create_dataset(name, data=values)
             ds.attrs.update({"units": units, "long_name": f"{name} ({'µm' if units == 'um' else units})"})

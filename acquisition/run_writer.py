@@ -66,6 +66,8 @@ class RunSetup:
     overwrite: bool = False                # replace an existing file at ``path`` (else refused)
     bin_truth: Callable[[BinnedFrame], dict[str, Any]] | None = None   # simulated: truth averaged per bin
     restamp: Callable[[float], float] | None = None   # mean camera time (ns) -> bin time (rig s), final estimate
+    positions: Any = None                  # multi-position runs: the PositionList (one record per position)
+    dwell_bins: int = 1
 
 
 # ---------------------------------------------------------------------- typed messages
@@ -75,12 +77,15 @@ class BinnedMsg:
     voltage_v: float
     current_a: float
     capacity_mAh_g: float
+    position: str | None = None        # multi-position runs: the position's record, and the visit
+    visit_index: int = -1
 
 
 @dataclass(frozen=True)
 class DifferentialMsg:
     diff: DifferentialFrame
     mask: np.ndarray | None
+    position: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,14 @@ class LogMsg:
 
 
 @dataclass(frozen=True)
+class PositionsAttrMsg:
+    """Rewrite an attribute of /entry/positions (e.g. the measured cycle period, at close)."""
+
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True)
 class StopMsg:
     """End of the queue."""
 
@@ -149,7 +162,7 @@ class RunWriter:
             BinnedMsg: lambda m: self._w_binned(m), DifferentialMsg: lambda m: self._w_diff(m),
             RawMsg: lambda m: self._w_raw(m), TechniqueMsg: lambda m: self._w_technique(m),
             CalibrationMsg: lambda m: self._w_calibration(m), DeviceLogMsg: lambda m: self._w_devices(m),
-            LogMsg: lambda m: self._w_log(m)}
+            LogMsg: lambda m: self._w_log(m), PositionsAttrMsg: lambda m: self._file.set_positions_attr(m.name, m.value)}
 
     @property
     def flushes(self) -> int:
@@ -211,7 +224,7 @@ class RunWriter:
     def _post(self, message: Any) -> None:
         if not self._worker.is_alive() or self.error is not None:
             return
-        if isinstance(message, (LogMsg, TechniqueMsg, CalibrationMsg, DeviceLogMsg)):
+        if isinstance(message, (LogMsg, TechniqueMsg, CalibrationMsg, DeviceLogMsg, PositionsAttrMsg)):
             if len(self._logs) < self.max_pending_logs:
                 self._logs.append(message)
             else:
@@ -219,11 +232,21 @@ class RunWriter:
             return
         self.queue.put(message, stop=self._worker.stop_event)
 
-    def write_binned(self, binned: BinnedFrame, voltage_v: float, current_a: float, capacity_mAh_g: float) -> None:
-        self._post(BinnedMsg(binned, voltage_v, current_a, capacity_mAh_g))
+    def write_binned(self, binned: BinnedFrame, voltage_v: float, current_a: float, capacity_mAh_g: float,
+                     position: str | None = None, visit_index: int = -1) -> None:
+        """A binned frame into /entry/binned, or into position ``position``'s record (multi-position runs)."""
+        self._post(BinnedMsg(binned, voltage_v, current_a, capacity_mAh_g, position, visit_index))
 
-    def write_differential(self, diff: DifferentialFrame, mask: np.ndarray | None) -> None:
-        self._post(DifferentialMsg(diff, mask))
+    def write_differential(self, diff: DifferentialFrame, mask: np.ndarray | None, position: str | None = None) -> None:
+        self._post(DifferentialMsg(diff, mask, position))
+
+    def write_visit(self, visit: Any) -> None:
+        """One row of /entry/visits (a :class:`~operascope.acquisition.position_state.Visit`)."""
+        self._post(LogMsg("visits", visit))
+
+    def write_cycle_period(self, cycle_period_s: float) -> None:
+        """The mean measured cycle period of a multi-position run (/entry/positions@cycle_period_s)."""
+        self._post(PositionsAttrMsg("cycle_period_s", float(cycle_period_s)))
 
     def write_raw(self, frame: Frame) -> None:
         self._post(RawMsg(frame))
@@ -360,12 +383,16 @@ class RunWriter:
 
     def _w_binned(self, m: BinnedMsg) -> None:
         b = m.binned
-        self._file.append_frame("binned", b.pixels)
+        key = "binned" if m.position is None else L.position_key("binned", m.position)
+        self._file.append_frame(key, b.pixels)
+        self._file.append(key, {**vars(b), "time": self._rel(b.mid_time_s), "host_time": self._rel(b.host_time_s),
+                                "partial": int(b.partial), "voltage_v": m.voltage_v,
+                                "current_a": m.current_a, "capacity_mAh_g": m.capacity_mAh_g,
+                                "visit_index": m.visit_index})
+        if m.position is not None:   # the restamp and the per-bin truth follow /entry/binned's rows
+            self.bins_written += 1
+            return
         self._bin_camera_ns.append(float(np.mean(b.camera_times_ns)) if b.camera_times_ns else float("nan"))
-        self._file.append("binned", {**vars(b), "time": self._rel(b.mid_time_s),
-                                     "host_time": self._rel(b.host_time_s),
-                                     "partial": int(b.partial), "voltage_v": m.voltage_v,
-                                     "current_a": m.current_a, "capacity_mAh_g": m.capacity_mAh_g})
         if self.setup.bin_truth is not None and self._file.has("truth_binned"):
             try:
                 truth = self.setup.bin_truth(b)
@@ -381,11 +408,12 @@ class RunWriter:
             restamp_bins(self._file, self.setup.t0_s, self.setup.restamp, self._bin_camera_ns)
 
     def _w_diff(self, m: DifferentialMsg) -> None:
+        key = "differential" if m.position is None else L.position_key("differential", m.position)
         if m.mask is not None:
-            self._file.set_mask(m.mask)
+            self._file.set_mask(m.mask, key)
         d = m.diff
-        self._file.append_frame("differential", d.pixels)
-        self._file.append("differential", {**vars(d), "time": self._rel(d.time_s), "fit_ok": int(d.fit_ok)})
+        self._file.append_frame(key, d.pixels)
+        self._file.append(key, {**vars(d), "time": self._rel(d.time_s), "fit_ok": int(d.fit_ok)})
         self.differentials_written += 1
 
     def _w_raw(self, m: RawMsg) -> None:
@@ -410,6 +438,11 @@ class RunWriter:
         if m.key == "truth":
             row = dict(record)
             row["time"] = self._rel(float(record.get("time_s", float("nan"))))
+        elif m.key == "visits":
+            if not self._file.has("visits"):
+                return
+            row = {k: (self._rel(v) if k.endswith("time_s") else v) for k, v in vars(record).items()}
+            row["time"] = row["time_s"]
         else:
             row = dict(vars(record)) if hasattr(record, "__dict__") else {
                 k: getattr(record, k) for k in getattr(record, "__dataclass_fields__", {})}

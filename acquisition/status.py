@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from operascope.acquisition.position_state import PositionStatus
 from operascope.acquisition.queues import ConsumerCounts
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class MicroscopeStatus:
     focus_error_nm: float
     error: str | None = None
     alarms: int = 0
+    positions: tuple[PositionStatus, ...] = ()   # multi-position runs: one status per position, in list order
 
 
 def build_status(scope: "Microscope", now_s: float) -> MicroscopeStatus:
@@ -121,4 +123,5 @@ def build_status(scope: "Microscope", now_s: float) -> MicroscopeStatus:
         focus_state=scope.focus.state,
         focus_error_nm=float(getattr(focus, "error_nm", math.nan)) if focus is not None else math.nan,
         error=scope.failure(), alarms=pipeline.alarms if pipeline is not None else 0,
+        positions=tuple(scope.position_statuses()),
     )

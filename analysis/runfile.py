@@ -90,9 +90,11 @@ def _decode(values: np.ndarray) -> tuple[str, ...]:
 class Run:
     """An open run file. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, path: Path, handle: h5py.File, open_kwargs: dict | None = None) -> None:
+    def __init__(self, path: Path, handle: h5py.File, open_kwargs: dict | None = None,
+                 position: str | None = None) -> None:
         self.path = path
         self._h5 = handle
+        self.position = position   # a view of one position of a multi-position run (see for_position)
         self._open_kwargs = dict(open_kwargs or {})
         try:
             self._load_metadata()
@@ -121,21 +123,31 @@ class Run:
             return float(np.asarray(grp.attrs[name], dtype=float).ravel()[0])
         return None
 
+    def _key(self, kind: str) -> str:
+        """Table/stack key of ``kind`` in this view ("binned" -> "binned@A" for position A)."""
+        if self.position is None or kind not in ("binned", "differential"):
+            return kind
+        return layout.position_key(kind, self.position)
+
+    def _path(self, kind: str) -> str:
+        return layout.table_for(self._key(kind)).path
+
     def _load_metadata(self) -> None:
-        frames = self._h5.get(f"{layout.BINNED}/frames")
+        binned_path = self._path("binned")
+        frames = self._h5.get(f"{binned_path}/frames")
         self._frames = frames if isinstance(frames, h5py.Dataset) else None
         if self._frames is not None and self._frames.ndim != 3:
             raise RunFileError(
-                f"{self.path}: {layout.BINNED}/frames has shape {self._frames.shape}; expected (n, height, width)"
+                f"{self.path}: {binned_path}/frames has shape {self._frames.shape}; expected (n, height, width)"
             )
         n = self.n_frames
-        time = self._array(f"{layout.BINNED}/time")
+        time = self._array(f"{binned_path}/time")
         if time is None or time.size < n:
             time = np.arange(n, dtype=float) if time is None else np.concatenate([time, np.full(n - time.size, np.nan)])
         time = time[:n]
 
         def per_frame(name: str, dtype: type = float) -> np.ndarray | None:
-            arr = self._array(f"{layout.BINNED}/{name}", dtype)
+            arr = self._array(f"{binned_path}/{name}", dtype)
             return None if arr is None or arr.size < n else arr[:n]
 
         self.binned = BinnedInfo(
@@ -262,7 +274,11 @@ class Run:
     def require_frames(self) -> None:
         """Raise :class:`RunFileError` unless binned frames are present."""
         if not self.has_frames:
-            raise RunFileError(f"{self.path}: no binned frames ({layout.BINNED}/frames is missing or empty)")
+            names = self.positions() if self.position is None else []
+            if names:
+                raise RunFileError(f"{self.path}: a multi-position run (positions {', '.join(names)}): its frames are "
+                                   f"per position; read one with Run.for_position(name)")
+            raise RunFileError(f"{self.path}: no binned frames ({self._path('binned')}/frames is missing or empty)")
 
     def require_echem(self) -> EchemData:
         """The electrochemistry log, or :class:`RunFileError` if it is absent or empty."""
@@ -321,7 +337,7 @@ class Run:
         "calibration", "led", "laser", "stage_x"/"_y"/"_z", "events", "truth"); None if absent."""
         if key not in layout.TABLE:
             raise ValueError(f"table {key!r} is not known; use one of {', '.join(layout.TABLE)}")
-        return runfile_tables.read_table(self._h5, key)
+        return runfile_tables.read_table(self._h5, self._key(key))
 
     @property
     def events(self) -> dict[str, np.ndarray] | None:
@@ -329,23 +345,39 @@ class Run:
 
     def stack(self, kind: str = "binned") -> h5py.Dataset | None:
         """The frame stack ``kind`` ("binned", "differential", "raw") as a lazy h5py dataset, or None."""
-        obj = self._h5.get(f"{runfile_xarray.images(kind).table.path}/{layout.FRAMES}")
+        obj = self._h5.get(f"{runfile_xarray.images(self._key(kind)).table.path}/{layout.FRAMES}")
         return obj if isinstance(obj, h5py.Dataset) else None
 
     @property
     def differential_mask(self) -> np.ndarray | None:
-        arr = self._array(f"{layout.DIFFERENTIAL}/{layout.MASK}", None)
+        arr = self._array(f"{self._path('differential')}/{layout.MASK}", None)
         return None if arr is None else arr.astype(bool)
 
     def to_dataframe(self, key: str = "echem") -> "pandas.DataFrame":  # noqa: F821
         """Table ``key`` as a pandas DataFrame indexed by time (s); units in ``.attrs["units"]``."""
         if key not in layout.TABLE:
             raise ValueError(f"table {key!r} is not known; use one of {', '.join(layout.TABLE)}")
-        return runfile_tables.to_dataframe(self._h5, key)
+        return runfile_tables.to_dataframe(self._h5, self._key(key))
 
     def to_xarray(self, kind: str = "binned", frames: slice = slice(None)) -> "xarray.Dataset":  # noqa: F821
         """Frame stack ``kind`` as an xarray Dataset: ``frames`` (time, y, x), time in s, y/x in µm."""
-        return runfile_xarray.to_xarray(self._h5, kind, frames)
+        return runfile_xarray.to_xarray(self._h5, self._key(kind), frames)
+
+    # ------------------------------------------------------------------ multi-position runs
+    def positions(self) -> list[str]:
+        """The position names of a multi-position run, in list order (empty for a single-position run)."""
+        names = self._h5.get(f"{layout.POSITIONS}/name")
+        return list(_decode(names[()])) if isinstance(names, h5py.Dataset) else []
+
+    def for_position(self, name: str) -> "Run":
+        """A view of position ``name``: its binned/differential frames, tables, mask and metadata; the
+        electrochemistry, focus log, events and every other table stay the entry's. Shares this file handle
+        (close the parent, not the view)."""
+        names = self.positions()
+        if name not in names:
+            allowed = ", ".join(names) if names else "none (this is a single-position run)"
+            raise RunFileError(f"{self.path}: no position {name!r}; positions: {allowed}")
+        return Run(self.path, self._h5, self._open_kwargs, position=name)
 
     def refresh(self) -> None:
         """See the records a writer has added since opening (SWMR); re-reads the small logs."""

@@ -30,6 +30,8 @@ EVENTS = "/entry/events"
 CONFIG = "/entry/config"
 SIMULATION = "/entry/simulation"
 SIMULATION_BINNED = "/entry/simulation/binned"
+POSITIONS = "/entry/positions"
+VISITS = "/entry/visits"
 
 #: Scalars of /entry (names of datasets).
 START_TIME, END_TIME, STOP_REASON, TITLE, RUN_ID, PROGRAM_NAME = (
@@ -79,7 +81,7 @@ class Table:
     nx_class: str
     columns: tuple[Column, ...]
     attrs: dict[str, Any] = field(default_factory=dict)
-    optional: str | None = None        # "raw" / "simulation": only when that part is recorded
+    optional: str | None = None        # "raw" / "simulation" / "positions": only when that part is recorded
 
     @property
     def time(self) -> Column | None:
@@ -171,6 +173,11 @@ TABLES = (
         attrs={"averaging": "mean over the bin's frames at their true exposure mid-times",
                "image_shift": "sample drift minus stage position (with its jitter): what moves the image"},
         optional="simulation"),
+    Table("visits", VISITS, "NXcollection", (
+        Column("time", "f8", "s", long_name="start of the move to the position, since start_time"),
+        Column("position_index", "i4"), Column("settled_time", "f8", "s", source="settled_time_s"),
+        Column("focus_time", "f8", "s", source="focus_time_s"), Column("end_time", "f8", "s", source="end_time_s"),
+        Column("n_bins", "i4"), Column("status", "S40")), optional="positions"),
 )
 TABLE = {t.key: t for t in TABLES}
 
@@ -186,6 +193,64 @@ CAMERA_FIELDS = {"exposure_time": ("count_time", "ms", 1.0), "frame_rate": ("fra
 
 #: NeXus default plot chain: file -> entry -> binned.
 DEFAULT_ENTRY, DEFAULT_DATA = "entry", "binned"
+
+
+# ---------------------------------------------------------------------- multi-position runs
+#: Visit outcomes (column ``status`` of /entry/visits).
+VISIT_STATUSES = ("recorded", "move failed", "focus not reacquired", "skipped")
+#: Separator of a per-position table key: "binned@A" is the binned table of position A.
+POSITION_KEY_SEP = "@"
+POSITION_NAME_BYTES = 32
+
+
+def position_group(name: str) -> str:
+    """The NXsubentry of position ``name`` ("/entry/position_A")."""
+    return f"{ENTRY}/position_{name}"
+
+
+def position_key(kind: str, name: str) -> str:
+    """Table key of stack ``kind`` ("binned", "differential") of position ``name``."""
+    return f"{kind}{POSITION_KEY_SEP}{name}"
+
+
+def position_tables(name: str) -> tuple[Table, Table]:
+    """The binned (plus ``visit_index``) and differential tables of position ``name``: the entry's, moved."""
+    group = position_group(name)
+    binned = Table(position_key("binned", name), f"{group}/binned", "NXdata",
+                   (*_BINNED.columns, Column("visit_index", "i4")))
+    differential = Table(position_key("differential", name), f"{group}/differential", "NXdata",
+                         _DIFFERENTIAL.columns)
+    return binned, differential
+
+
+def position_images(name: str) -> tuple[Images, Images]:
+    """The binned and differential frame stacks of position ``name`` (same definitions as the entry's)."""
+    binned, differential = position_tables(name)
+    by_key = {i.key: i for i in IMAGES}
+    return (Images(binned.key, binned, by_key["binned"].dtype, by_key["binned"].long_name),
+            Images(differential.key, differential, by_key["differential"].dtype, by_key["differential"].long_name,
+                   units=by_key["differential"].units, with_mask=True))
+
+
+def table_for(key: str) -> Table:
+    """The table of ``key``: an entry-level key of :data:`TABLE` or a per-position key ("binned@A")."""
+    if key in TABLE:
+        return TABLE[key]
+    kind, sep, name = key.partition(POSITION_KEY_SEP)
+    if sep and name and kind in ("binned", "differential"):
+        return position_tables(name)[0 if kind == "binned" else 1]
+    raise KeyError(f"table {key!r} is not known; use one of {', '.join(TABLE)} or binned@<position>")
+
+
+def images_for(key: str) -> Images:
+    """The frame stack of ``key``: "binned", "differential", "raw" or a per-position "binned@A"."""
+    for entry in IMAGES:
+        if entry.key == key:
+            return entry
+    kind, sep, name = key.partition(POSITION_KEY_SEP)
+    if sep and name and kind in ("binned", "differential"):
+        return position_images(name)[0 if kind == "binned" else 1]
+    raise KeyError(f"frame stack {key!r} is not known; use binned, differential, raw or binned@<position>")
 
 
 def utf8_fixed(text: str, width: int) -> bytes:

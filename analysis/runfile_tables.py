@@ -25,7 +25,7 @@ def decode_text(values: Any) -> np.ndarray:
 
 def read_table(h5: h5py.File, key: str) -> dict[str, np.ndarray] | None:
     """Columns of table ``key`` (names as in the file) cut to a common length; None if the table is absent."""
-    table = L.TABLE[key]
+    table = L.table_for(key)
     group = h5.get(table.path)
     if not isinstance(group, h5py.Group):
         return None
@@ -46,7 +46,7 @@ def read_table(h5: h5py.File, key: str) -> dict[str, np.ndarray] | None:
 
 def table_units(key: str) -> dict[str, str]:
     """Column name -> units for table ``key`` (columns without units left out)."""
-    return {c.name: c.units for c in L.TABLE[key].columns if c.units}
+    return {c.name: c.units for c in L.table_for(key).columns if c.units}
 
 
 def to_dataframe(h5: h5py.File, key: str) -> Any:
@@ -55,7 +55,7 @@ def to_dataframe(h5: h5py.File, key: str) -> Any:
 
     columns = read_table(h5, key)
     if columns is None:
-        raise KeyError(f"this run file has no {key!r} table ({L.TABLE[key].path})")
+        raise KeyError(f"this run file has no {key!r} table ({L.table_for(key).path})")
     flat = {name: values for name, values in columns.items() if values.ndim == 1}
     wide = {name: values for name, values in columns.items() if values.ndim == 2}
     for name, values in wide.items():               # e.g. particle_theta: one column per particle
@@ -66,5 +66,5 @@ def to_dataframe(h5: h5py.File, key: str) -> Any:
         frame = frame.set_index("time")
         frame.index.name = "time_s"
     frame.attrs["units"] = table_units(key)
-    frame.attrs["source"] = L.TABLE[key].path
+    frame.attrs["source"] = L.table_for(key).path
     return frame

@@ -13,10 +13,10 @@ from operascope.analysis.runfile_tables import read_table
 
 def images(kind: str) -> L.Images:
     """The layout entry of frame stack ``kind`` ("binned", "differential", "raw")."""
-    for entry in L.IMAGES:
-        if entry.key == kind:
-            return entry
-    raise ValueError(f"frame stack {kind!r} is not known; use one of {', '.join(i.key for i in L.IMAGES)}")
+    try:
+        return L.images_for(kind)   # also a position's "binned@A" (multi-position runs)
+    except KeyError:
+        raise ValueError(f"frame stack {kind!r} is not known; use one of {', '.join(i.key for i in L.IMAGES)}") from None
 
 
 def to_xarray(h5: h5py.File, kind: str = "binned", frames: slice = slice(None)) -> Any:

@@ -250,9 +250,21 @@ class RemoteEngine:
         self.call("stop_live")
 
     def start_recording(self, out_path: str | Path, bin_size: int | None = None, save_raw: bool | None = None,
-                        duration_s: float | None = None) -> str:
+                        duration_s: float | None = None, positions: Any = None, dwell_bins: int = 1) -> str:
+        """``positions``: a PositionList (sent as TOML) or a TOML path on the engine's machine."""
+        extra: dict[str, Any] = {}
+        if positions is not None:
+            from operascope.acquisition.positions import PositionList, positions_to_toml
+
+            extra = ({"positions_toml": positions_to_toml(positions)} if isinstance(positions, PositionList)
+                     else {"positions": str(positions)})
+            extra["dwell_bins"] = dwell_bins
         return self.call("start_recording", out_path=str(out_path), bin_size=bin_size, save_raw=save_raw,
-                         duration_s=duration_s)
+                         duration_s=duration_s, **extra)
+
+    def position_statuses(self) -> list[Any]:
+        """Each position's status of a multi-position recording (empty otherwise)."""
+        return self.call("position_statuses")
 
     def stop_recording(self, reason: str = "stopped by a client") -> Any:
         return self.call("stop_recording", reason=reason)

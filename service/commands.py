@@ -68,9 +68,25 @@ NUMBER = (int, float)
 
 
 def _start_recording(engine: Any, out_path: str, bin_size: int | None = None, save_raw: bool | None = None,
-                     duration_s: float | None = None) -> str:
-    engine.start_recording(out_path, bin_size=bin_size, save_raw=save_raw, duration_s=duration_s)
+                     duration_s: float | None = None, positions: str | None = None, positions_toml: str | None = None,
+                     dwell_bins: int = 1) -> str:
+    """``positions`` a TOML path on the engine's machine, or ``positions_toml`` the list itself (multi-position)."""
+    plist: Any = positions
+    if positions_toml is not None:
+        from operascope.acquisition.positions import positions_from_toml
+
+        plist = positions_from_toml(positions_toml, source="positions_toml")
+    engine.start_recording(out_path, bin_size=bin_size, save_raw=save_raw, duration_s=duration_s, positions=plist,
+                           dwell_bins=dwell_bins)
     return out_path
+
+
+def _whole_positive(value: Any) -> str | None:
+    return None if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else "a whole number >= 1"
+
+
+def _toml_text(value: Any) -> str | None:
+    return None if isinstance(value, str) and len(value) <= 1_000_000 else "TOML text of at most 1 MB"
 
 
 def _axis_targets(value: Any) -> str | None:
@@ -131,7 +147,10 @@ def build_commands() -> dict[str, Command]:
         "stop_live": Command(True, {}, lambda engine: engine.stop_live()),
         "start_recording": Command(True, {
             "out_path": Param((str,), True, _h5_path), "bin_size": Param((int,), False, _bin_size),
-            "save_raw": Param((bool,)), "duration_s": Param(NUMBER, False, _finite_positive)}, _start_recording),
+            "save_raw": Param((bool,)), "duration_s": Param(NUMBER, False, _finite_positive),
+            "positions": Param((str,), False, _short_text), "positions_toml": Param((str,), False, _toml_text),
+            "dwell_bins": Param((int,), False, _whole_positive)}, _start_recording),
+        "position_statuses": Command(False, {}, lambda engine: engine.position_statuses()),
         "stop_recording": Command(True, {"reason": Param((str,), False, _short_text)},
                                   lambda engine, reason="stopped by a client": engine.stop_recording(reason)),
         "start_protocol": Command(True, {"kind": Param((str,), False, _protocol_kind),

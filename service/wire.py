@@ -118,6 +118,8 @@ def engine_types() -> dict[str, type]:
     from operascope.acquisition.status import MicroscopeStatus, RunSummary
     from operascope.devices.base import Frame, LaserState, LightState
 
+    from operascope.acquisition.position_state import PositionStatus
+
     kinds: list[type] = [Event, DifferentialFrame, ConsumerCounts, MicroscopeStatus, RunSummary, Frame, EchemSample,
-                         LightState, LaserState, FocusSample]
+                         LightState, LaserState, FocusSample, PositionStatus]
     return {k.__name__: k for k in kinds}
