@@ -163,7 +163,7 @@ class PositionsPanel(QtWidgets.QWidget):
             last = getattr(status, "last_visit_time_s", math.nan)
             values = (str(status.name), state, str(getattr(status, "visits", 0)), str(getattr(status, "bins", 0)),
                       f"{last:.1f}" if isinstance(last, (int, float)) and math.isfinite(last) else "-",
-                      getattr(status, "last_error", None) or "")
+                      str(getattr(status, "last_error", None) or ""))
             for col, text in enumerate(values):
                 item = _item(text)
                 if col == 1:
