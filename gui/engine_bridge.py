@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import collections
+import inspect
 import os
 import threading
 import time
@@ -23,6 +24,7 @@ import numpy as np
 from PyQt5 import QtCore, QtWidgets
 
 from operascope.acquisition.engine_api import EngineAPI
+from operascope.gui.growing_columns import GrowingColumns  # noqa: F401 - re-exported
 from operascope.acquisition.focus_lock import FocusSample
 from operascope.gui.echem_panel import ProtocolRequest
 from operascope.gui.recording_panel import RecordingRequest
@@ -161,6 +163,7 @@ class EngineBridge(QtCore.QObject):
         snap.raw_written = status.raw_written
         snap.writer_queue_depth = status.writer_queue_depth
         snap.focus_state = status.focus_state
+        snap.positions = list(getattr(status, "positions", None) or [])
         snap.voltage_v = _optional_float(status.voltage_v)
         snap.current_a = _optional_float(status.current_a)
         snap.echem_running = status.protocol_running
@@ -241,9 +244,13 @@ class EngineBridge(QtCore.QObject):
             raise RuntimeError(f"{what}: the rig is not open")
         return job(microscope, *args)
 
-    def start_recording(self, request: RecordingRequest) -> None:
-        self._submit("start_recording", lambda m: m.start_recording(str(request.path), bin_size=request.bin_size,
-                                                                     save_raw=request.save_raw))
+    def start_recording(self, request: RecordingRequest, positions: Any = None, dwell_bins: int = 1) -> None:
+        """Start a recording; with ``positions`` (a PositionList) a multi-position run, ``dwell_bins`` per visit."""
+        if positions is None:
+            self._submit("start_recording", lambda m: m.start_recording(str(request.path), bin_size=request.bin_size,
+                                                                         save_raw=request.save_raw))
+            return
+        self._submit("start_recording", _start_multi_position, request, positions, int(dwell_bins))
 
     def stop_recording(self) -> None:
         self._submit("stop_recording", lambda m: m.stop_recording("stopped from the GUI"))
@@ -384,30 +391,18 @@ class EngineBridge(QtCore.QObject):
             self.command_failed.emit("read-back", message)
 
 
-class GrowingColumns:
-    """Float64 columns that grow by appending rows (amortised O(1)); views of the filled part."""
-
-    def __init__(self, n_columns: int, capacity: int = 1024) -> None:
-        self._data = np.empty((capacity, n_columns), dtype=np.float64)
-        self._n = 0
-
-    def __len__(self) -> int:
-        return self._n
-
-    def extend(self, rows) -> None:
-        """Append rows (iterables of ``n_columns`` numbers)."""
-        block = np.asarray(list(rows), dtype=np.float64).reshape(-1, self._data.shape[1])
-        needed = self._n + len(block)
-        if needed > len(self._data):
-            grown = np.empty((max(needed, 2 * len(self._data)), self._data.shape[1]), dtype=np.float64)
-            grown[: self._n] = self._data[: self._n]
-            self._data = grown
-        self._data[self._n: needed] = block
-        self._n = needed
-
-    def columns(self) -> tuple[np.ndarray, ...]:
-        """One read-only array per column, rows 0..len-1 (copies, safe to keep)."""
-        return tuple(self._data[: self._n, k].copy() for k in range(self._data.shape[1]))
+def _start_multi_position(microscope: Any, request: RecordingRequest, positions: Any, dwell_bins: int) -> None:
+    """A recording that cycles through ``positions`` (EngineAPI.start_recording(positions=, dwell_bins=))."""
+    try:
+        accepts = "positions" in inspect.signature(microscope.start_recording).parameters
+    except (TypeError, ValueError):
+        accepts = True
+    if not accepts:
+        raise RuntimeError("this engine cannot record a position list (no start_recording(positions=...))")
+    microscope.note(f"recording all {len(positions)} positions ({', '.join(positions.names())}), "
+                    f"{dwell_bins} bin(s) per visit", source="gui")
+    microscope.start_recording(str(request.path), bin_size=request.bin_size, save_raw=request.save_raw,
+                               positions=positions, dwell_bins=dwell_bins)
 
 
 def _autofocus(microscope: Any) -> str:

@@ -163,7 +163,12 @@ class LivePanel(QtWidgets.QWidget):
     def _on_painted(self) -> None:
         if self._unpainted_frame_time_s is None or self._clock_now_s is None:
             return
-        latency_s = (self._clock_now_s() - self._unpainted_frame_time_s) / self._clock_speed
+        try:
+            now_s = self._clock_now_s()
+        except RuntimeError:       # the engine closed while the window still paints (closing)
+            self._clock_now_s = None
+            return
+        latency_s = (now_s - self._unpainted_frame_time_s) / self._clock_speed
         self._unpainted_frame_time_s = None
         self.latencies_s.append(latency_s)
 

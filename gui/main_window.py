@@ -22,6 +22,7 @@ from operascope.gui.engine_bridge import EngineBridge
 from operascope.gui.focus_panel import FocusPanel
 from operascope.gui.illumination_panel import IlluminationPanel
 from operascope.gui.live_panel import LivePanel
+from operascope.gui.positions_panel import PositionsPanel
 from operascope.gui.recording_panel import RecordingPanel, RecordingRequest
 from operascope.gui.sample_labels import match_sample_particles
 from operascope.gui.science_panel import SciencePanel
@@ -67,6 +68,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.science_panel = SciencePanel(acq.pixel_size_nm, sample_matcher=lambda centroids: match_sample_particles(
             config, centroids, self.last_snapshot.stage_nm))
         self.stage_panel = StagePanel()
+        self.positions_panel = PositionsPanel()
         self.illumination_panel = IlluminationPanel(led_current_a=acq.led_current_a,
                                                     laser_power_w=config.focus_lock.laser_power_w)
         self.echem_panel = EchemPanel(ProtocolRequest(
@@ -86,11 +88,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._add_dock("recording", "Recording", self.recording_panel, bottom)
         self._add_dock("stage", "Stage", self.stage_panel, bottom)
         self._add_dock("illumination", "Illumination", self.illumination_panel, bottom)
+        self._add_dock("positions", "Positions", self.positions_panel, bottom)
         self.splitDockWidget(self.docks["live"], self.docks["differential"], QtCore.Qt.Horizontal)
         self.splitDockWidget(self.docks["echem"], self.docks["science"], QtCore.Qt.Horizontal)
         self.splitDockWidget(self.docks["science"], self.docks["recording"], QtCore.Qt.Horizontal)
         self.splitDockWidget(self.docks["recording"], self.docks["stage"], QtCore.Qt.Horizontal)
         self.tabifyDockWidget(self.docks["stage"], self.docks["illumination"])
+        self.tabifyDockWidget(self.docks["stage"], self.docks["positions"])
         self.docks["stage"].raise_()
         self.setCentralWidget(None)
 
@@ -150,6 +154,8 @@ class MainWindow(QtWidgets.QMainWindow):
         s = self.stage_panel
         s.move_requested.connect(self.request_stage_move)
         s.halt_requested.connect(b.stage_halt)
+        self.positions_panel.from_saved_requested.connect(
+            lambda: self.positions_panel.set_from_saved(self.stage_panel.saved_positions()))
         i = self.illumination_panel
         i.led_enable_requested.connect(b.led_enable)
         i.led_current_requested.connect(b.led_set_current)
@@ -175,7 +181,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if Path(request.path).exists():
             self.report_error("recording", f"{request.path} exists; choose a new file name")
             return
-        self.bridge.start_recording(request)
+        multi = self.positions_panel.recording_positions()   # "record all positions": (list, dwell bins)
+        if multi is None:
+            self.bridge.start_recording(request)
+        else:
+            self.bridge.start_recording(request, positions=multi[0], dwell_bins=multi[1])
 
     # ------------------------------------------------------------------ periodic refresh
 
@@ -257,6 +267,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return float(series[3][-1])
 
     def _slow_refresh(self, snap: GuiSnapshot) -> None:
+        if snap.positions:
+            self.positions_panel.show_statuses(snap.positions)
         self.focus_panel.refresh()
         self.focus_panel.show_calibration(snap.focus_calibration)
         series = self.bridge.echem_series()
@@ -286,6 +298,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """Show the error where it was asked for (it stays until the next action there); a manual move
         that needs confirmation asks, and is sent again confirmed only if the operator agrees."""
         self.report_error(what, message)
+        if what == "start_recording" and self.positions_panel.recording_positions() is not None:
+            self.positions_panel.show_message(message, error=True)
         if what in ("start_protocol", "stop_protocol"):
             self.echem_panel.show_error(message)
         elif what == "focus_autofocus":

@@ -72,5 +72,7 @@ class GuiSnapshot:
     echem_text: str = ""
     voltage_v: float | None = None
     current_a: float | None = None
+    # multi-position run: one PositionStatus per position (name, state, visits, bins, last_error, ...)
+    positions: list = field(default_factory=list)
     # new events since the last snapshot
     events: list[EventRow] = field(default_factory=list)
