@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
 
 from operascope.devices.base import (
     StageAxis,
@@ -35,9 +37,24 @@ OVERSHOOT_MAX_NM = 10.0
 
 class AxisMotion:
     """Closed-loop axis motion: linear travel at ``speed_nm_s``, then a decaying overshoot for
-    ``settle_s``, plus position jitter (``noise``, nm). Times are virtual seconds."""
+    ``settle_s``, plus position jitter (``noise``, nm). Times are virtual seconds.
 
-    def __init__(self, position_nm: float, speed_nm_s: float, settle_s: float, noise: TimeSeriesNoise) -> None:
+    Return error: a closed-loop positioner comes back to the same *sensor* reading, not to the same
+    place. With ``repeatability_nm`` > 0 every move ends ``N(0, repeatability_nm)`` away from where
+    the sensor says it is (drawn from ``error_rng(move_number)``, so seeded): :meth:`position_nm`
+    is what the controller reports, :meth:`sample_position_nm` where the axis (and the sample on
+    it) really is. The error changes linearly over the travel and stays until the next move.
+    """
+
+    def __init__(self, position_nm: float, speed_nm_s: float, settle_s: float, noise: TimeSeriesNoise,
+                 repeatability_nm: float = 0.0, error_rng: Callable[[int], np.random.Generator] | None = None) -> None:
+        if repeatability_nm > 0 and error_rng is None:
+            raise ValueError("AxisMotion: repeatability_nm > 0 needs error_rng (a seeded generator per move)")
+        self._repeatability_nm = float(repeatability_nm)
+        self._error_rng = error_rng
+        self._moves = 0
+        self._error_from_nm = 0.0
+        self._error_nm = 0.0
         self._start_nm = float(position_nm)
         self._target_nm = float(position_nm)
         self._t0_s = 0.0
@@ -68,11 +85,26 @@ class AxisMotion:
         """Measured position at ``t_s`` (nominal + jitter)."""
         return self.nominal_nm(t_s) + self._noise.value(t_s)
 
+    def return_error_nm(self, t_s: float) -> float:
+        """True minus reported position (nm) at ``t_s``: the repeatability error of the last move."""
+        elapsed = t_s - self._t0_s
+        if self._travel_s > 0 and 0 < elapsed < self._travel_s:
+            return self._error_from_nm + (self._error_nm - self._error_from_nm) * elapsed / self._travel_s
+        return self._error_from_nm if elapsed <= 0 else self._error_nm
+
+    def sample_position_nm(self, t_s: float) -> float:
+        """Where the axis really is at ``t_s`` (reported position + return error)."""
+        return self.position_nm(t_s) + self.return_error_nm(t_s)
+
     def is_moving(self, t_s: float) -> bool:
         return t_s < self._t0_s + self._travel_s + (self._settle_s if self._travel_s > 0 else 0.0)
 
     def move_to(self, t_s: float, target_nm: float) -> None:
         """Start a move from wherever the axis is at ``t_s``."""
+        self._error_from_nm = self.return_error_nm(t_s)
+        if self._repeatability_nm > 0:
+            self._moves += 1
+            self._error_nm = self._repeatability_nm * float(self._error_rng(self._moves).standard_normal())
         start = self.nominal_nm(t_s)
         distance = float(target_nm) - start
         self._start_nm = start
@@ -84,6 +116,7 @@ class AxisMotion:
     def halt(self, t_s: float) -> None:
         """Stop where the axis is now."""
         here = self.nominal_nm(t_s)
+        self._error_from_nm = self._error_nm = self.return_error_nm(t_s)
         self._start_nm = self._target_nm = here
         self._t0_s = t_s
         self._travel_s = 0.0
