@@ -114,6 +114,7 @@ def analyze_run(
     nominal_capacity_mAh_g: float = SPECIFIC_CAPACITY_MAH_G,
     montage_frames: int = 8,
     position: str | None = None,
+    max_jump_px: float = 5.0,
 ) -> dict[str, Any]:
     """Analyse a run file and write summary.json, drift.csv, com.csv and PNG figures to ``out_dir``.
 
@@ -157,7 +158,8 @@ def analyze_run(
         guess = fiducial_xy_px or _configured_fiducial(run) or locate_fiducial(first)
         trace: DriftTrace | None
         try:
-            trace = track_fiducial(run.frame_region, n, shape, guess, box_px, progress=progress)
+            trace = track_fiducial(run.frame_region, n, shape, guess, box_px, progress=progress,
+                                  max_jump_px=max_jump_px)
         except ValueError as exc:
             trace = None
             warnings.append(f"drift correction off: {exc}")
