@@ -65,12 +65,12 @@ def visit_overheads(n_positions: int, cycles: int = 3) -> dict[str, float]:
 
 def render_cost_s(extra_far_particles: int, repeats: int = 40) -> float:
     """Median wall time (s) of one 320x288 frame of the four-field sample plus far-away particles."""
-    config = load_config(preset_path("simulated_positions"), overrides={"simulation": {"particle_model": "uniform"}})
+    config = load_config(preset_path("simulated_positions"))
     far = [{"x_um": 1000.0 + 5.0 * (k % 200), "y_um": 1000.0 + 5.0 * (k // 200), "diameter_um": 2.0}
            for k in range(extra_far_particles)]
-    sim = config.simulation.model_dump()
-    sim["particles"] = [p.model_dump() for p in config.simulation.particles] + far
-    world = World(load_config(preset_path("simulated_positions"), overrides={"simulation": sim}))
+    particles = [p.model_dump() for p in config.simulation.particles] + far
+    world = World(load_config(preset_path("simulated_positions"),
+                              overrides={"simulation": {"particle_model": "uniform", "particles": particles}}))
     world.set_led(enabled=True)
     roi = Roi(0, 0, 320, 288)
     times = []
