@@ -156,3 +156,17 @@ def test_one_fiducial_or_several_not_both():
     assert "fiducial_xy_um" in text
     with pytest.raises(ConfigError, match="fiducials_xy_um"):
         load_config(preset_path("simulated_positions"), overrides={"simulation": {"fiducials_xy_um": []}})
+
+
+def test_a_frame_rendered_late_shows_where_the_stage_was_then():
+    """A camera that falls behind renders frames of past times after the stage has moved on."""
+    axis = AxisMotion(0.0, 500_000.0, 0.005, TimeSeriesNoise(0, 21, 0.0, 0.01), 50.0, lambda move: event_rng(0, 41, move))
+    axis.move_to(1.0, 60_000.0)
+    at_b = axis.sample_position_nm(2.0)
+    axis.move_to(3.0, 0.0)
+    axis.move_to(5.0, 60_000.0)
+    axis.move_to(7.0, 0.0)
+    assert axis.sample_position_nm(2.0) == at_b and abs(at_b - 60_000.0) < 500.0
+    assert axis.position_nm(0.5) == 0.0 and axis.position_nm(4.0) == 0.0 and axis.position_nm(6.0) == 60_000.0
+    assert axis.position_nm(1.06) == pytest.approx(30_000.0)   # mid-travel of the first move
+    assert axis.target_nm == 0.0 and not axis.is_moving(8.0)
