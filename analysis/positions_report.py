@@ -29,8 +29,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
+from operascope.analysis import runfile_layout as layout
 from operascope.analysis.json_safe import json_safe
 from operascope.analysis.runfile import open_run
 
@@ -45,10 +47,16 @@ POSITIONS_MAX_JUMP_PX = 12.0
 
 
 def run_positions(run_path: str | Path) -> list[str]:
-    """Position names of a run file (empty for a single-position run or a reader without positions)."""
+    """Position names of a run file (empty for a single-position run, or a file that is not a readable run:
+    the single-position path then reports that). Only a multi-position file is opened as a full run."""
+    try:
+        with h5py.File(str(run_path), "r", locking=False) as handle:
+            if not isinstance(handle.get(f"{layout.ENTRY}/positions/name"), h5py.Dataset):
+                return []
+    except (OSError, ValueError, TypeError):
+        return []
     with open_run(run_path) as run:
-        positions = getattr(run, "positions", None)
-        return list(positions()) if positions is not None else []
+        return list(run.positions())
 
 
 def _read_com(path: Path) -> dict[int, dict[str, np.ndarray]]:
