@@ -176,6 +176,8 @@ def analyze_run(
     min_area_px: int = 30,
     nominal_capacity_mAh_g: float = SPECIFIC_CAPACITY_MAH_G,
     montage_frames: int = 8,
+    position: str | None = None,
+    max_jump_px: float = 5.0,
 ) -> dict[str, Any]:
     """Analyse a run file and write summary.json, drift.csv, com.csv and PNG figures to ``out_dir``.
 
@@ -183,7 +185,18 @@ def analyze_run(
     ``min_unreacted_fraction`` of the particle (NaN afterwards: the front has swept it).
     ``progress(done, total, label)`` reports the fiducial fits and the per-frame particle analysis.
     Returns the summary dictionary. Raises :class:`RunFileError` for unusable files.
+    A multi-position run is analysed per position (analysis/positions_report.py); ``position``
+    analyses only that position's field.
     """
+    if position is None:
+        from operascope.analysis import positions_report
+
+        if positions_report.run_positions(run_path):
+            return positions_report.analyze_positions(
+                run_path, out_dir, progress=progress, unreacted_threshold=unreacted_threshold,
+                min_unreacted_fraction=min_unreacted_fraction, fiducial_xy_px=fiducial_xy_px, box_px=box_px,
+                mask_threshold=mask_threshold, min_area_px=min_area_px,
+                nominal_capacity_mAh_g=nominal_capacity_mAh_g, montage_frames=montage_frames)
     if not math.isfinite(unreacted_threshold):
         raise ValueError(f"unreacted_threshold must be finite, got {unreacted_threshold}")
     if nominal_capacity_mAh_g <= 0:
@@ -191,7 +204,8 @@ def analyze_run(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     warnings: list[str] = []
-    with open_run(run_path) as run:
+    with open_run(run_path) as whole:
+        run = whole if position is None else whole.for_position(position)
         run.require_frames()
         n = run.n_frames
         shape = run.frame_shape
@@ -207,7 +221,8 @@ def analyze_run(
         guess = fiducial_xy_px or _configured_fiducial(run) or locate_fiducial(first)
         trace: DriftTrace | None
         try:
-            trace = track_fiducial(_BlockReader(run), n, shape, guess, box_px, progress=progress)
+            trace = track_fiducial(_BlockReader(run), n, shape, guess, box_px, progress=progress,
+                                   max_jump_px=max_jump_px)
         except ValueError as exc:
             trace = None
             warnings.append(f"drift correction off: {exc}")

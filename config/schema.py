@@ -321,6 +321,8 @@ class SimulationConfig(Strict):
     )
     particle_contrast: float = Field(0.15, ge=0, le=5, description="particle scattering relative to the background at theta0")
     fiducial_xy_um: tuple[float, float] = (1.2, 7.5)
+    fiducials_xy_um: list[tuple[float, float]] | None = Field(
+        None, min_length=1, max_length=10_000, description="several fiducials (sample µm, one per field); replaces fiducial_xy_um")
     fiducial_brightness: float = Field(0.5, gt=0, le=10, description="fiducial peak contrast relative to the background, in focus")
     illumination_falloff: float = Field(0.1, ge=0, lt=1, description="relative illumination loss in the sensor corners")
     contrast_per_theta: float = Field(0.25, ge=0, le=10, description="dI/I per unit Li removed")
@@ -359,6 +361,7 @@ class SimulationConfig(Strict):
     stage_settle_s: float = Field(0.005, ge=0, le=10)
     stage_noise_nm: float = Field(1.0, ge=0, le=1000, description="closed-loop position jitter (rms)")
     stage_limits_nm: tuple[float, float] = (-12_500_000.0, 12_500_000.0)
+    stage_repeatability_nm: float = Field(0.0, ge=0, le=10_000, description="x/y return error σ per move (seeded); 0 = exact")
     # light sources
     led_max_current_a: float = Field(1.0, gt=0, le=10)
     laser_max_power_w: float = Field(0.05, gt=0, le=1)
@@ -392,7 +395,13 @@ class SimulationConfig(Strict):
         low, high = self.stage_limits_nm
         if not low < high:
             raise ValueError(f"stage_limits_nm: low ({low}) must be below high ({high})")
+        if self.fiducials_xy_um is not None and "fiducial_xy_um" in self.model_fields_set:
+            raise ValueError("give either fiducial_xy_um (one fiducial) or fiducials_xy_um (several), not both")
         return self
+
+    def fiducial_positions_um(self) -> list[tuple[float, float]]:
+        """Every fiducial of the sample (µm): fiducials_xy_um, or the single fiducial_xy_um."""
+        return list(self.fiducials_xy_um) if self.fiducials_xy_um is not None else [self.fiducial_xy_um]
 
 
 # --------------------------------------------------------------------------- rig

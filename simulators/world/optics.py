@@ -75,6 +75,8 @@ class SceneView:
     fiducial_y_nm: float
     fiducial_peak_contrast: float
     particles: tuple[ParticleView, ...] = field(default_factory=tuple)
+    #: Further fiducials of a sample with several (image coordinates, nm); same spot as the first.
+    extra_fiducials_nm: tuple[tuple[float, float], ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,16 @@ class RoiGeometry:
         self.illumination = (1.0 - falloff * (uy[:, None] + ux[None, :])).astype(np.float32)
 
 
+def particle_reach_nm(radius_nm: float, blur_sigma_nm: float) -> float:
+    """How far from its centre (nm) a particle changes the image: radius + 4 edge σ."""
+    return radius_nm + 4.0 * math.hypot(blur_sigma_nm, PARTICLE_EDGE_SOFTNESS_NM)
+
+
+def fiducial_reach_nm(blur_sigma_nm: float) -> float:
+    """How far from its centre (nm) a fiducial spot is drawn: 5 σ."""
+    return 5.0 * blur_sigma_nm
+
+
 def _span(coords_nm: np.ndarray, low_nm: float, high_nm: float) -> slice:
     """Index slice of sorted pixel coordinates within [low, high]."""
     start = int(np.searchsorted(coords_nm, low_nm, side="left"))
@@ -123,7 +135,7 @@ def expected_electrons(scene: SceneView, geom: RoiGeometry) -> np.ndarray:
     sigma_nm = scene.blur_sigma_nm
     edge_sigma_nm = math.hypot(sigma_nm, PARTICLE_EDGE_SOFTNESS_NM)
     for particle in scene.particles:
-        reach = particle.radius_nm + 4.0 * edge_sigma_nm
+        reach = particle_reach_nm(particle.radius_nm, sigma_nm)
         rows = _span(geom.y_nm, particle.y_nm - reach, particle.y_nm + reach)
         cols = _span(geom.x_nm, particle.x_nm - reach, particle.x_nm + reach)
         if rows.start >= rows.stop or cols.start >= cols.stop:
@@ -147,14 +159,20 @@ def expected_electrons(scene: SceneView, geom: RoiGeometry) -> np.ndarray:
         image[rows, cols] *= np.float32(1.0) + factor
     if scene.fiducial_peak_contrast > 0:
         peak = scene.fiducial_peak_contrast * (PSF_SIGMA_NM / sigma_nm) ** 2
-        reach = 5.0 * sigma_nm
-        rows = _span(geom.y_nm, scene.fiducial_y_nm - reach, scene.fiducial_y_nm + reach)
-        cols = _span(geom.x_nm, scene.fiducial_x_nm - reach, scene.fiducial_x_nm + reach)
-        if rows.start < rows.stop and cols.start < cols.stop:
-            gx = np.exp(-((geom.x_nm[cols] - scene.fiducial_x_nm) ** 2) / (2 * sigma_nm**2)).astype(np.float32)
-            gy = np.exp(-((geom.y_nm[rows] - scene.fiducial_y_nm) ** 2) / (2 * sigma_nm**2)).astype(np.float32)
-            image[rows, cols] *= np.float32(1.0) + np.float32(peak) * gy[:, None] * gx[None, :]
+        for x_nm, y_nm in ((scene.fiducial_x_nm, scene.fiducial_y_nm), *scene.extra_fiducials_nm):
+            _draw_spot(image, geom, x_nm, y_nm, sigma_nm, peak)
     return image
+
+
+def _draw_spot(image: np.ndarray, geom: RoiGeometry, x_nm: float, y_nm: float, sigma_nm: float, peak: float) -> None:
+    """Multiply ``image`` by 1 + peak·Gaussian(σ) centred on (x, y) nm, within 5 σ (in place)."""
+    reach = fiducial_reach_nm(sigma_nm)
+    rows = _span(geom.y_nm, y_nm - reach, y_nm + reach)
+    cols = _span(geom.x_nm, x_nm - reach, x_nm + reach)
+    if rows.start < rows.stop and cols.start < cols.stop:
+        gx = np.exp(-((geom.x_nm[cols] - x_nm) ** 2) / (2 * sigma_nm**2)).astype(np.float32)
+        gy = np.exp(-((geom.y_nm[rows] - y_nm) ** 2) / (2 * sigma_nm**2)).astype(np.float32)
+        image[rows, cols] *= np.float32(1.0) + np.float32(peak) * gy[:, None] * gx[None, :]
 
 
 class GaussianTable:

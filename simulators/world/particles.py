@@ -13,11 +13,12 @@ Any object with these three methods fits (e.g. a finite-element particle in
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
 from operascope.analysis.materials import THEORETICAL_CAPACITY_MAH_G
+from operascope.config.schema import ParticleConfig
 
 #: Coulombs per gram per (mAh/g).
 _COULOMB_PER_MAH = 3.6
@@ -67,3 +68,30 @@ class UniformParticle:
 
     def theta_at(self, dx_um: np.ndarray, dy_um: np.ndarray) -> np.ndarray:
         return np.full(np.broadcast(np.asarray(dx_um), np.asarray(dy_um)).shape, self._theta, dtype=np.float64)
+
+
+ParticleFactory = Callable[[ParticleConfig, float], "ParticleLithiation"]
+
+
+def uniform_particle_factory(particle: ParticleConfig, initial_theta: float) -> ParticleLithiation:
+    """Default particle model: uniform θ following the charge."""
+    return UniformParticle(initial_theta=initial_theta)
+
+
+def fem_particle_factory(particle: ParticleConfig, initial_theta: float) -> ParticleLithiation:
+    """Finite-element particle (simulators/fem_particle.py), imported only when selected."""
+    try:
+        from operascope.simulators.world.fem_particle import FemParticle
+    except ImportError as exc:
+        raise ValueError(f"simulation.particle_model = 'fem' needs operascope.simulators.world.fem_particle.FemParticle ({exc}); use 'uniform'") from None
+    return FemParticle(
+        diameter_um=particle.diameter_um,
+        gamma=particle.gamma,
+        eta=particle.eta,
+        rsl_angle_deg=particle.rsl_angle_deg,
+        initial_theta=initial_theta,
+    )
+
+
+#: Particle factories selectable by ``simulation.particle_model``.
+PARTICLE_MODELS: dict[str, ParticleFactory] = {"uniform": uniform_particle_factory, "fem": fem_particle_factory}

@@ -18,12 +18,11 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Callable
 
 import numpy as np
 
 from operascope.analysis.materials import THEORETICAL_CAPACITY_MAH_G
-from operascope.config.schema import FaultConfig, ParticleConfig, RigConfig
+from operascope.config.schema import FaultConfig, RigConfig
 from operascope.devices.base import Roi
 from operascope.simulators.world.cell import EDGE_WIDTH, SphericalDiffusionCell
 from operascope.simulators.world.clock import TimeSeriesNoise, VirtualClock, event_rng
@@ -42,11 +41,16 @@ from operascope.simulators.world.optics import (
     focus_line_profile,
     sensor_counts,
 )
+from operascope.simulators.world.particles import (  # noqa: F401 - factories re-exported
+    PARTICLE_MODELS,
+    ParticleFactory,
+    ParticleLithiation,
+    fem_particle_factory,
+    uniform_particle_factory,
+)
 from operascope.simulators.world.potentiostat_channel import PotentiostatChannel
-from operascope.simulators.world.particles import ParticleLithiation, UniformParticle
+from operascope.simulators.world.sample_layout import SampleLayout
 from operascope.simulators.devices.stage import AxisMotion
-
-ParticleFactory = Callable[[ParticleConfig, float], ParticleLithiation]
 
 # Noise stream ids (keep distinct; part of the seeded behaviour).
 _STREAM_DRIFT = {"x": 11, "y": 12, "z": 13}
@@ -54,6 +58,7 @@ _STREAM_STAGE = {"x": 21, "y": 22, "z": 23}
 _STREAM_FRAME = 31
 _STREAM_PROFILE = 32
 _STREAM_RENDER = 33
+_STREAM_RETURN = {"x": 41, "y": 42}
 #: Stage jitter correlation step (virtual s).
 _STAGE_NOISE_STEP_S = 0.01
 #: Virtual seconds between re-evaluations of a particle's θ grid.
@@ -61,30 +66,6 @@ _THETA_GRID_REFRESH_S = 0.5
 _MAX_ROI_CACHE = 8
 #: Wall seconds the cell waits, at a technique's end, for the next step before resting on.
 _MAX_STEP_HOLD_WALL_S = 5.0
-
-
-def uniform_particle_factory(particle: ParticleConfig, initial_theta: float) -> ParticleLithiation:
-    """Default particle model: uniform θ following the charge."""
-    return UniformParticle(initial_theta=initial_theta)
-
-
-def fem_particle_factory(particle: ParticleConfig, initial_theta: float) -> ParticleLithiation:
-    """Finite-element particle (simulators/fem_particle.py), imported only when selected."""
-    try:
-        from operascope.simulators.world.fem_particle import FemParticle
-    except ImportError as exc:
-        raise ValueError(f"simulation.particle_model = 'fem' needs operascope.simulators.world.fem_particle.FemParticle ({exc}); use 'uniform'") from None
-    return FemParticle(
-        diameter_um=particle.diameter_um,
-        gamma=particle.gamma,
-        eta=particle.eta,
-        rsl_angle_deg=particle.rsl_angle_deg,
-        initial_theta=initial_theta,
-    )
-
-
-#: Particle factories selectable by ``simulation.particle_model``.
-PARTICLE_MODELS: dict[str, ParticleFactory] = {"uniform": uniform_particle_factory, "fem": fem_particle_factory}
 
 
 class World(FaultInjection, PotentiostatChannel):
@@ -107,7 +88,8 @@ class World(FaultInjection, PotentiostatChannel):
             for axis, stream in _STREAM_DRIFT.items()
         }
         self._axes = {
-            axis: AxisMotion(0.0, sim.stage_speed_nm_s, sim.stage_settle_s, TimeSeriesNoise(self.seed, stream, sim.stage_noise_nm, _STAGE_NOISE_STEP_S))
+            axis: AxisMotion(0.0, sim.stage_speed_nm_s, sim.stage_settle_s, TimeSeriesNoise(self.seed, stream, sim.stage_noise_nm, _STAGE_NOISE_STEP_S),
+                             *self._return_error(axis))
             for axis, stream in _STREAM_STAGE.items()
         }
         # light sources
@@ -133,6 +115,7 @@ class World(FaultInjection, PotentiostatChannel):
         self.cell.bound_holds(time.monotonic, _MAX_STEP_HOLD_WALL_S)
         factory = particle_factory or PARTICLE_MODELS[sim.particle_model]
         self._particle_configs = list(sim.particles)
+        self.layout = SampleLayout(self._particle_configs, sim.fiducial_positions_um())
         self.particles: list[ParticleLithiation] = [factory(p, sim.initial_theta) for p in self._particle_configs]
         self._pending_dt_s = 0.0
         self._pending_charge_c = 0.0
@@ -182,6 +165,17 @@ class World(FaultInjection, PotentiostatChannel):
         else:
             rate = self.sim.drift_xy_nm_s[0 if axis == "x" else 1]
         return rate * t_s + self._drift_noise[axis].value(t_s)
+
+    def _return_error(self, axis: str) -> tuple[float, object]:
+        """(σ, seeded generator per move) of an axis' return error: x and y only (z is the focus lock's)."""
+        if axis not in _STREAM_RETURN or self.sim.stage_repeatability_nm == 0:
+            return 0.0, None
+        return self.sim.stage_repeatability_nm, lambda move: event_rng(self.seed, _STREAM_RETURN[axis], move)
+
+    def stage_return_error_nm(self, axis: str) -> float:
+        """True minus reported position of ``axis`` now (nm): the return error of its last move."""
+        with self._lock:
+            return self._axes[axis].return_error_nm(self.clock.now_s())
 
     def stage_limits_nm(self, axis: str) -> tuple[float, float]:
         return tuple(self.sim.stage_limits_nm)  # same soft limits on every axis
@@ -276,6 +270,8 @@ class World(FaultInjection, PotentiostatChannel):
                 "stage_x_nm": self._axes["x"].position_nm(t),
                 "stage_y_nm": self._axes["y"].position_nm(t),
                 "stage_z_nm": self._axes["z"].position_nm(t),
+                "stage_return_error_x_nm": self._axes["x"].return_error_nm(t),
+                "stage_return_error_y_nm": self._axes["y"].return_error_nm(t),
                 "particle_theta": [float(p.mean_theta()) for p in self.particles],
                 "soc": min(max(charge_mah_g / self.specific_capacity_mah_g, 0.0), 1.0),
                 "cell_voltage_v": cell.voltage_v,
@@ -285,7 +281,7 @@ class World(FaultInjection, PotentiostatChannel):
             }
 
     def _view_shift_nm(self, t_s: float) -> tuple[float, float]:
-        return tuple(self._drift_nm(a, t_s) - self._axes[a].position_nm(t_s) for a in ("x", "y"))  # type: ignore[return-value]
+        return tuple(self._drift_nm(a, t_s) - self._axes[a].sample_position_nm(t_s) for a in ("x", "y"))  # type: ignore[return-value]
 
     def drift_nm(self, t_s: float) -> tuple[float, float, float]:
         """True sample drift (x, y, interface z) in nm at virtual time ``t_s`` (deterministic)."""
@@ -331,15 +327,16 @@ class World(FaultInjection, PotentiostatChannel):
         self._theta_grids[index] = (t_s, grid, mean)
         return grid, mean
 
-    def _scene(self, t_s: float, exposure_ms: float) -> SceneView:
-        """Snapshot of what the camera sees at ``t_s``. Lock held."""
+    def _scene(self, t_s: float, exposure_ms: float, geom: RoiGeometry) -> SceneView:
+        """Snapshot of what the camera sees at ``t_s`` in ``geom`` (only particles reaching it). Lock held."""
         sim = self.sim
         view_dx, view_dy = self._view_shift_nm(t_s)
         led = (self.led_current_a / sim.reference_led_current_a) if self.led_enabled else 0.0
         background = sim.background_e * led * (exposure_ms / sim.reference_exposure_ms)
         blur = defocus_sigma_nm(self._defocus_nm(t_s), sim.depth_of_field_nm)
         particles = []
-        for i, p in enumerate(self._particle_configs):
+        for i in self.layout.visible_particles(view_dx, view_dy, geom, blur).tolist():
+            p = self._particle_configs[i]
             grid, mean = self._theta_grid(i, t_s)
             particles.append(
                 ParticleView(
@@ -357,10 +354,11 @@ class World(FaultInjection, PotentiostatChannel):
             background_e=background,
             pixel_size_nm=self.pixel_size_nm,
             blur_sigma_nm=blur,
-            fiducial_x_nm=sim.fiducial_xy_um[0] * 1000.0 + view_dx,
-            fiducial_y_nm=sim.fiducial_xy_um[1] * 1000.0 + view_dy,
+            fiducial_x_nm=self.layout.fiducials_nm[0][0] + view_dx,
+            fiducial_y_nm=self.layout.fiducials_nm[0][1] + view_dy,
             fiducial_peak_contrast=sim.fiducial_brightness,
             particles=tuple(particles),
+            extra_fiducials_nm=self.layout.visible_fiducials(view_dx, view_dy, geom, blur),
         )
 
     def _geometry(self, roi: Roi) -> RoiGeometry:
@@ -381,8 +379,8 @@ class World(FaultInjection, PotentiostatChannel):
         check_roi(roi)
         with self._lock:
             self._update(max(t_s, 0.0))
-            scene = self._scene(t_s, exposure_ms)
             geom = self._geometry(roi)
+            scene = self._scene(t_s, exposure_ms, geom)
         expected = expected_electrons(scene, geom)
         dim = scene.background_e * (1.0 + self.sim.fiducial_brightness) < POISSON_EXACT_BELOW_E
         return sensor_counts(expected, self.sensor, gain_db, event_rng(self.seed, stream, frame_key), self._normal, exact_poisson=dim)
