@@ -39,6 +39,17 @@ from operascope.acquisition.raw_compression import check_rate
 from operascope.acquisition.run_file import RunFile, RunFileExistsError, geometry_columns  # noqa: F401
 from operascope.acquisition.run_lock import RunFileInUseError, RunFileLock  # noqa: F401
 from operascope.acquisition.worker import Worker
+from operascope.acquisition.writer_messages import (  # noqa: F401 - the message types, re-exported
+    BinnedMsg,
+    CalibrationMsg,
+    DeviceLogMsg,
+    DifferentialMsg,
+    LogMsg,
+    PositionsAttrMsg,
+    RawMsg,
+    StopMsg,
+    TechniqueMsg,
+)
 from operascope.analysis import runfile_layout as L
 from operascope.devices.base import Frame
 
@@ -71,69 +82,6 @@ class RunSetup:
 
 
 # ---------------------------------------------------------------------- typed messages
-@dataclass(frozen=True)
-class BinnedMsg:
-    binned: BinnedFrame
-    voltage_v: float
-    current_a: float
-    capacity_mAh_g: float
-    position: str | None = None        # multi-position runs: the position's record, and the visit
-    visit_index: int = -1
-
-
-@dataclass(frozen=True)
-class DifferentialMsg:
-    diff: DifferentialFrame
-    mask: np.ndarray | None
-    position: str | None = None
-
-
-@dataclass(frozen=True)
-class RawMsg:
-    frame: Frame
-
-
-@dataclass(frozen=True)
-class TechniqueMsg:
-    step: ProtocolStep
-    start_s: float
-
-
-@dataclass(frozen=True)
-class CalibrationMsg:
-    time_s: float
-    calibration: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class DeviceLogMsg:
-    time_s: float
-    stage_nm: dict | None
-    led: Any
-    laser: Any
-
-
-@dataclass(frozen=True)
-class LogMsg:
-    """A small log record for table ``key`` (echem, focus, events, truth)."""
-
-    key: str
-    record: Any
-
-
-@dataclass(frozen=True)
-class PositionsAttrMsg:
-    """Rewrite an attribute of /entry/positions (e.g. the measured cycle period, at close)."""
-
-    name: str
-    value: Any
-
-
-@dataclass(frozen=True)
-class StopMsg:
-    """End of the queue."""
-
-
 class RunWriter:
     """Owns the HDF5 file. Producers call the ``write_*`` methods from any thread (they queue)."""
 
