@@ -308,24 +308,15 @@ def _loud_focus_faults(event: Any) -> None:
 
 
 def cmd_acquire(args: argparse.Namespace) -> int:
+    from operascope.acquisition.speed_cap import capped_speed_or_warn
+
     config = load_acquire_config(args)
     check_acquire_settings(args, config)
     out = Path(args.out)
     with log_file_beside(out) as log_path:
         log.info("operascope %s acquire -> %s (log %s)", _version(), out, log_path)
-        config = _capped_speed(config)
+        config = capped_speed_or_warn(config)
         return _record(args, config, out)
-
-
-def _capped_speed(config: Any) -> Any:
-    """A simulated rig asked to run faster than this machine renders runs at the speed it can (warned)."""
-    from operascope.acquisition.speed_cap import cap_speed
-
-    config, warning = cap_speed(config)
-    if warning:
-        log.warning(warning)
-        print(f"operascope: warning: {warning}", file=sys.stderr, flush=True)
-    return config
 
 
 def _record(args: argparse.Namespace, config: Any, out: Path) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -68,3 +69,12 @@ def cap_speed(config: Any) -> tuple[Any, str | None]:
     message = (f"--speed {asked:g} is more than this machine renders at {config.acquisition.frame_rate_hz:g} Hz "
                f"and this ROI: running at --speed {possible:g} instead (lower --fps or the ROI to go faster)")
     return config_with_overrides(config, {"speed": possible}), message
+
+
+def capped_speed_or_warn(config: Any) -> Any:
+    """:func:`cap_speed`, with the warning in the log and on stderr (``operascope acquire``)."""
+    config, warning = cap_speed(config)
+    if warning:
+        log.warning(warning)
+        print(f"operascope: warning: {warning}", file=sys.stderr, flush=True)
+    return config
