@@ -176,9 +176,10 @@ class FocusLock(SensorReading):
         state = FocusState(state)
         if state == self._state:
             return
-        previous, self._state = self._state, state
+        previous = self._state
         level = {FocusState.FAULT: "error", FocusState.LOST: "warning"}.get(state, "info")
         self._emit(level, f"{previous} -> {state}" + (f" ({why})" if why else ""))
+        self._state = state   # after the event: whoever sees the new state has been told why
 
     # ----------------------------------------------------------------- calibration
 
