@@ -199,23 +199,36 @@ class CameraFrameSource:
 class LiveFrameSource:
     """Frames from a streaming camera's newest-frame slot (``peek() -> Frame | None``).
 
-    Only frames with an id at least two above the newest id seen when :meth:`grab` starts are
-    used (the frame being exposed during the call is skipped), so no frame predates the call.
+    With ``latch`` (the camera's :meth:`~operascope.devices.base.Camera.timestamp_now_ns`) only frames whose
+    exposure *started* after :meth:`grab` was called are used, however late the host reads them (a
+    frame read from the camera's buffer after a z move may have been exposed before it). Without a
+    latch (or a camera that does not stamp its frames) only frames with an id at least two above the
+    newest id seen when :meth:`grab` starts are used, which holds only while the reader keeps up.
     """
 
-    def __init__(self, peek: Callable[[], Frame | None], timeout_wall_s: float = 30.0, poll_wall_s: float = 0.001) -> None:
+    def __init__(self, peek: Callable[[], Frame | None], timeout_wall_s: float = 30.0, poll_wall_s: float = 0.001,
+                 latch: Callable[[], int | None] | None = None) -> None:
         self._peek = peek
         self._timeout_wall_s = timeout_wall_s
         self._poll_wall_s = poll_wall_s
+        self._latch = latch
+
+    def _is_new(self, since_ns: int | None, first_id: int) -> Callable[[Frame], bool]:
+        def is_new(frame: Frame) -> bool:
+            if since_ns is not None and frame.camera_time_ns > 0:
+                return frame.camera_time_ns >= since_ns
+            return frame.frame_id >= first_id
+        return is_new
 
     def grab(self, n_frames: int) -> np.ndarray:
+        since_ns = self._latch() if self._latch is not None else None
         newest = self._peek()
-        first_id = newest.frame_id + 2 if newest is not None else -1
+        is_new = self._is_new(since_ns, newest.frame_id + 2 if newest is not None else -1)
         taken: dict[int, np.ndarray] = {}
         deadline = time.monotonic() + self._timeout_wall_s
         while len(taken) < n_frames:
             frame = self._peek()
-            if frame is not None and frame.frame_id >= first_id and frame.frame_id not in taken:
+            if frame is not None and frame.frame_id not in taken and is_new(frame):
                 taken[frame.frame_id] = frame.pixels
             elif time.monotonic() > deadline:
                 raise AutofocusError(f"only {len(taken)} of {n_frames} new camera frames within "

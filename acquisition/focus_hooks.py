@@ -26,7 +26,7 @@ __all__ = ["frame_source_for", "scope_autofocus"]
 def frame_source_for(scope: Any) -> FrameSource:
     """The live view's frames while the camera streams, else the camera read directly."""
     if scope.is_live:
-        return LiveFrameSource(scope.latest_frame)
+        return LiveFrameSource(scope.latest_frame, latch=scope.camera.timestamp_now_ns)
     return CameraFrameSource(scope.camera)
 
 
@@ -100,7 +100,7 @@ class RecordFocusServices:
                                        step_nm=cfg.refresh_step_nm, max_change_nm=cfg.refresh_max_change_nm)
             fiducial = scope.config.acquisition.fiducial_xy_px
             self.refresher = FocusRefresher(
-                lock, scope.clock, LiveFrameSource(scope.latest_frame), settings,
+                lock, scope.clock, LiveFrameSource(scope.latest_frame, latch=scope.camera.timestamp_now_ns), settings,
                 emit=lambda level, message: scope.events.emit(level, "focus_refresh", message),
                 may_run=self._may_refresh if cfg.refresh_between_bins else self._single_position,
                 fiducial_xy_px=tuple(fiducial) if fiducial is not None else None)

@@ -3,6 +3,9 @@
 The schedule (:mod:`operascope.acquisition.position_schedule`) opens a *visit window* once a position's
 stage move has settled and its focus is back; only frames whose exposure started inside that window are
 binned, into that position's own binner, and the window closes by itself after ``dwell_bins`` bins.
+The window opens at the camera's own time stamp latched at that moment (exact however late frames are
+read); a camera without a latch falls back to the rig-clock estimate of each frame's exposure start
+plus one frame period of margin. Bins carry exposure mid-times from the recording's ``stamper``.
 Every other frame (taken while moving, focusing, or between visits) is counted and discarded.
 Each position has its own :class:`LiveDifferential` (the reference I_1 belongs to a field of view).
 
@@ -19,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from operascope.acquisition.binner import BinnedFrame, Binner
+from operascope.acquisition.binner import BinnedFrame, Binner, FrameStamper
 from operascope.acquisition.live_differential import LiveDifferential
 from operascope.devices.base import Frame
 
@@ -53,6 +56,7 @@ class _OpenVisit:
     t_open_s: float
     binner: Binner
     bins_wanted: int
+    since_camera_ns: int | None = None
     done: threading.Event = field(default_factory=threading.Event)
     bins_done: int = 0
     first_frame_time_s: float = math.nan
@@ -82,18 +86,22 @@ class PositionRouter:
         self._min_lag_s = math.inf
         self._lock = threading.Lock()
         self._visit: _OpenVisit | None = None
+        #: the recording's ExposureStamper (set before the first frame): bin times are exposure mid-times
+        self.stamper: FrameStamper | None = None
         #: set by the schedule when the recording ends during a visit: ``on_close(n_bins, end_time_s)``
         #: is called once the recording's end has binned that visit's last frames (see :meth:`flush`)
         self.on_close: Callable[[int, float], None] | None = None
 
     # ------------------------------------------------------------------ schedule thread
-    def open_visit(self, index: int, visit_index: int, t_open_s: float) -> threading.Event:
-        """Bin frames exposed from ``t_open_s`` on (rig s) into position ``index``; the event is set after
-        ``dwell_bins`` bins."""
+    def open_visit(self, index: int, visit_index: int, t_open_s: float,
+                   since_camera_ns: int | None = None) -> threading.Event:
+        """Bin frames exposed from ``t_open_s`` on (rig s; exactly: from camera time ``since_camera_ns`` on,
+        when the camera latched it) into position ``index``; the event is set after ``dwell_bins`` bins."""
         target = self.targets[index]
-        binner = Binner(self.bin_size)
+        binner = Binner(self.bin_size, self.stamper)
         binner.bins_out = target.bins     # bin indices of a position continue across visits
-        visit = _OpenVisit(target, visit_index, float(t_open_s), binner, self.dwell_bins)
+        visit = _OpenVisit(target, visit_index, float(t_open_s), binner, self.dwell_bins,
+                           int(since_camera_ns) if since_camera_ns is not None else None)
         with self._lock:
             self._visit = visit
         return visit.done
@@ -128,8 +136,10 @@ class PositionRouter:
         start_s = self.exposure_start_s(frame)
         with self._lock:
             visit = self._visit
-            if visit is None or visit.done.is_set() or start_s < visit.t_open_s + self.margin_s:
+            if visit is None or visit.done.is_set() or not self._in_window(visit, frame, start_s):
                 self.frames_discarded += 1
+                if self.stamper is not None:
+                    self.stamper.observe(frame)   # every frame's (camera, host) pair sharpens the clock map
                 return []
             if math.isnan(visit.first_frame_time_s):
                 visit.first_frame_time_s = start_s
@@ -149,6 +159,11 @@ class PositionRouter:
                 visit.target.visits_recorded += 1
                 visit.done.set()
             return [(binned, RoutedBin(visit.target, visit.visit_index))]
+
+    def _in_window(self, visit: _OpenVisit, frame: Frame, start_s: float) -> bool:
+        if visit.since_camera_ns is not None and frame.camera_time_ns > 0:
+            return frame.camera_time_ns >= visit.since_camera_ns
+        return start_s >= visit.t_open_s + self.margin_s
 
     def flush(self) -> list[tuple[BinnedFrame, RoutedBin]]:
         """At the end of the recording: the open visit's partial bin (marked partial), if any."""

@@ -146,9 +146,10 @@ class PositionSchedule:
                                                f"retried next cycle")
             return self._end(index, visit, VisitStatus.FOCUS_NOT_REACQUIRED, PositionState.FAILED, problem)
         focus_s = self._clock.now_s()
+        since_camera_ns = self._camera_time_now_ns()   # frames exposed from here on belong to this visit
         visit = dataclasses.replace(visit, focus_time_s=focus_s)
         self._set(index, state=PositionState.RECORDING, last_visit_time_s=focus_s - self._t0_s)
-        done = self.router.open_visit(index, len(self.visits), focus_s)
+        done = self.router.open_visit(index, len(self.visits), focus_s, since_camera_ns)
         deadline_s = focus_s + self._visit_time_s + self.timeouts.visit_slack_s
         while not done.wait(0.01):
             if stop.is_set():   # the recording ends: its end bins this visit's last frames, then writes the row
@@ -181,6 +182,14 @@ class PositionSchedule:
         return 0
 
     # ------------------------------------------------------------------ devices
+    def _camera_time_now_ns(self) -> int | None:
+        """The camera's latched time stamp (None: no latch, or the camera is away; the router estimates)."""
+        try:
+            return self._rig.camera.timestamp_now_ns()
+        except Exception as exc:  # noqa: BLE001 - a lost camera shows in the capture; gate by estimate
+            log.warning("camera time stamp not latched (%s): visit window from the rig clock estimate", exc)
+            return None
+
     def _move(self, position: StagePosition) -> None:
         stage = self._rig.stage
         if self._stage_lost and hasattr(stage, "reconnect"):

@@ -63,6 +63,7 @@ class RecordingService:
         run_setup.overwrite = bool(overwrite)   # an existing file is refused unless asked
         if router is not None:
             run_setup.positions, run_setup.dwell_bins = positions, router.dwell_bins
+            router.stamper = stamper                                   # position bins: exposure mid-times too
         writer = RunWriter(run_setup,
                            on_event=lambda level, message: self._events.emit(level, "writer", message))
         try:

@@ -138,6 +138,15 @@ class Camera(Device):
     def read(self, timeout_s: float = 1.0) -> Frame:
         """Next frame. Raises DeviceTimeout, IncompleteFrame or DeviceLost."""
 
+    def timestamp_now_ns(self) -> int | None:
+        """The camera's time-stamp counter now, on the scale of ``Frame.camera_time_ns`` (GenICam
+        ``TimestampLatch`` + ``TimestampLatchValue``), or None when the camera cannot latch it.
+
+        A frame whose ``camera_time_ns`` is at or after this value started its exposure after the call
+        began, however late the host reads it. Safe to call while another thread reads frames.
+        """
+        return None
+
     def reconnect(self) -> None:
         """Re-open after :class:`DeviceLost` and re-apply the last settings.
 

@@ -1,4 +1,5 @@
-"""FLIR driver, frames half: an SDK image to a :class:`Frame` (pixels, run-continuous frame ID, drop counting)."""
+"""FLIR driver, frames half: an SDK image to a :class:`Frame` (pixels, run-continuous frame ID, drop counting),
+and the camera clock latched now."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class FlirFramesMixin:
     name: str
     _spin: Any
     _mono16: Any
+    _nodes: Any
+    _lost: bool
 
     def _frame_from(self, image: Any) -> Frame:
         frame_id = self._track_frame_id(int(image.GetFrameID()))
@@ -31,6 +34,23 @@ class FlirFramesMixin:
         pixels = self._pixels(image)
         self._stats.frames += 1
         return Frame(pixels=pixels, frame_id=frame_id, camera_time_ns=timestamp_ns, host_time_s=self._last_frame_host_s)
+
+    def timestamp_now_ns(self) -> int | None:
+        """Latch the camera's tick counter (``TimestampLatch``, then ``TimestampLatchValue``), the scale of
+        the images' time stamps; None when the firmware has no latch. Does not wait for a blocked read
+        (the node map has its own lock)."""
+        self._check_not_lost()
+        nodes = self._nodes
+
+        def latch() -> int | None:
+            if nodes is None or not (nodes.has("TimestampLatch") and nodes.has("TimestampLatchValue")):
+                if not self._camera_valid():   # absent nodes of a camera that is gone: lost, not "no latch"
+                    raise DeviceError(self.name, "the camera does not answer")
+                return None
+            nodes.execute("TimestampLatch")
+            return nodes.get_int("TimestampLatchValue")
+
+        return self._guarded("latching the camera time stamp", latch)
 
     def _pixels(self, image: Any) -> np.ndarray:
         """Copy the SDK buffer into a uint16 array (12-bit counts; Mono8 keeps its 8-bit values)."""

@@ -126,6 +126,13 @@ class _NodeAccess:
         node = self._node(name, "CIntegerPtr")
         return int(node.GetMin()), int(node.GetMax()), int(node.GetInc())
 
+    def execute(self, name: str) -> None:
+        """Run a command node (e.g. ``TimestampLatch``)."""
+        node = getattr(self._spin, "CCommandPtr")(self._nodemap.GetNode(name))
+        if not self._spin.IsAvailable(node) or not self._spin.IsWritable(node):
+            raise DeviceError(self._device, f"command {name} is not available on this camera now")
+        node.Execute()
+
     def set_float(self, name: str, value: float) -> float:
         node = self._node(name, "CFloatPtr", write=True)
         node.SetValue(float(value))

@@ -219,6 +219,11 @@ class SimulatedCamera(Camera):
                     host_time_s=self._clock.now_s(),
                 )
 
+    def timestamp_now_ns(self) -> int | None:
+        """The virtual clock now (ns), the scale of ``camera_time_ns``; no lock (a blocked read keeps it)."""
+        self._check_link()
+        return int(round(self._clock.now_s() * 1e9))
+
     def reconnect(self) -> None:
         """Re-open after DeviceLost (raises DeviceLost while still unplugged); settings are kept."""
         with self._lock:

@@ -69,6 +69,23 @@ def test_slow_reader_sees_drops_not_a_slower_clock():
     assert burst[0].host_time_s - burst[0].camera_time_ns * 1e-9 <= 0.5 + 0.2
 
 
+def test_the_time_stamp_latch_splits_a_buffered_backlog_at_the_latch():
+    world = make_world(speed=2.0, camera_buffer_frames=20)
+    camera = open_devices(world)["camera"]
+    camera.configure(exposure_ms=2.5, frame_rate_hz=10.0, roi=ROI)
+    camera.start()
+    camera.read()
+    time.sleep(0.5)                           # ~10 virtual frames wait, unread
+    latched_ns = camera.timestamp_now_ns()
+    frames = [camera.read() for _ in range(16)]
+    stamps = [f.camera_time_ns for f in frames]
+    assert stamps == sorted(stamps)
+    before = [f for f in frames if f.camera_time_ns < latched_ns]
+    assert len(before) >= 5 and all(f.host_time_s * 1e9 >= latched_ns for f in before)   # read after the latch
+    first_after = next(f for f in frames if f.camera_time_ns >= latched_ns)
+    assert first_after.camera_time_ns - latched_ns <= 100_000_000   # within one frame period
+
+
 def test_mono8_is_scaled_to_eight_bits():
     world = make_world(speed=100.0)
     camera = open_devices(world)["camera"]

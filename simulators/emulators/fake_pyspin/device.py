@@ -111,6 +111,7 @@ class FakeDevice:
         self.chunk_enable = {name: name == "Image" for name in CHUNK_NAMES}
         self.event_notification = {name: False for name in EVENT_NAMES}
         self.last_chunks: dict[str, Any] | None = None
+        self.latched_timestamp_ns = 0   # SFNC TimestampLatchValue: what the last TimestampLatch took (0 until then)
         self.queue: deque[tuple[int, float, int]] = deque()
         self.held: deque[tuple[int, float, int]] = deque()
         self.triggers: deque[float] = deque()
@@ -296,6 +297,13 @@ class FakeDevice:
         self.drain_held()
         return frame
 
+    def timestamp_ns(self, time_s: float) -> int:
+        """The tick counter (ns since power-on) at clock time ``time_s``: image stamps and the latch."""
+        return int(round((time_s - self.power_on_s) * 1e9))
+
+    def latch_timestamp(self) -> None:
+        self.latched_timestamp_ns = self.timestamp_ns(self.clock.now_s())
+
     def render(self, index: int, time_s: float, status: int) -> ImagePtr:
         """The image of frame ``index`` exposed at ``time_s``; occupies one host buffer until released."""
         roi = Roi(self.v["OffsetX"], self.v["OffsetY"], self.v["Width"], self.v["Height"])
@@ -313,7 +321,7 @@ class FakeDevice:
             raise SpinnakerException(f"frame source returned shape {counts.shape}, expected {(roi.height, roi.width)}",
                                      SPINNAKER_ERR_ERROR)
         pixel_format = self.v["PixelFormat"]
-        timestamp_ns = int(round((time_s - self.power_on_s) * 1e9))
+        timestamp_ns = self.timestamp_ns(time_s)
         chunks = self._chunks(index, timestamp_ns) if self.v["ChunkModeActive"] else None
         self.last_chunks = chunks
         self.outstanding += 1

@@ -79,10 +79,14 @@ def build_genicam_nodemap(handle: Any) -> _NodeMap:
     _add_chunk_nodes(nm, d)
     _add_event_nodes(nm, d)
     nm.add("TimestampIncrement", "integer", get=lambda: 1, vmin=lambda: 1, vmax=lambda: 1)
+    nm.add("TimestampLatch", "command", execute=d.latch_timestamp)
+    nm.add("TimestampLatchValue", "integer", get=lambda: d.latched_timestamp_ns, vmin=lambda: 0,
+           vmax=lambda: 2 ** 63 - 1)
     nm.add("DeviceFirmwareVersion", "string", get=lambda: d.firmware)
     nm.add("DeviceSerialNumber", "string", get=lambda: d.serial)
     nm.add("DeviceModelName", "string", get=lambda: d.model)
-    nm.category("DeviceControl", ["DeviceModelName", "DeviceSerialNumber", "DeviceFirmwareVersion", "TimestampIncrement"])
+    nm.category("DeviceControl", ["DeviceModelName", "DeviceSerialNumber", "DeviceFirmwareVersion", "TimestampIncrement",
+                                   "TimestampLatch", "TimestampLatchValue"])
     nm.category("ImageFormatControl", ["SensorWidth", "SensorHeight", "WidthMax", "HeightMax", "Width", "Height",
                                        "OffsetX", "OffsetY", "PixelFormat"])
     nm.category("AcquisitionControl", ["AcquisitionMode", "AcquisitionStart", "AcquisitionStop", "AcquisitionFrameRate",
