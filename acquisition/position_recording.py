@@ -66,5 +66,6 @@ def start_schedule(scope: "Microscope", plist: PositionList, router: PositionRou
     lock = scope.focus.existing_lock
     use_lock = bool(lock is not None and lock.is_running)
     schedule = PositionSchedule(plist, router, rig, scope.focus, use_lock, session.writer, scope.events.emit,
-                                1.0 / rig.camera.settings().frame_rate_hz, timeouts)
+                                1.0 / rig.camera.settings().frame_rate_hz, timeouts,
+                                refresher=lambda: getattr(scope.focus_services, "refresher", None))
     return schedule.start()

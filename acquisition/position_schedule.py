@@ -1,8 +1,10 @@
 """PositionSchedule: during one recording, cycle through a list of stage positions.
 
 Per visit: move the stage (x, y; and z when there is no lock), wait until it settled, re-acquire focus
-(the lock's target = the reference target + the position's ``z_offset_um``; wait until a lock sample
-*after* the move says LOCKED, within ``focus_timeout_s``), then open the position's visit window in the
+(the lock's target = the reference target + the position's ``z_offset_um`` + what its image-based
+refreshes found; wait until a lock sample *after* the move says LOCKED, within ``focus_timeout_s``);
+with a lock target refresh configured (``[focus_lock] refresh_interval_s``), a position whose last
+refresh is that old gets one now, and its correction is kept for its later visits; then open the position's visit window in the
 :class:`~operascope.acquisition.position_router.PositionRouter` and wait for its ``dwell_bins`` bins.
 A failed move (end of travel, link loss, timeout) skips the position for this cycle with an event; a
 focus that does not come back marks it and it is retried next cycle; the others go on. Every visit is a
@@ -42,7 +44,8 @@ class PositionSchedule:
     """Runs the visits in a worker thread; see the module docstring. ``start()`` once, ``stop()`` once."""
 
     def __init__(self, positions: PositionList, router: PositionRouter, rig: Any, focus: Any, use_lock: bool,
-                 writer: Any, emit: Emit, frame_period_s: float, timeouts: ScheduleTimeouts | None = None) -> None:
+                 writer: Any, emit: Emit, frame_period_s: float, timeouts: ScheduleTimeouts | None = None,
+                 refresher: Callable[[], Any] | None = None) -> None:
         self.positions = positions
         self.router = router
         self._rig = rig
@@ -61,6 +64,9 @@ class PositionSchedule:
         self._stage_lost = False
         self._base_offset_nm = 0.0
         self._z_reference_nm = math.nan
+        self._refresher_of = refresher or (lambda: None)   # the recording's FocusRefresher, if any (late-bound)
+        self.target_corrections_nm: dict[str, float] = {}  # per position: what its refreshes moved the target
+        self._refreshed_at_s: dict[str, float] = {}
         self._worker = Worker("positions", self._loop, self._failed)
 
     # ------------------------------------------------------------------ lifecycle
@@ -145,6 +151,7 @@ class PositionSchedule:
             self._emit("warning", "positions", f"position {position.name}: focus not reacquired ({problem}); "
                                                f"retried next cycle")
             return self._end(index, visit, VisitStatus.FOCUS_NOT_REACQUIRED, PositionState.FAILED, problem)
+        self._refresh_target(position)
         focus_s = self._clock.now_s()
         since_camera_ns = self._camera_time_now_ns()   # frames exposed from here on belong to this visit
         visit = dataclasses.replace(visit, focus_time_s=focus_s)
@@ -181,6 +188,26 @@ class PositionSchedule:
         self._set(index, **changes)
         return 0
 
+    def _refresh_target(self, position: StagePosition) -> None:
+        """An image-based lock target refresh at this position when one is configured and due."""
+        refresher = self._refresher_of() if self._use_lock else None
+        interval_s = getattr(getattr(refresher, "settings", None), "interval_s", None)
+        last_s = self._refreshed_at_s.get(position.name)
+        if interval_s is None or last_s is not None and self._clock.now_s() - last_s < interval_s:
+            return
+        try:
+            result = refresher.refresh_now()
+        except Exception as exc:  # noqa: BLE001 - a failed check keeps the old target; the visit goes on
+            self._emit("warning", "positions", f"position {position.name}: lock target refresh failed ({exc})")
+            return
+        finally:
+            self._refreshed_at_s[position.name] = self._clock.now_s()
+        correction = self.target_corrections_nm.get(position.name, 0.0) + (result.change_nm if result.applied else 0.0)
+        self.target_corrections_nm[position.name] = correction
+        self._emit("info", "positions", f"position {position.name}: lock target "
+                                        f"{'moved' if result.applied else 'kept'} {result.change_nm:+.0f} nm by the "
+                                        f"image-based refresh; its correction is now {correction:+.0f} nm")
+
     # ------------------------------------------------------------------ devices
     def _camera_time_now_ns(self) -> int | None:
         """The camera's latched time stamp (None: no latch, or the camera is away; the router estimates)."""
@@ -210,7 +237,8 @@ class PositionSchedule:
         lock = self._focus.existing_lock
         if lock is None or not lock.is_running:
             return f"the focus lock is not running (state {self._focus.state})"
-        target_nm = self._base_offset_nm + position.z_offset_um * 1000.0
+        target_nm = (self._base_offset_nm + position.z_offset_um * 1000.0
+                     + self.target_corrections_nm.get(position.name, 0.0))
         if abs(lock.offset_nm - target_nm) > 1e-6:
             try:
                 self._focus.set_offset_nm(target_nm)
