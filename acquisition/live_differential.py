@@ -102,15 +102,27 @@ class LiveDifferential:
         self.fiducial_xy_px = fiducial_xy_px
         self.fiducial_box_px = int(fiducial_box_px)
         self.warnings: list[str] = []
+        self._pending_not_before_ns: int | None = None
         self._apply_reset()
 
-    def reset(self) -> None:
-        """Forget the reference; the next frame becomes I_1.
+    def reset(self, reference_not_before_ns: int | None = None) -> None:
+        """Forget the reference; the next frame becomes I_1 (with ``reference_not_before_ns``: the next
+        bin whose frames were all exposed at or after that camera time, see :meth:`accepts`).
 
         Safe from any thread: the differential thread applies it before its next frame, so a
         frame in progress never sees half a reset.
         """
+        self._pending_not_before_ns = reference_not_before_ns
         self._reset_requested = True
+
+    def accepts(self, camera_times_ns: tuple[int, ...]) -> bool:
+        """False for a bin that would become the new reference but holds a frame exposed before the
+        reset's camera time (e.g. still defocused while the lock closed in). Differential thread."""
+        if self._reset_requested:
+            self._apply_reset()
+        limit = self.reference_not_before_ns
+        stamped = [t for t in camera_times_ns if t > 0]
+        return self.reference is not None or limit is None or not stamped or min(stamped) >= limit
 
     def _apply_reset(self) -> None:
         self.reference: np.ndarray | None = None
@@ -120,6 +132,7 @@ class LiveDifferential:
         self._ref_xy: tuple[float, float] | None = None
         self._last_xy: tuple[float, float] | None = None
         self._count = 0
+        self.reference_not_before_ns, self._pending_not_before_ns = self._pending_not_before_ns, None
         self._reset_requested = False
 
     def set_fiducial(self, x_px: float, y_px: float) -> None:

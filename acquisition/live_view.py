@@ -30,6 +30,7 @@ class LiveView:
         self.differential = LiveDifferential(acq.mask_threshold, acq.drift_correction, acq.fiducial_xy_px,
                                              acq.fiducial_box_px)
         self.pipeline: FramePipeline | None = None
+        self._camera: Any = None
 
     @property
     def is_live(self) -> bool:
@@ -38,6 +39,7 @@ class LiveView:
     def start(self, camera: Any) -> FramePipeline:
         """Start the camera stream and the binner/differential threads (idempotent)."""
         if self.pipeline is None:
+            self._camera = camera
             roi = camera.settings().roi
             acq = self._acq
             pipeline = FramePipeline(camera, self.differential, acq.bin_size,
@@ -47,6 +49,14 @@ class LiveView:
             self.pipeline = pipeline
             self._events.emit("info", "engine", "live view started")
         return self.pipeline
+
+    def _camera_time_now_ns(self) -> int | None:
+        camera = self._camera
+        try:
+            return camera.timestamp_now_ns() if camera is not None else None
+        except Exception as exc:  # noqa: BLE001 - without the latch the next bin is the reference
+            log.debug("camera time stamp not latched: %s", exc)
+            return None
 
     def stop_capture(self) -> None:
         if self.pipeline is not None:
@@ -79,6 +89,7 @@ class LiveView:
         if (previous is not None and previous.state == "locking" and sample.state == "locked"
                 and not self._is_recording()):
             # The reference may have been taken defocused (e.g. during the calibration scan);
-            # start again in focus. Never during a recording, whose I_1 must not change.
-            self.differential.reset()
+            # start again in focus, from frames exposed after this moment (the camera's own clock:
+            # frames still queued were exposed while the lock closed in). Never during a recording.
+            self.differential.reset(self._camera_time_now_ns())
             self._events.emit("info", "differential", "focus locked: live differential reference restarted")

@@ -257,6 +257,8 @@ class FramePipeline:
 
             publish_position_bin(binned, position, session, self._echem_at, self._emit, self.live_differentials)
             return
+        if session is None and not self.differential.accepts(binned.camera_times_ns):
+            return   # live only: a bin exposed partly before the reference restart is not the new I_1
         diff = self.differential.process(binned.pixels, binned.mid_time_s)
         first = diff.index == 0   # a new reference (first bin, or after a reset)
         if first:

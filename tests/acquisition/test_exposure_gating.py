@@ -93,3 +93,17 @@ def test_router_without_a_latch_falls_back_to_the_estimate_with_a_frame_of_margi
     assert done.is_set() and (out[0][0].first_frame_id, out[0][0].last_frame_id) == (4, 5)
     assert not math.isnan(out[0][0].mid_time_s)
     assert isinstance(done, threading.Event)
+
+
+def test_a_live_reference_restart_waits_for_a_bin_exposed_after_the_latch():
+    differential = LiveDifferential(0.1, drift_correction=False)
+    assert differential.accepts((5, 6))                       # no restart asked: any bin
+    differential.process(np.full((8, 8), 100.0, dtype=np.float32), 0.0)
+    differential.reset(reference_not_before_ns=1_000)         # e.g. the lock just locked
+    assert not differential.accepts((900, 1_100))             # one frame exposed while it closed in
+    assert differential.reference is None
+    assert differential.accepts((1_000, 1_200))
+    assert differential.process(np.full((8, 8), 120.0, dtype=np.float32), 1.0).index == 0
+    assert differential.accepts((10, 20))                     # a reference exists: every bin is differenced
+    differential.reset()
+    assert differential.accepts((10, 20))                     # a plain reset takes the next bin
