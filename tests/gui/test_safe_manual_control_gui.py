@@ -29,11 +29,18 @@ def _messages(path) -> list[str]:
         return [m.decode() if isinstance(m, bytes) else str(m) for m in f[layout.EVENTS]["message"][()]]
 
 
-@pytest.mark.skip(reason="hangs (>300 s) in the offscreen run; not yet diagnosed - see the gui branch report")
-def test_a_10_mm_z_move_in_a_locked_recording_is_refused_in_the_window_and_a_confirmed_one_is_logged(qtbot, tmp_path):
-    window = build_window(_config(), make_settings(tmp_path / "gui.ini"))
-    qtbot.addWidget(window)
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """The window over a simulated rig; closed without the "recording is running" question even when the
+    test fails (a modal question in the offscreen teardown would wait forever)."""
+    window = build_window(_config(), make_settings(tmp_path / "gui.ini"))   # not qtbot.addWidget: its close asks
     window.show()
+    yield window
+    window.close_without_asking()
+
+
+def test_a_10_mm_z_move_in_a_locked_recording_is_refused_in_the_window_and_a_confirmed_one_is_logged(
+        qtbot, tmp_path, window):
     qtbot.waitUntil(lambda: window.live_panel.frames_shown >= 2, timeout=20_000)
     engine = window.bridge.microscope
     asked: list[str] = []
@@ -54,7 +61,8 @@ def test_a_10_mm_z_move_in_a_locked_recording_is_refused_in_the_window_and_a_con
     qtbot.mouseClick(window.stage_panel.goto_button, QtCore.Qt.LeftButton)
     qtbot.waitUntil(lambda: len(asked) == 1, timeout=10_000)
     assert "focus lock is active" in asked[0] and "recording is running" in asked[0]
-    assert engine.stage.axis("z").target_nm() == z_before                 # refused: nothing was commanded
+    # refused: nothing was commanded (the lock keeps moving z by nanometres; 10 mm was never asked of it)
+    assert abs(engine.stage.axis("z").target_nm() - z_before) < 1_000.0
     for _ in range(10):                                                  # the refresh does not clear it
         qtbot.wait(40)
     assert "needs confirmation" in window.stage_panel.error_label.text()
@@ -63,7 +71,8 @@ def test_a_10_mm_z_move_in_a_locked_recording_is_refused_in_the_window_and_a_con
     x_before = engine.stage.axis("x").target_nm()
     window.stage_panel.step_um.setValue(2.0)
     qtbot.mouseClick(window.stage_panel.jog_buttons[("x", +1)], QtCore.Qt.LeftButton)
-    qtbot.waitUntil(lambda: abs(engine.stage.axis("x").target_nm() - (x_before + 2000.0)) < 1.0, timeout=10_000)
+    # a jog steps from the last read position (closed-loop jitter of a few nm): 2 µm, not refused
+    qtbot.waitUntil(lambda: abs(engine.stage.axis("x").target_nm() - (x_before + 2000.0)) < 50.0, timeout=10_000)
     assert len(asked) == 2 and window.stage_panel.error_label.text() == ""
     qtbot.mouseClick(window.recording_panel.stop_button, QtCore.Qt.LeftButton)
     qtbot.waitUntil(lambda: not window.last_snapshot.recording, timeout=20_000)
@@ -71,7 +80,6 @@ def test_a_10_mm_z_move_in_a_locked_recording_is_refused_in_the_window_and_a_con
     messages = _messages(run)
     assert any(m.startswith("manual move needs confirmation (gui)") and "z" in m for m in messages)
     assert any(m.startswith("manual move (gui)") and "confirmed" in m for m in messages)
-    window.close_without_asking()
 
 
 def test_a_refused_protocol_start_stays_visible_and_no_camera_drops_are_claimed(qtbot, tmp_path):
