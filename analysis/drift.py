@@ -56,31 +56,49 @@ def _cubic_taps(shift_px: float) -> tuple[int, np.ndarray]:
     return offset, weights
 
 
-def _interpolate_last_axis(coef: np.ndarray, size: int, shifts_px: np.ndarray) -> np.ndarray:
+def _interpolate_last_axis(coef: np.ndarray, size: int, shifts_px: np.ndarray, start: int = 0,
+                           stop: int | None = None) -> np.ndarray:
     """Cubic interpolation along the last axis of padded spline coefficients (n, L, size + 2 pad), one shift
-    per frame: four slice products per frame (taps clamped to the array, as ndimage does, beyond the pad)."""
+    per frame: four slice products per frame (taps clamped to the array, as ndimage does, beyond the pad).
+    Only output positions ``start..stop`` (default: all ``size``) are computed; each equals the full result's."""
     n, lines, padded = coef.shape
-    out = np.empty((n, lines, size))
+    stop = size if stop is None else stop
+    width = stop - start
+    out = np.empty((n, lines, width))
     for k in range(n):
         offset, weights = _cubic_taps(shifts_px[k])
-        first = offset - 1 + _SPLINE_PAD_PX
-        if first >= 0 and first + 3 + size <= padded:
+        first = offset - 1 + _SPLINE_PAD_PX + start
+        if first >= 0 and first + 3 + width <= padded:
             frame = coef[k]
-            np.multiply(frame[:, first:first + size], weights[0], out=out[k])
+            np.multiply(frame[:, first:first + width], weights[0], out=out[k])
             for j in range(1, 4):
-                out[k] += weights[j] * frame[:, first + j:first + j + size]
+                out[k] += weights[j] * frame[:, first + j:first + j + width]
         else:
-            index = np.clip(np.arange(size)[:, None] + first + np.arange(4)[None, :], 0, padded - 1)
+            index = np.clip(np.arange(width)[:, None] + first + np.arange(4)[None, :], 0, padded - 1)
             out[k] = np.take(coef[k], index, axis=1) @ weights
     return out
 
 
-def shift_stack(stack: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray) -> np.ndarray:
+def _span(part: slice | None, size: int, name: str) -> tuple[int, int]:
+    """(start, stop) of a step-1 slice of ``range(size)``; the whole range for None."""
+    if part is None:
+        return 0, size
+    start, stop, step = part.indices(size)
+    if step != 1 or stop <= start:
+        raise ValueError(f"{name} must be a non-empty slice with step 1 inside 0..{size}, got {part}")
+    return start, stop
+
+
+def shift_stack(stack: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray, rows: slice | None = None,
+                cols: slice | None = None) -> np.ndarray:
     """:func:`shift_image` (order 3) of every frame of an (n, h, w) stack by its own (dx, dy); float32 out.
 
     Equal to ``shift_image(stack[k], dx_px[k], dy_px[k])`` to float rounding (tested): the same edge padding and
     spline prefilter as ``ndimage.shift``, run once over the whole stack along contiguous lines, then the separable
     four-tap cubic B-spline interpolation of each frame as slice arithmetic (a shift is one sub-pixel offset).
+    ``rows``, ``cols`` (step-1 slices): compute only that part of the output, (n, rows, cols) — identical to
+    cutting the full result (the x pass is done only for the needed columns, the y pass only for those columns
+    and rows), for callers that use a sub-window, e.g. one particle's pixels.
     """
     data = np.asarray(stack, dtype=np.float32)
     if data.ndim != 3:
@@ -92,6 +110,8 @@ def shift_stack(stack: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray) -> np.n
     if not (np.isfinite(dx).all() and np.isfinite(dy).all()):
         raise ValueError("every shift must be finite")
     n, height, width = data.shape
+    r0, r1 = _span(rows, height, "rows")
+    c0, c1 = _span(cols, width, "cols")
     p = _SPLINE_PAD_PX
     # Edge padding as ndimage's "nearest" prefilter. The x pass acts row by row, so the padded rows (copies of the
     # edge rows) are filtered and interpolated once, as the edge rows, and copied afterwards.
@@ -100,13 +120,14 @@ def shift_stack(stack: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray) -> np.n
     padded[:, :, :p] = data[:, :, :1]
     padded[:, :, p + width:] = data[:, :, -1:]
     coef = ndimage.spline_filter1d(padded, 3, axis=2, output=np.float64, mode="nearest")
-    along_x = _interpolate_last_axis(coef, width, dx)                     # (n, h, w)
-    lines = np.empty((n, width, height + 2 * p))                           # (n, w, H): y lines contiguous
+    along_x = _interpolate_last_axis(coef, width, dx, c0, c1)             # (n, h, c1 - c0)
+    lines = np.empty((n, c1 - c0, height + 2 * p))                         # (n, w', H): y lines contiguous
     lines[:, :, p:p + height] = along_x.transpose(0, 2, 1)
     lines[:, :, :p] = along_x[:, :1, :].transpose(0, 2, 1)
     lines[:, :, p + height:] = along_x[:, -1:, :].transpose(0, 2, 1)
     coef = ndimage.spline_filter1d(lines, 3, axis=2, output=np.float64, mode="nearest")
-    return _interpolate_last_axis(coef, height, dy).transpose(0, 2, 1).astype(np.float32)
+    out = _interpolate_last_axis(coef, height, dy, r0, r1).astype(np.float32)   # (n, w', h')
+    return np.ascontiguousarray(out.transpose(0, 2, 1))
 
 
 @dataclass(frozen=True)

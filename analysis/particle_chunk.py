@@ -91,8 +91,13 @@ def particle_chunk_series(
     if n == 0:
         return out
     st = _statics(reference, m, rim_erosion_px(pixel_size_nm))
-    corrected = shift_stack(stack, -np.asarray(dx_px, dtype=float), -np.asarray(dy_px, dtype=float))
-    values = corrected[:, st.rows, st.cols]                      # (n, m) float32, mask pixels only
+    if st.rows.size:   # shift only the mask's bounding box (identical to cutting the whole shifted window)
+        r0, c0 = int(st.rows.min()), int(st.cols.min())
+        corrected = shift_stack(stack, -np.asarray(dx_px, dtype=float), -np.asarray(dy_px, dtype=float),
+                                slice(r0, int(st.rows.max()) + 1), slice(c0, int(st.cols.max()) + 1))
+        values = corrected[:, st.rows - r0, st.cols - c0]        # (n, m) float32, mask pixels only
+    else:
+        values = np.empty((n, 0), dtype=np.float32)
     diff = np.full(values.shape, np.nan, dtype=np.float32)       # differential(): float32, NaN where not valid
     np.divide(values - st.reference32, st.reference32, out=diff, where=st.valid[None, :])
     d64 = diff.astype(np.float64)

@@ -95,3 +95,19 @@ def test_chunk_kernel_refuses_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match="must be"):
         particle_chunk_series(np.zeros((2, 10, 10)), np.ones((9, 10)), np.ones((10, 10), bool), 100,
                               np.zeros(2), np.zeros(2), 34.7)
+
+
+def test_shift_stack_of_a_sub_window_equals_the_cut_of_the_whole() -> None:
+    rng = np.random.default_rng(5)
+    stack = rng.normal(1000.0, 100.0, (5, 37, 43)).astype(np.float32)
+    dx, dy = rng.uniform(-6.0, 6.0, 5), rng.uniform(-6.0, 6.0, 5)
+    dx[0] = 20.5                  # taps clamped at the edge for this frame
+    whole = shift_stack(stack, dx, dy)
+    for rows, cols in ((slice(5, 30), slice(8, 40)), (slice(0, 37), slice(0, 1)), (slice(36, 37), slice(0, 43))):
+        part = shift_stack(stack, dx, dy, rows, cols)
+        assert part.shape == (5, rows.stop - rows.start, cols.stop - cols.start) and part.flags.c_contiguous
+        np.testing.assert_array_equal(part, whole[:, rows, cols])
+    with pytest.raises(ValueError, match="rows"):
+        shift_stack(stack, dx, dy, slice(10, 10), None)
+    with pytest.raises(ValueError, match="cols"):
+        shift_stack(stack, dx, dy, None, slice(0, 40, 2))
