@@ -56,26 +56,46 @@ def _cubic_taps(shift_px: float) -> tuple[int, np.ndarray]:
     return offset, weights
 
 
-def _interpolate_last_axis(coef: np.ndarray, size: int, shifts_px: np.ndarray, start: int = 0,
-                           stop: int | None = None) -> np.ndarray:
-    """Cubic interpolation along the last axis of padded spline coefficients (n, L, size + 2 pad), one shift
-    per frame: four slice products per frame (taps clamped to the array, as ndimage does, beyond the pad).
-    Only output positions ``start..stop`` (default: all ``size``) are computed; each equals the full result's."""
-    n, lines, padded = coef.shape
+def _interpolate_axis(coef: np.ndarray, axis: int, size: int, shifts_px: np.ndarray, start: int = 0,
+                      stop: int | None = None) -> np.ndarray:
+    """Cubic interpolation along ``axis`` (1 or 2) of padded spline coefficients (n, ., .), one shift per frame.
+
+    Successive frames whose taps start at the same coefficient are done together: four slice products per run
+    (in the order of the per-frame sum, so the values are the same); taps beyond the pad are clamped to the array,
+    as ndimage does. Only output positions ``start..stop`` (default: all ``size``) along ``axis`` are computed.
+    """
+    n = coef.shape[0]
+    padded = coef.shape[axis]
     stop = size if stop is None else stop
     width = stop - start
-    out = np.empty((n, lines, width))
-    for k in range(n):
-        offset, weights = _cubic_taps(shifts_px[k])
-        first = offset - 1 + _SPLINE_PAD_PX + start
+    out_shape = list(coef.shape)
+    out_shape[axis] = width
+    out = np.empty(out_shape)
+    taps = [_cubic_taps(s) for s in shifts_px]
+    firsts = np.array([offset - 1 + _SPLINE_PAD_PX + start for offset, _ in taps], dtype=int)
+    weights = np.array([w for _, w in taps]).reshape(n, 4, 1, 1)
+
+    def along(first: int, j: int) -> tuple[slice, ...]:
+        cut = [slice(None)] * 3
+        cut[axis] = slice(first + j, first + j + width)
+        return tuple(cut[1:])
+
+    breaks = np.flatnonzero(np.diff(firsts)) + 1
+    for begin, end in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [n]])):
+        first = int(firsts[begin])                     # a run of successive frames with the same taps
+        frames = slice(int(begin), int(end))
         if first >= 0 and first + 3 + width <= padded:
-            frame = coef[k]
-            np.multiply(frame[:, first:first + width], weights[0], out=out[k])
+            group, w = coef[frames], weights[frames]
+            part = out[frames]
+            np.multiply(w[:, 0], group[(slice(None), *along(first, 0))], out=part)
             for j in range(1, 4):
-                out[k] += weights[j] * frame[:, first + j:first + j + width]
+                part += w[:, j] * group[(slice(None), *along(first, j))]
         else:
             index = np.clip(np.arange(width)[:, None] + first + np.arange(4)[None, :], 0, padded - 1)
-            out[k] = np.take(coef[k], index, axis=1) @ weights
+            for k in range(begin, end):
+                moved = np.moveaxis(coef[k], axis - 1, -1)                    # interpolated axis last
+                result = np.take(moved, index, axis=-1) @ weights[k, :, 0, 0]
+                out[k] = np.moveaxis(result, -1, axis - 1)
     return out
 
 
@@ -113,21 +133,20 @@ def shift_stack(stack: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray, rows: s
     r0, r1 = _span(rows, height, "rows")
     c0, c1 = _span(cols, width, "cols")
     p = _SPLINE_PAD_PX
-    # Edge padding as ndimage's "nearest" prefilter. The x pass acts row by row, so the padded rows (copies of the
-    # edge rows) are filtered and interpolated once, as the edge rows, and copied afterwards.
+    # Edge padding as ndimage's "nearest" prefilter. The x pass acts row by row, so only the rows are padded here;
+    # the y pass pads the x result (copies of its edge rows), which is the x pass of the padded rows.
     padded = np.empty((n, height, width + 2 * p))
     padded[:, :, p:p + width] = data
     padded[:, :, :p] = data[:, :, :1]
     padded[:, :, p + width:] = data[:, :, -1:]
-    coef = ndimage.spline_filter1d(padded, 3, axis=2, output=np.float64, mode="nearest")
-    along_x = _interpolate_last_axis(coef, width, dx, c0, c1)             # (n, h, c1 - c0)
-    lines = np.empty((n, c1 - c0, height + 2 * p))                         # (n, w', H): y lines contiguous
-    lines[:, :, p:p + height] = along_x.transpose(0, 2, 1)
-    lines[:, :, :p] = along_x[:, :1, :].transpose(0, 2, 1)
-    lines[:, :, p + height:] = along_x[:, -1:, :].transpose(0, 2, 1)
-    coef = ndimage.spline_filter1d(lines, 3, axis=2, output=np.float64, mode="nearest")
-    out = _interpolate_last_axis(coef, height, dy, r0, r1).astype(np.float32)   # (n, w', h')
-    return np.ascontiguousarray(out.transpose(0, 2, 1))
+    ndimage.spline_filter1d(padded, 3, axis=2, output=padded, mode="nearest")
+    along_x = _interpolate_axis(padded, 2, width, dx, c0, c1)            # (n, h, c1 - c0)
+    lines = np.empty((n, height + 2 * p, c1 - c0))
+    lines[:, p:p + height] = along_x
+    lines[:, :p] = along_x[:, :1]
+    lines[:, p + height:] = along_x[:, -1:]
+    ndimage.spline_filter1d(lines, 3, axis=1, output=lines, mode="nearest")
+    return _interpolate_axis(lines, 1, height, dy, r0, r1).astype(np.float32)
 
 
 @dataclass(frozen=True)
