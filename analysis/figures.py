@@ -13,8 +13,11 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 DPI = 110
 #: zlib level of the PNG files (1: fast; the figures are flat colour and lines, so they stay small).
@@ -63,6 +66,19 @@ def envelope(x: np.ndarray, y: np.ndarray, columns: int) -> tuple[np.ndarray, np
     return xs[keep], ys[keep]
 
 
+def _add_axes(fig: Figure, *grid: int, **kwargs):
+    """``fig.add_subplot(*grid)`` with at most ~6 ticks per linear axis (each tick label is laid out and drawn)."""
+    ax = fig.add_subplot(*grid, **kwargs)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    return ax
+
+
+def _title(ax, text: str) -> None:
+    """Axes title at a fixed height (an automatic one measures every tick label to dodge them)."""
+    ax.set_title(text, y=1.0, pad=6.0)
+
+
 def _plot_columns(fig: Figure) -> int:
     """Width of the plot area in pixels."""
     return max(int(fig.get_figwidth() * DPI * (fig.subplotpars.right - fig.subplotpars.left)), 1)
@@ -72,7 +88,7 @@ def plot_drift(path: Path, time_s: np.ndarray, dx_nm: np.ndarray, dy_nm: np.ndar
                truth: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
     """Drift trace (nm) against time; dashed ground truth when given."""
     fig = _new_figure()
-    ax = fig.add_subplot()
+    ax = _add_axes(fig)
     ax.plot(time_s, dx_nm, ".-", ms=3, label="x (fiducial)")
     ax.plot(time_s, dy_nm, ".-", ms=3, label="y (fiducial)")
     if truth is not None:
@@ -81,7 +97,7 @@ def plot_drift(path: Path, time_s: np.ndarray, dx_nm: np.ndarray, dy_nm: np.ndar
     ax.set_xlabel("time (s)")
     ax.set_ylabel("drift (nm)")
     ax.legend(fontsize=8)
-    ax.set_title("Lateral drift from the fiducial spot")
+    _title(ax, "Lateral drift from the fiducial spot")
     return _save(fig, path)
 
 
@@ -125,8 +141,9 @@ def plot_differential_montage(path: Path, images: Sequence[np.ndarray], labels: 
     height_in = image_w_in * canvas.shape[0] / canvas.shape[1] + 0.2
     fig = _new_figure(width_in, height_in, margins_in=(0.1, 1.2, 0.1, 0.1))
     ax = fig.add_subplot()
-    artist = ax.imshow(np.ma.masked_invalid(canvas), cmap=_diverging_map(), vmin=-limit, vmax=limit,
-                       interpolation="nearest", aspect="equal")
+    # coloured here (one 256-entry lookup; gaps white), so the drawing resamples bytes, not a masked float array
+    cmap, norm = _diverging_map(), Normalize(vmin=-limit, vmax=limit)
+    ax.imshow(cmap(norm(np.ma.masked_invalid(canvas)), bytes=True), interpolation="nearest", aspect="equal")
     ax.set_axis_off()
     bar_px = scale_bar_um * 1000.0 / pixel_size_nm
     for k, label in enumerate(labels[:n]):
@@ -140,7 +157,7 @@ def plot_differential_montage(path: Path, images: Sequence[np.ndarray], labels: 
             if k == 0:
                 ax.text(x0 + bar_px / 2, y0 - 0.02 * h, f"{scale_bar_um:g} µm", ha="center", va="bottom", fontsize=7)
     cax = fig.add_axes((1.0 - 1.1 / width_in, 0.15, 0.16 / width_in, 0.7))
-    fig.colorbar(artist, cax=cax, label="ΔI / I₁")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, label="ΔI / I₁")
     return _save(fig, path)
 
 
@@ -156,7 +173,7 @@ def _diverging_map():
 def plot_com_vs_soc(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
     """COM distance (nm) against state of charge, one curve per particle."""
     fig = _new_figure()
-    ax = fig.add_subplot()
+    ax = _add_axes(fig)
     for name, (soc, distance_nm) in curves.items():
         ax.plot(soc, distance_nm, ".-", ms=3, label=name)
     ax.set_xlabel("state of charge (capacity / nominal)")
@@ -169,7 +186,7 @@ def plot_com_vs_soc(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]]
 def plot_voltage_capacity(path: Path, capacity_mAh_g: np.ndarray, voltage_v: np.ndarray) -> Path:
     """Voltage against capacity."""
     fig = _new_figure()
-    ax = fig.add_subplot()
+    ax = _add_axes(fig)
     ax.plot(*envelope(capacity_mAh_g, voltage_v, _plot_columns(fig)), "-", lw=1)
     ax.set_xlabel("capacity (mAh/g)")
     ax.set_ylabel("voltage (V vs Li/Li⁺)")
@@ -180,11 +197,11 @@ def plot_focus_lock(path: Path, time_s: np.ndarray, error_nm: np.ndarray, z_nm: 
     """Focus-lock error (nm) and objective z (µm) against time."""
     fig = _new_figure(6.4, 4.8, margins_in=(0.8, 0.2, 0.55, 0.15), hspace=0.25)
     columns = _plot_columns(fig)
-    ax = fig.add_subplot(2 if z_nm is not None else 1, 1, 1)
+    ax = _add_axes(fig, 2 if z_nm is not None else 1, 1, 1)
     ax.plot(*envelope(time_s, error_nm, columns), "-", lw=0.8)
     ax.set_ylabel("lock error (nm)")
     if z_nm is not None:
-        ax2 = fig.add_subplot(2, 1, 2, sharex=ax)
+        ax2 = _add_axes(fig, 2, 1, 2, sharex=ax)
         ax2.plot(*envelope(time_s, np.asarray(z_nm) / 1000.0, columns), "-", lw=0.8, color="C1")
         ax2.set_ylabel("z (µm)")
         ax2.set_xlabel("time (s)")
@@ -196,7 +213,7 @@ def plot_focus_lock(path: Path, time_s: np.ndarray, error_nm: np.ndarray, z_nm: 
 def plot_cycling(path: Path, cycles: np.ndarray, charge_mAh_g: np.ndarray, discharge_mAh_g: np.ndarray) -> Path:
     """Capacity per cycle (cyclability)."""
     fig = _new_figure()
-    ax = fig.add_subplot()
+    ax = _add_axes(fig)
     ax.plot(cycles, charge_mAh_g, "o-", ms=3, label="charge")
     ax.plot(cycles, discharge_mAh_g, "s-", ms=3, label="discharge")
     ax.set_xlabel("cycle")
@@ -228,5 +245,5 @@ def plot_gitt_diffusivity(
     ax.set_xlabel(x_label)
     ax.set_ylabel("D (cm²/s)")
     ax.legend(fontsize=8)
-    ax.set_title("GITT diffusion coefficient")
+    _title(ax, "GITT diffusion coefficient")
     return _save(fig, path)
