@@ -136,7 +136,8 @@ def plot_differential_montage(path: Path, images: Sequence[np.ndarray], labels: 
     gap = max(int(round(0.06 * w)), 2)
     label_px = max(int(round(0.14 * h)), 8)                   # room above each tile for its label
     canvas = _tile([np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0) for im in images], cols, gap, label_px)
-    image_w_in = 2.6 * cols
+    # one screen pixel per image pixel where that fits 5-15 inches (no resampling, no more pixels than data)
+    image_w_in = float(np.clip(canvas.shape[1] / DPI, 5.0, 15.0))
     width_in = image_w_in + 1.3
     height_in = image_w_in * canvas.shape[0] / canvas.shape[1] + 0.2
     fig = _new_figure(width_in, height_in, margins_in=(0.1, 1.2, 0.1, 0.1))
