@@ -127,7 +127,6 @@ def plot_differential_montage(path: Path, images: Sequence[np.ndarray], labels: 
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         raise ValueError(f"montage images must be 2-D and of one shape, got shapes {sorted(shapes)}")
     cols = min(n, 4)
-    rows = int(np.ceil(n / cols))
     h, w = next(iter(shapes))
     if limit is None:
         values = np.concatenate([np.abs(im[np.isfinite(im)]).ravel() for im in images] + [np.zeros(1)])
