@@ -35,7 +35,7 @@ from operascope.analysis.lock_fault_fields import lock_fault_fields
 from operascope.analysis.masking import Particle
 from operascope.analysis.particle_identity import particle_names
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
-from operascope.analysis.particle_chunk import particle_chunk_series
+from operascope.analysis.particle_chunk import particle_chunk_series, particle_statics
 from operascope.analysis.reference_particles import reference_particles
 from operascope.analysis.runfile import Run, open_run
 
@@ -174,11 +174,12 @@ def _particle_series(run: Run, kept: list[Particle], labels: np.ndarray, referen
     series = np.full((3, len(kept), n), np.nan)
     regions = [p.slices(margin, shape) for p in kept]
     particle_masks = [labels[rs, cs] == p.label for p, (rs, cs) in zip(kept, regions)]
+    statics = [particle_statics(reference[rs, cs], pmask, pixel_nm) for (rs, cs), pmask in zip(regions, particle_masks)]
 
     def submit(start: int, stop: int, blocks: list[np.ndarray]) -> list[Future]:
         return [pool.submit(particle_chunk_series, block, reference[rs, cs], pmask, p.area_px, dx_px[start:stop],
-                            dy_px[start:stop], pixel_nm, unreacted_threshold, min_unreacted_fraction)
-                for p, (rs, cs), pmask, block in zip(kept, regions, particle_masks, blocks)]
+                            dy_px[start:stop], pixel_nm, unreacted_threshold, min_unreacted_fraction, st)
+                for p, (rs, cs), pmask, block, st in zip(kept, regions, particle_masks, blocks, statics)]
 
     def collect(start: int, stop: int, futures: list[Future]) -> None:
         for j, future in enumerate(futures):
