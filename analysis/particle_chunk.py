@@ -119,7 +119,10 @@ def particle_chunk_series(
     else:
         values = np.empty((n, 0), dtype=np.float32)
     diff = np.full(values.shape, np.nan, dtype=np.float32)       # differential(): float32, NaN where not valid
-    np.divide(values - st.reference32, st.reference32, out=diff, where=st.valid[None, :])
+    if st.valid.all():
+        np.divide(values - st.reference32, st.reference32, out=diff)
+    else:
+        np.divide(values - st.reference32, st.reference32, out=diff, where=st.valid[None, :])
     d64 = diff.astype(np.float64)
     finite = np.isfinite(d64)
     if m.any():
