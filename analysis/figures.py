@@ -165,9 +165,7 @@ def _diverging_map():
     """RdBu_r with masked pixels (the gaps between tiles) drawn white."""
     from matplotlib import colormaps
 
-    cmap = colormaps["RdBu_r"].copy()
-    cmap.set_bad("white")
-    return cmap
+    return colormaps["RdBu_r"].with_extremes(bad="white")
 
 
 def plot_com_vs_soc(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
