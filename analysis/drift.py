@@ -56,31 +56,69 @@ def _cubic_taps(shift_px: float) -> tuple[int, np.ndarray]:
     return offset, weights
 
 
-def _interpolate_last_axis(coef: np.ndarray, size: int, shifts_px: np.ndarray) -> np.ndarray:
-    """Cubic interpolation along the last axis of padded spline coefficients (n, L, size + 2 pad), one shift
-    per frame: four slice products per frame (taps clamped to the array, as ndimage does, beyond the pad)."""
-    n, lines, padded = coef.shape
-    out = np.empty((n, lines, size))
-    for k in range(n):
-        offset, weights = _cubic_taps(shifts_px[k])
-        first = offset - 1 + _SPLINE_PAD_PX
-        if first >= 0 and first + 3 + size <= padded:
-            frame = coef[k]
-            np.multiply(frame[:, first:first + size], weights[0], out=out[k])
+def _interpolate_axis(coef: np.ndarray, axis: int, size: int, shifts_px: np.ndarray, start: int = 0,
+                      stop: int | None = None) -> np.ndarray:
+    """Cubic interpolation along ``axis`` (1 or 2) of padded spline coefficients (n, ., .), one shift per frame.
+
+    Successive frames whose taps start at the same coefficient are done together: four slice products per run
+    (in the order of the per-frame sum, so the values are the same); taps beyond the pad are clamped to the array,
+    as ndimage does. Only output positions ``start..stop`` (default: all ``size``) along ``axis`` are computed.
+    """
+    n = coef.shape[0]
+    padded = coef.shape[axis]
+    stop = size if stop is None else stop
+    width = stop - start
+    out_shape = list(coef.shape)
+    out_shape[axis] = width
+    out = np.empty(out_shape)
+    taps = [_cubic_taps(s) for s in shifts_px]
+    firsts = np.array([offset - 1 + _SPLINE_PAD_PX + start for offset, _ in taps], dtype=int)
+    weights = np.array([w for _, w in taps]).reshape(n, 4, 1, 1)
+
+    def along(first: int, j: int) -> tuple[slice, ...]:
+        cut = [slice(None)] * 3
+        cut[axis] = slice(first + j, first + j + width)
+        return tuple(cut[1:])
+
+    breaks = np.flatnonzero(np.diff(firsts)) + 1
+    for begin, end in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [n]])):
+        first = int(firsts[begin])                     # a run of successive frames with the same taps
+        frames = slice(int(begin), int(end))
+        if first >= 0 and first + 3 + width <= padded:
+            group, w = coef[frames], weights[frames]
+            part = out[frames]
+            np.multiply(w[:, 0], group[(slice(None), *along(first, 0))], out=part)
             for j in range(1, 4):
-                out[k] += weights[j] * frame[:, first + j:first + j + size]
+                part += w[:, j] * group[(slice(None), *along(first, j))]
         else:
-            index = np.clip(np.arange(size)[:, None] + first + np.arange(4)[None, :], 0, padded - 1)
-            out[k] = np.take(coef[k], index, axis=1) @ weights
+            index = np.clip(np.arange(width)[:, None] + first + np.arange(4)[None, :], 0, padded - 1)
+            for k in range(begin, end):
+                moved = np.moveaxis(coef[k], axis - 1, -1)                    # interpolated axis last
+                result = np.take(moved, index, axis=-1) @ weights[k, :, 0, 0]
+                out[k] = np.moveaxis(result, -1, axis - 1)
     return out
 
 
-def shift_stack(stack: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray) -> np.ndarray:
+def _span(part: slice | None, size: int, name: str) -> tuple[int, int]:
+    """(start, stop) of a step-1 slice of ``range(size)``; the whole range for None."""
+    if part is None:
+        return 0, size
+    start, stop, step = part.indices(size)
+    if step != 1 or stop <= start:
+        raise ValueError(f"{name} must be a non-empty slice with step 1 inside 0..{size}, got {part}")
+    return start, stop
+
+
+def shift_stack(stack: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray, rows: slice | None = None,
+                cols: slice | None = None) -> np.ndarray:
     """:func:`shift_image` (order 3) of every frame of an (n, h, w) stack by its own (dx, dy); float32 out.
 
     Equal to ``shift_image(stack[k], dx_px[k], dy_px[k])`` to float rounding (tested): the same edge padding and
     spline prefilter as ``ndimage.shift``, run once over the whole stack along contiguous lines, then the separable
     four-tap cubic B-spline interpolation of each frame as slice arithmetic (a shift is one sub-pixel offset).
+    ``rows``, ``cols`` (step-1 slices): compute only that part of the output, (n, rows, cols) — identical to
+    cutting the full result (the x pass is done only for the needed columns, the y pass only for those columns
+    and rows), for callers that use a sub-window, e.g. one particle's pixels.
     """
     data = np.asarray(stack, dtype=np.float32)
     if data.ndim != 3:
@@ -92,21 +130,23 @@ def shift_stack(stack: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray) -> np.n
     if not (np.isfinite(dx).all() and np.isfinite(dy).all()):
         raise ValueError("every shift must be finite")
     n, height, width = data.shape
+    r0, r1 = _span(rows, height, "rows")
+    c0, c1 = _span(cols, width, "cols")
     p = _SPLINE_PAD_PX
-    # Edge padding as ndimage's "nearest" prefilter. The x pass acts row by row, so the padded rows (copies of the
-    # edge rows) are filtered and interpolated once, as the edge rows, and copied afterwards.
+    # Edge padding as ndimage's "nearest" prefilter. The x pass acts row by row, so only the rows are padded here;
+    # the y pass pads the x result (copies of its edge rows), which is the x pass of the padded rows.
     padded = np.empty((n, height, width + 2 * p))
     padded[:, :, p:p + width] = data
     padded[:, :, :p] = data[:, :, :1]
     padded[:, :, p + width:] = data[:, :, -1:]
-    coef = ndimage.spline_filter1d(padded, 3, axis=2, output=np.float64, mode="nearest")
-    along_x = _interpolate_last_axis(coef, width, dx)                     # (n, h, w)
-    lines = np.empty((n, width, height + 2 * p))                           # (n, w, H): y lines contiguous
-    lines[:, :, p:p + height] = along_x.transpose(0, 2, 1)
-    lines[:, :, :p] = along_x[:, :1, :].transpose(0, 2, 1)
-    lines[:, :, p + height:] = along_x[:, -1:, :].transpose(0, 2, 1)
-    coef = ndimage.spline_filter1d(lines, 3, axis=2, output=np.float64, mode="nearest")
-    return _interpolate_last_axis(coef, height, dy).transpose(0, 2, 1).astype(np.float32)
+    ndimage.spline_filter1d(padded, 3, axis=2, output=padded, mode="nearest")
+    along_x = _interpolate_axis(padded, 2, width, dx, c0, c1)            # (n, h, c1 - c0)
+    lines = np.empty((n, height + 2 * p, c1 - c0))
+    lines[:, p:p + height] = along_x
+    lines[:, :p] = along_x[:, :1]
+    lines[:, p + height:] = along_x[:, -1:]
+    ndimage.spline_filter1d(lines, 3, axis=1, output=lines, mode="nearest")
+    return _interpolate_axis(lines, 1, height, dy, r0, r1).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ computed once per chunk instead of once per frame. No state, no I/O: chunks may 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -35,6 +35,18 @@ class _Statics:
     keep: np.ndarray          # mask pixels whose coverage is enough to be corrected (all True without correction)
     reference64: np.ndarray   # reference (float64) at each mask pixel
     denominator: np.ndarray   # coverage * interior at each mask pixel (1 where not kept)
+    shape: tuple[int, int] = (0, 0)   # of the reference window / mask
+    pixel_size_nm: float = float("nan")
+
+
+def particle_statics(reference: np.ndarray, mask: np.ndarray, pixel_size_nm: float) -> _Statics:
+    """What :func:`particle_chunk_series` needs of the reference window and the particle mask alone: compute it
+    once per particle and pass it to every chunk (``statics=``) instead of once per chunk. Pure."""
+    m = np.asarray(mask, dtype=bool)
+    if np.shape(reference) != m.shape or m.ndim != 2:
+        raise ValueError(f"reference {np.shape(reference)} and mask {m.shape} must be one (h, w) shape")
+    found = _statics(reference, m, rim_erosion_px(pixel_size_nm))
+    return replace(found, shape=(int(m.shape[0]), int(m.shape[1])), pixel_size_nm=float(pixel_size_nm))
 
 
 def _statics(reference: np.ndarray, mask: np.ndarray, rim_px: int) -> _Statics:
@@ -70,12 +82,14 @@ def particle_chunk_series(
     pixel_size_nm: float,
     unreacted_threshold: float = 0.05,
     min_unreacted_fraction: float = 0.05,
+    statics: _Statics | None = None,
 ) -> np.ndarray:
     """(3, n) array of :data:`SERIES` for the n bins of ``block``.
 
     ``block`` (n, h, w): the particle's window of n binned frames (not drift-corrected); ``reference`` (h, w) the
     drift-corrected reference in that window; ``mask`` (h, w) the particle's pixels; ``area_px`` its area (the
-    unreacted fraction's denominator); ``dx_px, dy_px`` the drift of each bin (undone here). Pure.
+    unreacted fraction's denominator); ``dx_px, dy_px`` the drift of each bin (undone here); ``statics`` (optional)
+    :func:`particle_statics` of this ``reference``, ``mask`` and pixel size, computed once per particle. Pure.
     """
     stack = np.asarray(block, dtype=np.float32)
     m = np.asarray(mask, dtype=bool)
@@ -90,11 +104,25 @@ def particle_chunk_series(
     out = np.full((3, n), np.nan)
     if n == 0:
         return out
-    st = _statics(reference, m, rim_erosion_px(pixel_size_nm))
-    corrected = shift_stack(stack, -np.asarray(dx_px, dtype=float), -np.asarray(dy_px, dtype=float))
-    values = corrected[:, st.rows, st.cols]                      # (n, m) float32, mask pixels only
+    if statics is None:
+        st = _statics(reference, m, rim_erosion_px(pixel_size_nm))
+    elif statics.shape != m.shape or statics.pixel_size_nm != pixel_size_nm:
+        raise ValueError(f"statics are for a {statics.shape} window at {statics.pixel_size_nm} nm/px, not "
+                         f"{m.shape} at {pixel_size_nm} nm/px")
+    else:
+        st = statics
+    if st.rows.size:   # shift only the mask's bounding box (identical to cutting the whole shifted window)
+        r0, c0 = int(st.rows.min()), int(st.cols.min())
+        corrected = shift_stack(stack, -np.asarray(dx_px, dtype=float), -np.asarray(dy_px, dtype=float),
+                                slice(r0, int(st.rows.max()) + 1), slice(c0, int(st.cols.max()) + 1))
+        values = corrected[:, st.rows - r0, st.cols - c0]        # (n, m) float32, mask pixels only
+    else:
+        values = np.empty((n, 0), dtype=np.float32)
     diff = np.full(values.shape, np.nan, dtype=np.float32)       # differential(): float32, NaN where not valid
-    np.divide(values - st.reference32, st.reference32, out=diff, where=st.valid[None, :])
+    if st.valid.all():
+        np.divide(values - st.reference32, st.reference32, out=diff)
+    else:
+        np.divide(values - st.reference32, st.reference32, out=diff, where=st.valid[None, :])
     d64 = diff.astype(np.float64)
     finite = np.isfinite(d64)
     if m.any():
@@ -115,10 +143,13 @@ def particle_chunk_series(
         region = usable & (corrected_diff < unreacted_threshold)
     area = usable.sum(axis=1)
     count = region.sum(axis=1)
-    rows, cols = st.rows.astype(float), st.cols.astype(float)
+    # sums of integer pixel coordinates: exact in float64 in any order, so one matrix product per mask
+    coords = np.stack([st.cols, st.rows], axis=1).astype(float)               # (m, 2)
+    whole = usable.astype(float) @ coords
+    front = region.astype(float) @ coords
     with np.errstate(invalid="ignore", divide="ignore"):
-        whole_x, whole_y = (usable * cols).sum(axis=1) / area, (usable * rows).sum(axis=1) / area
-        front_x, front_y = (region * cols).sum(axis=1) / count, (region * rows).sum(axis=1) / count
+        whole_x, whole_y = whole[:, 0] / area, whole[:, 1] / area
+        front_x, front_y = front[:, 0] / count, front[:, 1] / count
     defined = (area > 0) & (count >= np.maximum(min_unreacted_fraction * area, 1))
     distance = np.hypot(front_x - whole_x, front_y - whole_y)
     out[0] = np.where(defined, distance * pixel_size_nm, np.nan)

@@ -12,6 +12,8 @@ import logging
 import csv
 import json
 import math
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -24,17 +26,16 @@ except ImportError:  # Python 3.10
 import numpy as np
 
 from operascope.analysis import figures
-from operascope.analysis.cycling import capacity_per_cycle, rate_capability
-from operascope.analysis.differential import differential
-from operascope.analysis.drift import CHUNK_BINS, DriftTrace, shift_stack, track_fiducial
+from operascope.analysis.drift import CHUNK_BINS, DriftTrace, track_fiducial
 from operascope.analysis.errors import RunFileError
 from operascope.analysis.fiducial import locate_fiducial
+from operascope.analysis.figures_report import draw_early_figures, montage_images
 from operascope.analysis.json_safe import json_safe
 from operascope.analysis.lock_fault_fields import lock_fault_fields
 from operascope.analysis.masking import Particle
 from operascope.analysis.particle_identity import particle_names
 from operascope.analysis.materials import SPECIFIC_CAPACITY_MAH_G
-from operascope.analysis.particle_chunk import particle_chunk_series
+from operascope.analysis.particle_chunk import particle_chunk_series, particle_statics
 from operascope.analysis.reference_particles import reference_particles
 from operascope.analysis.runfile import Run, open_run
 
@@ -158,6 +159,66 @@ def _particle_blocks(run: Run, regions: list[tuple[slice, slice]], n: int, chunk
         yield start, stop, [window[:, rs.start - r0:rs.stop - r0, cs.start - c0:cs.stop - c0] for rs, cs in regions]
 
 
+def _worker_threads() -> int:
+    """Threads of the analysis pool: the figures and the particle kernels (NumPy/SciPy release the GIL)."""
+    return max(2, min(os.cpu_count() or 1, 4))
+
+
+def _particle_series(run: Run, kept: list[Particle], labels: np.ndarray, reference: np.ndarray, margin: int,
+                     dx_px: np.ndarray, dy_px: np.ndarray, pixel_nm: float, unreacted_threshold: float,
+                     min_unreacted_fraction: float, pool: ThreadPoolExecutor, progress: ProgressCallback | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COM distance, mean differential and unreacted fraction (particles x bins): the pure chunk kernel per
+    particle and chunk of bins, run on ``pool``; this thread reads the next chunk meanwhile (two in flight)."""
+    n, shape = run.n_frames, run.frame_shape
+    series = np.full((3, len(kept), n), np.nan)
+    regions = [p.slices(margin, shape) for p in kept]
+    particle_masks = [labels[rs, cs] == p.label for p, (rs, cs) in zip(kept, regions)]
+    statics = [particle_statics(reference[rs, cs], pmask, pixel_nm) for (rs, cs), pmask in zip(regions, particle_masks)]
+
+    def submit(start: int, stop: int, blocks: list[np.ndarray]) -> list[Future]:
+        return [pool.submit(particle_chunk_series, block, reference[rs, cs], pmask, p.area_px, dx_px[start:stop],
+                            dy_px[start:stop], pixel_nm, unreacted_threshold, min_unreacted_fraction, st)
+                for p, (rs, cs), pmask, block, st in zip(kept, regions, particle_masks, blocks, statics)]
+
+    def collect(start: int, stop: int, futures: list[Future]) -> None:
+        for j, future in enumerate(futures):
+            series[:, j, start:stop] = future.result()
+        if progress is not None:
+            progress(stop, n, "particles")
+
+    pending: tuple[int, int, list[Future]] | None = None
+    for start, stop, blocks in _particle_blocks(run, regions, n):
+        submitted = (start, stop, submit(start, stop, blocks))
+        if pending is not None:
+            collect(*pending)
+        pending = submitted
+    if pending is not None:
+        collect(*pending)
+    return series[0], series[1], series[2]
+
+
+def _write_csvs(out: Path, kept: list[Particle], time_s: np.ndarray, dx_nm: np.ndarray, dy_nm: np.ndarray,
+                ok: np.ndarray, capacity: np.ndarray, soc: np.ndarray, com_nm: np.ndarray, mean_diff: np.ndarray,
+                unreacted_fraction: np.ndarray) -> None:
+    """drift.csv (one row per bin) and com.csv (one row per particle and bin)."""
+    n = time_s.size
+    with open(out / "drift.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["time_s", "dx_nm", "dy_nm", "fit_ok", "drift_interpolated"])
+        for k in range(n):
+            w.writerow([f"{time_s[k]:.6g}", f"{dx_nm[k]:.4f}", f"{dy_nm[k]:.4f}", int(ok[k]), int(not ok[k])])
+    with open(out / "com.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["particle", "time_s", "capacity_mAh_g", "soc", "com_distance_nm", "mean_differential",
+                    "unreacted_fraction", "drift_interpolated"])
+        for j, p in enumerate(kept):
+            for k in range(n):
+                w.writerow([p.label, f"{time_s[k]:.6g}", f"{capacity[k]:.6g}", f"{soc[k]:.6g}",
+                            f"{com_nm[j, k]:.4f}", f"{mean_diff[j, k]:.6g}", f"{unreacted_fraction[j, k]:.6g}",
+                            int(not ok[k])])
+
+
 def _frame_labels(run: Run, k: int, capacity: np.ndarray, soc: np.ndarray) -> str:
     if np.isfinite(capacity[k]):
         return f"t={run.binned.time_s[k]:.0f} s, {capacity[k]:.1f} mAh/g"
@@ -250,72 +311,31 @@ def analyze_run(
         kept, border = list(segmented.kept), segmented.border_px
         warnings += segmented.warnings()
 
-        # ---------------------------------------------------------------- per-particle time series
+        # ---------------------------------------------------------------- figures (a worker) and particles
         margin = border + 2
-        com_nm = np.full((len(kept), n), np.nan)
-        mean_diff = np.full((len(kept), n), np.nan)
-        unreacted_fraction = np.full((len(kept), n), np.nan)
-        regions = [p.slices(margin, shape) for p in kept]
-        particle_masks = [labels[rs, cs] == p.label for p, (rs, cs) in zip(kept, regions)]
-        for start, stop, blocks in _particle_blocks(run, regions, n):
-            for j, (p, (rs, cs), pmask, block) in enumerate(zip(kept, regions, particle_masks, blocks)):
-                series = particle_chunk_series(block, reference[rs, cs], pmask, p.area_px, dx_px[start:stop],
-                                               dy_px[start:stop], pixel_nm, unreacted_threshold,
-                                               min_unreacted_fraction)
-                com_nm[j, start:stop], mean_diff[j, start:stop], unreacted_fraction[j, start:stop] = series
-            if progress is not None:
-                progress(stop, n, "particles")
-
         capacity, soc = _capacity_and_soc(run, nominal_capacity_mAh_g)
+        montage_indices, montage = montage_images(run, reference, labels, kept, margin, dx_px, dy_px,
+                                                  montage_frames)
+        with ThreadPoolExecutor(max_workers=_worker_threads()) as pool:
+            early = pool.submit(draw_early_figures, out, run, time_s, dx_nm, dy_nm, truth_xy, montage,
+                                [_frame_labels(run, k, capacity, soc) for k in montage_indices], pixel_nm)
+            com_nm, mean_diff, unreacted_fraction = _particle_series(
+                run, kept, labels, reference, margin, dx_px, dy_px, pixel_nm, unreacted_threshold,
+                min_unreacted_fraction, pool, progress)
+            drawn = early.result()
 
         # ---------------------------------------------------------------- files
-        with open(out / "drift.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["time_s", "dx_nm", "dy_nm", "fit_ok", "drift_interpolated"])
-            for k in range(n):
-                w.writerow([f"{time_s[k]:.6g}", f"{dx_nm[k]:.4f}", f"{dy_nm[k]:.4f}", int(ok[k]), int(not ok[k])])
-        with open(out / "com.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["particle", "time_s", "capacity_mAh_g", "soc", "com_distance_nm", "mean_differential",
-                        "unreacted_fraction", "drift_interpolated"])
-            for j, p in enumerate(kept):
-                for k in range(n):
-                    w.writerow([p.label, f"{time_s[k]:.6g}", f"{capacity[k]:.6g}", f"{soc[k]:.6g}",
-                                f"{com_nm[j, k]:.4f}", f"{mean_diff[j, k]:.6g}", f"{unreacted_fraction[j, k]:.6g}",
-                                int(not ok[k])])
-
-        written = [out / "drift.csv", out / "com.csv"]
-        written.append(figures.plot_drift(out / "drift.png", time_s, dx_nm, dy_nm, truth_xy))
-        montage_indices = sorted(set(np.linspace(0, n - 1, min(montage_frames, n)).round().astype(int).tolist()))
-        if kept:
-            r0 = max(min(p.bbox[0] for p in kept) - 5, 0)
-            r1 = min(max(p.bbox[1] for p in kept) + 5, shape[0])
-            c0 = max(min(p.bbox[2] for p in kept) - 5, 0)
-            c1 = min(max(p.bbox[3] for p in kept) + 5, shape[1])
-            keep_mask = np.isin(labels, [p.label for p in kept])
-        else:
-            r0, r1, c0, c1 = 0, shape[0], 0, shape[1]
-            keep_mask = labels > 0   # the whole mask
-        montage = []
-        # Shift only the montage window (plus the drift margin), not the whole frame.
-        wr = slice(max(r0 - margin, 0), min(r1 + margin, shape[0]))
-        wc = slice(max(c0 - margin, 0), min(c1 + margin, shape[1]))
-        inner = (slice(r0 - wr.start, r1 - wr.start), slice(c0 - wc.start, c1 - wc.start))
-        corrected_stack = shift_stack(np.stack([run.frame_region(k, wr, wc) for k in montage_indices]),
-                                      -dx_px[montage_indices], -dy_px[montage_indices])
-        for corrected in corrected_stack:
-            montage.append(differential(corrected, reference[wr, wc], keep_mask[wr, wc])[inner])
-        written.append(figures.plot_differential_montage(
-            out / "differential_montage.png", montage, [_frame_labels(run, k, capacity, soc) for k in montage_indices],
-            pixel_nm))
+        _write_csvs(out, kept, time_s, dx_nm, dy_nm, ok, capacity, soc, com_nm, mean_diff, unreacted_fraction)
+        written = [out / "drift.csv", out / "com.csv", drawn.drift, drawn.montage]
         written.append(figures.plot_com_vs_soc(
             out / "com_vs_soc.png", {name: (soc, com_nm[j]) for j, name in enumerate(particle_names(run, kept, pixel_nm))}))
-        echem_summary = _echem_summary(run, out, written, warnings)
+        written += drawn.echem_written
+        warnings += drawn.warnings
+        echem_summary = drawn.echem_summary
         focus_summary = None
-        if run.focus_lock is not None and run.focus_lock.time_s.size:
-            fl = run.focus_lock
-            written.append(figures.plot_focus_lock(out / "focus_lock.png", fl.time_s, fl.error_nm, fl.z_nm))
-            focus_summary = _focus_summary(fl, time_s)
+        if drawn.focus is not None:
+            written.append(drawn.focus)
+            focus_summary = _focus_summary(run.focus_lock, time_s)
 
         summary = _summary(run, n, shape, pixel_nm, guess, trace, dx_nm, dy_nm, ok, truth_stats, threshold, kept,
                            com_nm, mean_diff, capacity, unreacted_threshold, echem_summary, warnings, written)
@@ -343,40 +363,6 @@ def _focus_summary(fl: Any, frame_time_s: np.ndarray) -> dict[str, Any]:
     else:
         finite = np.isfinite(error)
         result["rms_error_nm"] = float(np.sqrt(np.mean(error[finite] ** 2))) if finite.any() else float("nan")
-    return result
-
-
-def _echem_summary(run: Run, out: Path, written: list[Path], warnings: list[str]) -> dict[str, Any] | None:
-    ec = run.echem
-    if ec is None or ec.time_s.size < 2:
-        if run.binned.voltage_v is not None and run.binned.capacity_mAh_g is not None:
-            written.append(figures.plot_voltage_capacity(out / "voltage_capacity.png", run.binned.capacity_mAh_g,
-                                                         run.binned.voltage_v))
-        return None
-    capacity = ec.capacity_mAh_g
-    mass = run.active_mass_mg
-    if capacity is None and mass:
-        from operascope.analysis.gitt.pulses import cumulative_charge_c
-
-        capacity = cumulative_charge_c(ec.time_s, ec.current_a) / 3.6 / (mass * 1e-3)
-    if capacity is not None:
-        written.append(figures.plot_voltage_capacity(out / "voltage_capacity.png", capacity, ec.voltage_v))
-    result: dict[str, Any] = {"n_samples": int(ec.time_s.size), "voltage_range_v": [float(ec.voltage_v.min()),
-                                                                                  float(ec.voltage_v.max())]}
-    if mass and mass > 0:
-        cycles = capacity_per_cycle(ec.time_s, ec.current_a, mass, ec.cycle)
-        result["cycles"] = [{"cycle": c.cycle, "charge_mAh_g": c.charge_mAh_g, "discharge_mAh_g": c.discharge_mAh_g,
-                             "charge_current_mA_g": c.charge_current_mA_g,
-                             "discharge_current_mA_g": c.discharge_current_mA_g} for c in cycles]
-        result["rate_capability"] = [{"rate_mA_g": r.rate_mA_g, "c_rate": r.c_rate, "n_cycles": r.n_cycles,
-                                      "discharge_mAh_g": r.discharge_mAh_g, "charge_mAh_g": r.charge_mAh_g}
-                                     for r in rate_capability(cycles)]
-        if len(cycles) > 1:
-            written.append(figures.plot_cycling(out / "cycling.png", np.array([c.cycle for c in cycles]),
-                                                np.array([c.charge_mAh_g for c in cycles]),
-                                                np.array([c.discharge_mAh_g for c in cycles])))
-    else:
-        warnings.append("no active mass in the file: capacity per cycle not computed")
     return result
 
 

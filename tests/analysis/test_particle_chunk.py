@@ -7,7 +7,7 @@ import pytest
 
 from operascope.analysis.differential import differential
 from operascope.analysis.drift import shift_image, shift_stack
-from operascope.analysis.particle_chunk import particle_chunk_series
+from operascope.analysis.particle_chunk import particle_chunk_series, particle_statics
 from operascope.analysis.reaction_front import front_com, rim_erosion_px, unreacted_region
 
 
@@ -95,3 +95,46 @@ def test_chunk_kernel_refuses_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match="must be"):
         particle_chunk_series(np.zeros((2, 10, 10)), np.ones((9, 10)), np.ones((10, 10), bool), 100,
                               np.zeros(2), np.zeros(2), 34.7)
+
+
+def test_shift_stack_of_a_sub_window_equals_the_cut_of_the_whole() -> None:
+    rng = np.random.default_rng(5)
+    stack = rng.normal(1000.0, 100.0, (5, 37, 43)).astype(np.float32)
+    dx, dy = rng.uniform(-6.0, 6.0, 5), rng.uniform(-6.0, 6.0, 5)
+    dx[0] = 20.5                  # taps clamped at the edge for this frame
+    whole = shift_stack(stack, dx, dy)
+    for rows, cols in ((slice(5, 30), slice(8, 40)), (slice(0, 37), slice(0, 1)), (slice(36, 37), slice(0, 43))):
+        part = shift_stack(stack, dx, dy, rows, cols)
+        assert part.shape == (5, rows.stop - rows.start, cols.stop - cols.start) and part.flags.c_contiguous
+        np.testing.assert_array_equal(part, whole[:, rows, cols])
+    with pytest.raises(ValueError, match="rows"):
+        shift_stack(stack, dx, dy, slice(10, 10), None)
+    with pytest.raises(ValueError, match="cols"):
+        shift_stack(stack, dx, dy, None, slice(0, 40, 2))
+
+
+def test_shift_stack_with_runs_of_equal_taps_equals_shift_image() -> None:
+    """Slow drift: successive frames share their integer offset and are interpolated together."""
+    rng = np.random.default_rng(11)
+    stack = rng.normal(1000.0, 100.0, (9, 30, 34)).astype(np.float32)
+    dx = np.array([0.1, 0.2, 0.3, 1.4, 1.5, 1.6, -2.2, -2.1, 14.9])
+    dy = np.array([0.0, 0.05, 0.1, 0.15, -0.7, -0.6, -0.5, 3.3, 3.4])
+    fast = shift_stack(stack, dx, dy, slice(2, 27), slice(3, 30))
+    reference = np.stack([shift_image(stack[k], dx[k], dy[k]) for k in range(9)])[:, 2:27, 3:30]
+    np.testing.assert_allclose(fast, reference, rtol=1e-6, atol=1e-3)
+
+
+def test_chunk_kernel_with_statics_computed_once_gives_the_same_series() -> None:
+    rng = np.random.default_rng(9)
+    block, reference, mask, dx, dy = _scene(10, rng)
+    area = int(mask.sum())
+    statics = particle_statics(reference, mask, 34.7)
+    for start, stop in ((0, 4), (4, 10)):
+        once = particle_chunk_series(block[start:stop], reference, mask, area, dx[start:stop], dy[start:stop], 34.7,
+                                     statics=statics)
+        every = particle_chunk_series(block[start:stop], reference, mask, area, dx[start:stop], dy[start:stop], 34.7)
+        np.testing.assert_array_equal(once, every)
+    with pytest.raises(ValueError, match="statics"):
+        particle_chunk_series(block[:2], reference, mask, area, dx[:2], dy[:2], 30.0, statics=statics)
+    with pytest.raises(ValueError, match="one"):
+        particle_statics(reference[:-1], mask, 34.7)
