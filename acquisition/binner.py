@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from operascope.acquisition.array_pool import ArrayPool
 from operascope.devices.base import Frame
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class FrameStamper(Protocol):
 
 #: float32 holds every integer below 2**24 exactly, so sums of up to 256 uint16 frames are exact in it.
 EXACT_FLOAT32_FRAMES = 256
+#: bin means kept for reuse: the reference, bins queued for the differential and the writer, spares
+MEAN_POOL_ARRAYS = 8
 
 
 class Binner:
@@ -76,6 +79,7 @@ class Binner:
         #: The gap this frame closed: (first missing id, how many), None when it followed its predecessor.
         self.last_gap: tuple[int, int] | None = None
         self._sum: np.ndarray | None = None
+        self._means = ArrayPool(MEAN_POOL_ARRAYS)   # bin means reused once the writer and viewers let go
         self._reset_bin()
 
     def _reset_bin(self) -> None:
@@ -132,7 +136,8 @@ class Binner:
 
     def _emit(self, partial: bool) -> BinnedFrame:
         assert self._sum is not None
-        mean = np.multiply(self._sum, 1.0 / self._count, dtype=np.float32)
+        mean = np.multiply(self._sum, 1.0 / self._count, dtype=np.float32,
+                           out=self._means.take(self._sum.shape, np.float32))
         stamper = self.stamper
         host = tuple(self._host_times)
         times = stamper.mid_times_s(tuple(self._camera_ns), host) if stamper is not None else host
