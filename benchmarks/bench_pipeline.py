@@ -298,7 +298,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        cpu_per_frame(tmp, 400 if args.quick else 1600)
+        cpu_per_frame(tmp, 400 if args.quick else 1600, rounds=2 if args.quick else 3)
         throughput(tmp, 400 if args.quick else 1600)
         raw_recording(tmp, 5.0 if args.quick else 20.0)
         memory(tmp, 4000 if args.quick else 20_000)
