@@ -2,7 +2,9 @@
 
 A replay camera serves pre-made uint16 frames as fast as they are read (no rendering cost), so
 the figures measure the engine: capture -> bin 20 -> live differential (drift fit + shift + mask)
--> SWMR run writer. The other devices are the simulated ones. Prints frames/s as a ratio to the
+-> SWMR run writer. For the CPU per frame (vs the bare loop of pipeline_reference.py) the camera
+never runs more than 4 frames ahead of the binner, as a camera slower than the pipeline; the
+throughput figure lets it run free. The other devices are the simulated ones. Prints frames/s as a ratio to the
 FLIR GS3-U3-23S6M-C's maximum full-frame rate (82 fps Mono16, 162.67 fps Mono8; devices.md 1.2).
 
     .venv/bin/python benchmarks/bench_pipeline.py [--quick]
@@ -234,7 +236,10 @@ def cpu_per_frame(tmp: Path, n_frames: int, rounds: int = 2) -> None:
           f"(copy, bin, fiducial fit, slice shift, masked divide, SWMR append + flush per bin); pipeline threads "
           f"{pipeline_s * 1e3:.2f} ms (least of {rounds} rounds each)")
     ratio = pipeline_s / bare_s
-    print(f"[cpu] ratio pipeline / bare loop: {ratio:.2f}  (goal <= 1.2: {'met' if ratio <= 1.2 else 'NOT met'})")
+    paired = sorted(p[0] / b for p, b in zip(piped, bare))
+    print(f"[cpu] ratio pipeline / bare loop: {ratio:.2f} least vs least  (goal <= 1.2: "
+          f"{'met' if ratio <= 1.2 else 'NOT met'}); round by round (each pair run back to back): "
+          + ", ".join(f"{r:.2f}" for r in paired) + f", median {float(np.median(paired)):.2f}")
 
 
 def raw_recording(tmp: Path, seconds: float) -> None:
