@@ -82,3 +82,23 @@ def test_live_differential_equals_shift_then_divide_and_held_outputs_stay_intact
             assert np.array_equal(d.pixels, e, equal_nan=True)
     assert abs(held[-1][0].drift_x_px) > 0.01
     assert live._outputs.reused > 0
+
+
+@pytest.mark.parametrize("bin_size, shape", [(20, (130, 37)), (3, (64, 5)), (300, (70, 9)), (1, (2, 2))])
+def test_bin_means_equal_the_former_sum_then_divide(bin_size, shape):
+    """The last frame of a bin is added and the mean taken strip by strip: same bits as before."""
+    rng = np.random.default_rng(bin_size)
+    frames = [rng.integers(0, 65536, shape, dtype=np.uint16) for _ in range(2 * bin_size + 1)]
+    binner = Binner(bin_size)
+    bins = [b for k, f in enumerate(frames) if (b := binner.add(Frame(f, k, k * 1000, float(k)))) is not None]
+    bins += [b for b in [binner.flush()] if b is not None]
+    assert len(bins) == 2 + (bin_size > 1)
+    dtype = np.float32 if bin_size <= 256 else np.float64
+    for b in bins:
+        chunk = frames[b.first_frame_id:b.last_frame_id + 1]
+        total = np.empty(shape, dtype=dtype)
+        np.copyto(total, chunk[0], casting="unsafe")
+        for f in chunk[1:]:
+            np.add(total, f, out=total)
+        expected = np.multiply(total, 1.0 / len(chunk), dtype=np.float32)
+        assert b.n_frames == len(chunk) and np.array_equal(b.pixels, expected), b.index
