@@ -19,9 +19,15 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: references to a free pooled array seen by ``sys.getrefcount`` inside :meth:`ArrayPool.take`:
-#: the pool's list, the loop variable and getrefcount's own argument.
-_FREE_REFCOUNT = 3
+
+def _refcount_when_free(arrays: list[np.ndarray]) -> int:
+    """What ``sys.getrefcount`` says, in the loop of :meth:`ArrayPool.take`, of an array only ``arrays``
+    refers to (3 on CPython 3.11: the list, the loop variable, getrefcount's argument). Measured with the
+    same loop rather than assumed, so an interpreter counting borrowed references differently makes
+    the pool reuse nothing instead of reusing an array still in use."""
+    for arr in arrays:
+        return sys.getrefcount(arr)
+    raise ValueError("need one array to measure")
 
 
 class ArrayPool:
@@ -32,6 +38,7 @@ class ArrayPool:
             raise ValueError(f"pool capacity must be >= 0 arrays, got {capacity}")
         self.capacity = int(capacity)
         self._arrays: list[np.ndarray] = []
+        self._free_refcount = _refcount_when_free([np.empty(0)])
         self.allocated = 0      # arrays made (pooled or not), for tests and benchmarks
         self.reused = 0
 
@@ -41,7 +48,7 @@ class ArrayPool:
         shape = tuple(shape)
         stale: list[np.ndarray] = []
         for arr in self._arrays:
-            if sys.getrefcount(arr) != _FREE_REFCOUNT:
+            if sys.getrefcount(arr) != self._free_refcount:
                 continue
             if arr.shape == shape and arr.dtype == dtype:
                 self.reused += 1
