@@ -249,7 +249,11 @@ def raw_recording(tmp: Path, seconds: float) -> None:
     path = tmp / "raw.h5"
     depths = []
     with scope:
-        scope.start_recording(path, bin_size=20)
+        try:
+            scope.start_recording(path, bin_size=20)
+        except ValueError as exc:   # the writer measures the raw filter first and refuses one too slow here
+            print(f"[raw 10 Hz] not measured: {exc}")
+            return
         t0 = time.perf_counter()
         written_at_2s = None
         while (elapsed := time.perf_counter() - t0) < seconds:
