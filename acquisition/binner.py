@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from operascope.acquisition.array_pool import ArrayPool
 from operascope.devices.base import Frame
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,10 @@ class FrameStamper(Protocol):
 
 #: float32 holds every integer below 2**24 exactly, so sums of up to 256 uint16 frames are exact in it.
 EXACT_FLOAT32_FRAMES = 256
+#: bin means kept for reuse: the reference, bins queued for the differential and the writer, spares
+MEAN_POOL_ARRAYS = 8
+#: rows per strip when the last frame of a bin is added and the mean taken in one sweep
+MEAN_STRIP_ROWS = 64
 
 
 class Binner:
@@ -76,6 +81,8 @@ class Binner:
         #: The gap this frame closed: (first missing id, how many), None when it followed its predecessor.
         self.last_gap: tuple[int, int] | None = None
         self._sum: np.ndarray | None = None
+        self._mean: np.ndarray | None = None       # the complete bin's mean, made with its last frame
+        self._means = ArrayPool(MEAN_POOL_ARRAYS)   # bin means reused once the writer and viewers let go
         self._reset_bin()
 
     def _reset_bin(self) -> None:
@@ -106,6 +113,8 @@ class Binner:
             np.copyto(self._sum, pixels, casting="unsafe")   # the first frame starts the sum (exact, as 0 + x)
             self._first_id = frame.frame_id
             self._first_time = frame.host_time_s
+        elif self._count + 1 >= self.bin_size:
+            self._mean = self._add_last(pixels)
         else:
             np.add(self._sum, pixels, out=self._sum)
         self._count += 1
@@ -118,6 +127,19 @@ class Binner:
         if self._count >= self.bin_size:
             return self._emit(partial=False)
         return None
+
+    def _add_last(self, pixels: np.ndarray) -> np.ndarray:
+        """Add the bin's last frame and take the mean strip by strip, the sum's strip still in cache (the
+        same two operations per pixel as adding, then dividing the whole frame: the same bits)."""
+        total = self._sum
+        mean = self._means.take(total.shape, np.float32)
+        scale = 1.0 / (self._count + 1)
+        step = MEAN_STRIP_ROWS
+        for r0 in range(0, total.shape[0], step):
+            strip = total[r0:r0 + step]
+            np.add(strip, pixels[r0:r0 + step], out=strip)
+            np.multiply(strip, scale, dtype=np.float32, out=mean[r0:r0 + step])
+        return mean
 
     def flush(self) -> BinnedFrame | None:
         """The partial last bin (marked ``partial``), or None if no frame is pending."""
@@ -132,7 +154,10 @@ class Binner:
 
     def _emit(self, partial: bool) -> BinnedFrame:
         assert self._sum is not None
-        mean = np.multiply(self._sum, 1.0 / self._count, dtype=np.float32)
+        mean, self._mean = self._mean, None
+        if mean is None:
+            mean = np.multiply(self._sum, 1.0 / self._count, dtype=np.float32,
+                               out=self._means.take(self._sum.shape, np.float32))
         stamper = self.stamper
         host = tuple(self._host_times)
         times = stamper.mid_times_s(tuple(self._camera_ns), host) if stamper is not None else host

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from operascope.acquisition.array_pool import ArrayPool
+from operascope.acquisition.shift_divide import STRIP_ROWS, StripWork, shift_differential
+
 log = logging.getLogger(__name__)
 
 
@@ -68,6 +71,10 @@ def shift_bilinear(image: np.ndarray, dx_px: float, dy_px: float,
     return _shift_axis_linear(rows_done, dx_px, 1, buffers[1], buffers[2])
 
 
+#: differential images kept for reuse: those queued for the writer, the live one, spares
+OUTPUT_POOL_ARRAYS = 8
+
+
 @dataclass(frozen=True)
 class DifferentialFrame:
     """One live differential image (float32, NaN outside the mask) and its drift (px)."""
@@ -86,7 +93,8 @@ class LiveDifferential:
     ``mask_threshold`` None = Otsu on the reference. ``fiducial_xy_px`` None = the small isolated
     spot of the reference found by :func:`operascope.analysis.fiducial.locate_fiducial` (not the brightest
     particle). With ``drift_correction`` False frames are used as they are.
-    ``shift_order`` is the spline order of the live sub-pixel shift: 1 (bilinear, :func:`shift_bilinear`,
+    ``shift_order`` is the spline order of the live sub-pixel shift: 1 (bilinear, :func:`shift_bilinear`
+    fused with the divide in :func:`~operascope.acquisition.shift_divide.shift_differential`,
     ~10x faster than cubic on a full frame) keeps up with the camera; the offline analysis redoes
     the drift correction from /entry/binned with its own (cubic) interpolation.
     """
@@ -103,6 +111,7 @@ class LiveDifferential:
         self.fiducial_box_px = int(fiducial_box_px)
         self.warnings: list[str] = []
         self._pending_not_before_ns: int | None = None
+        self._outputs = ArrayPool(OUTPUT_POOL_ARRAYS)   # differential images reused once written and shown
         self._apply_reset()
 
     def reset(self, reference_not_before_ns: int | None = None) -> None:
@@ -128,12 +137,18 @@ class LiveDifferential:
         self.reference: np.ndarray | None = None
         self.mask: np.ndarray | None = None
         self._reference_valid: np.ndarray | None = None     # reference, NaN outside the mask (divides by it)
-        self._shift_buffers: list[np.ndarray] | None = None  # reused by every shifted frame
+        self._strips: StripWork | None = None                # reused by every shifted frame
         self._ref_xy: tuple[float, float] | None = None
         self._last_xy: tuple[float, float] | None = None
         self._count = 0
         self.reference_not_before_ns, self._pending_not_before_ns = self._pending_not_before_ns, None
         self._reset_requested = False
+
+    def _strip_work(self, shape: tuple[int, ...]) -> StripWork:
+        rows, width = min(STRIP_ROWS, shape[0]), shape[1]
+        if self._strips is None or not self._strips.fits(rows, width):
+            self._strips = StripWork(rows, width)
+        return self._strips
 
     def set_fiducial(self, x_px: float, y_px: float) -> None:
         """Use the spot near (x_px, y_px) as the fiducial from the next reset on."""
@@ -187,7 +202,7 @@ class LiveDifferential:
                 self.mask = np.ones(image.shape, dtype=bool)
             self._reference_valid = valid_reference(image, self.mask)
         dx = dy = 0.0
-        ok = False
+        ok = fused = False
         if self.drift_correction and self._ref_xy is not None and self._count > 0:
             fit = self._fit(image, self._last_xy)
             if fit is not None and fit.ok:
@@ -196,14 +211,17 @@ class LiveDifferential:
                 dx, dy = fit.x_px - self._ref_xy[0], fit.y_px - self._ref_xy[1]
                 if abs(dx) > 0.01 or abs(dy) > 0.01:
                     if self.shift_order == 1:
-                        if self._shift_buffers is None:
-                            self._shift_buffers = [np.empty(image.shape, dtype=np.float32) for _ in range(3)]
-                        image = shift_bilinear(image, -dx, -dy, self._shift_buffers)
+                        fused = True     # shift_bilinear + differential_valid, fused on strips in cache
                     else:
                         image = shift_image(image, -dx, -dy, order=self.shift_order)
         elif self._count == 0:
             ok = self._ref_xy is not None
-        out = DifferentialFrame(self._count, float(time_s), differential_valid(image, self._reference_valid),
-                                float(dx), float(dy), ok)
+        dest = self._outputs.take(image.shape)
+        if fused:
+            pixels_out = shift_differential(image, -dx, -dy, self._reference_valid, out=dest,
+                                            work=self._strip_work(image.shape))
+        else:
+            pixels_out = differential_valid(image, self._reference_valid, out=dest)
+        out = DifferentialFrame(self._count, float(time_s), pixels_out, float(dx), float(dy), ok)
         self._count += 1
         return out
