@@ -89,6 +89,10 @@ def render_cost_s(extra_far_particles: int, repeats: int = 40) -> float:
     return statistics.median(times)
 
 
+#: Fiducial box of the analysis for multi-position fields (the default 21 px loses the fiducial: see README).
+ANALYSIS = {"box_px": 31}
+
+
 def charge_vs_truth(folder: Path, multi: bool, speed: float, frame_rate_hz: float, bin_frames: int) -> dict:
     """Record a 1C charge (4 positions or one), analyse it, compare COM with truth; figures per particle."""
     from operascope.acquisition.microscope import Microscope
@@ -109,15 +113,16 @@ def charge_vs_truth(folder: Path, multi: bool, speed: float, frame_rate_hz: floa
     errors: dict[str, list] = {}
     with open_run(path) as run:
         if multi:
-            analyze_positions(path, out)
+            report = analyze_positions(path, out, **ANALYSIS)
+            fits = {n: p["drift"]["n_fits_ok"] for n, p in report["positions"].items()}
             for name in run.positions():
                 errors[name] = compare_com_with_truth(run.for_position(name), out / f"position_{name}")
             gating = frames_before_focus(path)
         else:
-            analyze_run(path, out)
+            fits = {"A": analyze_run(path, out, **ANALYSIS)["drift"]["n_fits_ok"]}
             errors["A"] = compare_com_with_truth(run, out)
             gating = None
-    return {"errors": errors, "summary": summary, "record_s": record_s, "gating": gating}
+    return {"errors": errors, "summary": summary, "record_s": record_s, "gating": gating, "fits": fits}
 
 
 def _rms(values: list[float]) -> float:
@@ -146,7 +151,8 @@ def must_show(speed: float = 20.0, frame_rate_hz: float = 2.0, bin_frames: int =
         s = r["summary"]
         print(f"{kind:>6}: {s.bins} bins, {s.frames_binned}/{s.frames_in} frames binned, {s.frames_dropped} dropped, "
               f"recorded in {r['record_s']:.0f} s wall; particles found per position: "
-              + ", ".join(f"{n} {len(e)}" for n, e in r["errors"].items()))
+              + ", ".join(f"{n} {len(e)}" for n, e in r["errors"].items()) + "; fiducial fits ok per position: "
+              + ", ".join(f"{n} {k}" for n, k in r["fits"].items()))
     single_a = _rms(per_run["single"])
     multi_a = _rms([e.rms_error_nm for e in runs["multi"]["errors"].get("A", [])])
     multi_all = _rms(per_run["multi"])
