@@ -116,7 +116,7 @@ def test_each_position_gets_its_truth_rows_aligned_with_its_bins(tmp_path):
         # the reader's truth of the view is the position's, so drift-vs-truth uses the visit's image shift
         assert a.truth_binned.image_shift_x_nm == pytest.approx(2.0 * (ta["time"] + 100.0) - 7.0)
         assert a.simulation_particles()["index"].tolist() == [0, 1]
-        assert run.simulation_particles() is None or "x_um" in run.simulation_particles()
+        assert run.simulation_particles()["x_um"].tolist() == [g["x_um"] for g in GEOMETRY]   # the sample's
 
 
 def test_single_position_truth_has_every_particle(tmp_path):
