@@ -213,4 +213,5 @@ def _bin_truth(rig: Any, exposure_ms: float) -> SimulatedBinTruth | None:
     """Truth averaged per bin: only with the simulated camera (its stamps are the virtual clock)."""
     if rig.world is None or rig.config.devices.camera.driver != "simulated":
         return None
-    return SimulatedBinTruth(rig.world.drift_nm, exposure_ms, getattr(rig.world, "image_shift_nm", None))
+    return SimulatedBinTruth(rig.world.drift_nm, exposure_ms, getattr(rig.world, "image_shift_nm", None),
+                             getattr(rig.world, "stage_return_error_at_nm", None), getattr(rig.world, "particle_truth", None))

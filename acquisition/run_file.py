@@ -211,7 +211,8 @@ def _position_tables(handle: h5py.File) -> list[L.Table]:
     names = handle.get(f"{L.POSITIONS}/name")
     if not isinstance(names, h5py.Dataset):
         return []
-    return [t for name in names[()] for t in L.position_tables(name.decode("utf-8"))]
+    return [t for name in names[()] for t in (*L.position_tables(name.decode("utf-8")),
+                                               L.position_truth_table(name.decode("utf-8")))]
 
 
 def _append(ds: h5py.Dataset, value: Any) -> None:

@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from operascope.acquisition.bin_restamp import restamp_bins
+from operascope.acquisition.bin_truth import append_bin_truth
 from operascope.acquisition.binner import BinnedFrame
 from operascope.acquisition.echem_history import EchemSample
 from operascope.acquisition.events import Event
@@ -36,6 +37,7 @@ from operascope.acquisition.protocols import ProtocolStep
 from operascope.acquisition.queues import MustNotDropQueue
 from operascope.acquisition.raw_compression import DEFAULT as DEFAULT_RAW_COMPRESSION
 from operascope.acquisition.raw_compression import check_rate
+from operascope.acquisition.run_file_positions import field_particle_indices
 from operascope.acquisition.run_file import RunFile, RunFileExistsError, geometry_columns  # noqa: F401
 from operascope.acquisition.run_lock import RunFileInUseError, RunFileLock  # noqa: F401
 from operascope.acquisition.worker import Worker
@@ -99,7 +101,8 @@ class RunWriter:
         self._startup_error: BaseException | None = None
         self.error: str | None = None
         self.bins_written = self.differentials_written = self.raw_written = 0
-        self._bin_camera_ns: list[float] = []        # mean camera time of each bin (for the final re-stamp)
+        self._bin_camera_ns: dict[str | None, list[float]] = {}   # per record: mean camera time of each bin
+        self._fields = {p.name: field_particle_indices(setup, p.name) for p in (setup.positions or ())}  # particles
         self.stop_reason = "running"
         self.frames_in = self.frames_dropped = 0
         self.bins_flushed = 0                         # binned frames known to be on disk
@@ -337,23 +340,23 @@ class RunWriter:
                                 "partial": int(b.partial), "voltage_v": m.voltage_v,
                                 "current_a": m.current_a, "capacity_mAh_g": m.capacity_mAh_g,
                                 "visit_index": m.visit_index})
-        if m.position is not None:   # the restamp and the per-bin truth follow /entry/binned's rows
-            self.bins_written += 1
-            return
-        self._bin_camera_ns.append(float(np.mean(b.camera_times_ns)) if b.camera_times_ns else float("nan"))
-        if self.setup.bin_truth is not None and self._file.has("truth_binned"):
-            try:
-                truth = self.setup.bin_truth(b)
-            except Exception as exc:  # noqa: BLE001 - a truth failure must not end the recording
-                log.warning("bin %d: simulation truth not averaged: %s", b.index, exc)
-                truth = {"time_s": float("nan"), "n_frames": b.n_frames}   # a NaN row keeps rows aligned
-            self._file.append("truth_binned", {**truth, "time": self._rel(truth["time_s"])})
+        # mean camera time of each bin, per record (None = /entry/binned): for the final re-stamp
+        camera_ns = float(np.mean(b.camera_times_ns)) if b.camera_times_ns else float("nan")
+        self._bin_camera_ns.setdefault(m.position, []).append(camera_ns)
+        if self.setup.bin_truth is not None:   # rows aligned with the record's binned rows
+            truth_key = "truth_binned" if m.position is None else L.position_key("truth_binned", m.position)
+            append_bin_truth(self._file, truth_key, self.setup.bin_truth, b, self._rel,
+                             None if m.position is None else self._fields.get(m.position, []))
         self.bins_written += 1
 
     def _restamp(self) -> None:
-        """Bin times again with the clock estimate at the end (early bins were mapped with few pairs)."""
-        if self.setup.restamp is not None and self.error is None:
-            restamp_bins(self._file, self.setup.t0_s, self.setup.restamp, self._bin_camera_ns)
+        """Bin times again (each record's) with the clock estimate at the end (early bins had few pairs)."""
+        if self.setup.restamp is None or self.error is not None:
+            return
+        for position, camera_ns in self._bin_camera_ns.items():
+            keys = ("binned", "differential") if position is None else (
+                L.position_key("binned", position), L.position_key("differential", position))
+            restamp_bins(self._file, self.setup.t0_s, self.setup.restamp, camera_ns, *keys)
 
     def _w_diff(self, m: DifferentialMsg) -> None:
         key = "differential" if m.position is None else L.position_key("differential", m.position)

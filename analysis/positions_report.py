@@ -44,6 +44,10 @@ AGED_ASYMMETRY = 0.1
 #: each visit (σ ~50 nm per axis, so ~70 nm between two visits); 12 px = 416 nm keeps > 5σ of that for
 #: σ up to 60 nm, while the single-position default (5 px) would reject ~5 % of the visits.
 POSITIONS_MAX_JUMP_PX = 12.0
+#: Fiducial fit box (px) for a position's field: its bins are a whole cycle apart, so the fiducial moves further
+#: between them (drift plus ~2 px of return error per visit) than within a single-position run; with the
+#: single-position default (21) the chunked fit loses it after 30-90 bins of a 1C charge (bench_positions).
+POSITIONS_BOX_PX = 31
 
 
 def run_positions(run_path: str | Path) -> list[str]:
@@ -108,7 +112,7 @@ def analyze_positions(run_path: str | Path, out_dir: str | Path, aged_asymmetry:
         folder = out / f"position_{name}"
         try:
             summary = analyze_run(run_path, folder, position=name,
-                                  **{"max_jump_px": POSITIONS_MAX_JUMP_PX, **analyze_kwargs})
+                                  **{"max_jump_px": POSITIONS_MAX_JUMP_PX, "box_px": POSITIONS_BOX_PX, **analyze_kwargs})
         except Exception as exc:  # noqa: BLE001 - one bad field must not lose the others' results
             message = f"position {name}: not analysed ({exc})"
             log.warning(message)

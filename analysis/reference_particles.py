@@ -40,6 +40,12 @@ def _labels_near(labels: np.ndarray, x: float, y: float, radius_px: int = 4) -> 
     return set(int(v) for v in np.unique(window) if v)
 
 
+def _extent(shift_px: np.ndarray) -> tuple[float, float]:
+    """(most negative, most positive) shift (px), 0 included; NaN shifts ignored."""
+    finite = shift_px[np.isfinite(shift_px)]
+    return (min(float(finite.min()), 0.0), max(float(finite.max()), 0.0)) if finite.size else (0.0, 0.0)
+
+
 def reference_particles(first: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray, trace: DriftTrace | None,
                         mask_threshold: float | None, min_area_px: int, run_path: str) -> ReferenceParticles:
     """Segment the drift-corrected first frame; leave out the fiducial and particles within the drift border."""
@@ -59,9 +65,13 @@ def reference_particles(first: np.ndarray, dx_px: np.ndarray, dy_px: np.ndarray,
             excluded[label] = "fiducial"
     n = len(dx_px)
     border = int(math.ceil(np.nanmax(np.abs(np.concatenate([dx_px, dy_px]))) if n else 0)) + 3
+    # a particle is kept if it stays inside the frame (3 px from the edge) in every frame: the drift's own
+    # direction counts (a field drifting right loses its right-hand particles, not its left-hand ones)
+    # (frame k shows the reference's content moved by dx[k], dy[k])
+    (lo_x, hi_x), (lo_y, hi_y) = _extent(np.asarray(dx_px, float)), _extent(np.asarray(dy_px, float))
     for p in particles:
         r0, r1, c0, c1 = p.bbox
-        if r0 < border or c0 < border or r1 > shape[0] - border or c1 > shape[1] - border:
+        if r0 + lo_y < 3 or c0 + lo_x < 3 or r1 + hi_y > shape[0] - 3 or c1 + hi_x > shape[1] - 3:
             excluded.setdefault(p.label, "within the drift border of the frame edge")
     kept = tuple(p for p in particles if p.label not in excluded)
     return ReferenceParticles(reference, threshold, labels, kept, excluded, border)

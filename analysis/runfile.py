@@ -125,7 +125,7 @@ class Run:
 
     def _key(self, kind: str) -> str:
         """Table/stack key of ``kind`` in this view ("binned" -> "binned@A" for position A)."""
-        if self.position is None or kind not in ("binned", "differential"):
+        if self.position is None or kind not in ("binned", "differential", "truth_binned"):
             return kind
         return layout.position_key(kind, self.position)
 
@@ -242,7 +242,7 @@ class Run:
 
     def _load_truth_binned(self, n: int) -> SimulationTruth | None:
         """The truth averaged over each binned frame's exposures, one row per binned frame (or None)."""
-        base = layout.SIMULATION_BINNED
+        base = self._path("truth_binned")
         t = self._array(f"{base}/time")
         if t is None or t.size < n or n == 0:
             return None
@@ -378,6 +378,12 @@ class Run:
             allowed = ", ".join(names) if names else "none (this is a single-position run)"
             raise RunFileError(f"{self.path}: no position {name!r}; positions: {allowed}")
         return Run(self.path, self._h5, self._open_kwargs, position=name)
+
+    def simulation_particles(self) -> dict[str, np.ndarray] | None:
+        """Simulated runs: the particles' truth geometry (/entry/simulation/particles), or in a position's view
+        the particles of its field (index into those, x_px/y_px in its image, radius_px, whole_in_view)."""
+        group = layout.SIMULATION if self.position is None else layout.position_simulation(self.position)
+        return runfile_tables.read_arrays(self._h5, f"{group}/particles")
 
     def refresh(self) -> None:
         """See the records a writer has added since opening (SWMR); re-reads the small logs."""

@@ -124,6 +124,24 @@ _RAW = Table("raw", RAW, "NXdata", (
     Column("time", "f8", "s", source="host_time_s", long_name="host time since start_time"),
     Column("frame_id", "i8"), Column("camera_time_ns", "i8", "ns")), optional="raw")
 
+#: Columns of the truth averaged per bin (entry level and per position): drift, image shift, the stage's
+#: return error, and each particle's state when the bin was written (width = particles of the sample).
+_TRUTH_BINNED_COLUMNS = (
+    _t(), Column("n_frames", "i4"), Column("drift_x_nm", "f8", "nm"), Column("drift_y_nm", "f8", "nm"),
+    Column("drift_z_nm", "f8", "nm"), Column("image_shift_x_nm", "f8", "nm"), Column("image_shift_y_nm", "f8", "nm"),
+    Column("stage_return_error_x_nm", "f8", "nm"), Column("stage_return_error_y_nm", "f8", "nm"),
+    Column("particle_time", "f8", "s", long_name="when the particle states were taken, since start_time"),
+    Column("soc", "f8", long_name="cell state of charge (charge passed / nominal capacity)"),
+    Column("particle_theta", "f8", width=-1), Column("particle_soc", "f8", width=-1),
+    Column("particle_unreacted_fraction", "f8", width=-1),
+    Column("particle_com_distance_nm", "f8", "nm", width=-1,
+           long_name="distance of the unreacted region's COM from the particle's (NaN: none left)"))
+_TRUTH_BINNED_ATTRS = {
+    "averaging": "mean over the bin's frames at their true exposure mid-times",
+    "image_shift": "sample drift minus stage position (with its jitter and return error): what moves the image",
+    "particle_columns": "one column per particle of /entry/simulation/particles (NaN: not in this field)",
+    "unreacted": "theta > initial_theta - 0.05 / contrast_per_theta (the analysis' default dI/I threshold)"}
+
 IMAGES = (
     Images("binned", _BINNED, "f4", "mean intensity of the binned camera frames"),
     Images("differential", _DIFFERENTIAL, "f4", "relative intensity change dI/I0 (NaN outside the mask)",
@@ -167,12 +185,8 @@ TABLES = (
         Column("defocus_nm", "f8", "nm"), Column("soc", "f8"), Column("cell_voltage_v", "f8", "V"),
         Column("particle_theta", "f8", width=-1)), optional="simulation"),
     #: the truth averaged over each binned frame's exposures (one row per /entry/binned row)
-    Table("truth_binned", SIMULATION_BINNED, "NXcollection", (
-        _t(), Column("n_frames", "i4"), Column("drift_x_nm", "f8", "nm"), Column("drift_y_nm", "f8", "nm"),
-        Column("drift_z_nm", "f8", "nm"), Column("image_shift_x_nm", "f8", "nm"), Column("image_shift_y_nm", "f8", "nm")),
-        attrs={"averaging": "mean over the bin's frames at their true exposure mid-times",
-               "image_shift": "sample drift minus stage position (with its jitter): what moves the image"},
-        optional="simulation"),
+    Table("truth_binned", SIMULATION_BINNED, "NXcollection", _TRUTH_BINNED_COLUMNS, attrs=_TRUTH_BINNED_ATTRS,
+          optional="simulation"),
     Table("visits", VISITS, "NXcollection", (
         Column("time", "f8", "s", long_name="start of the move to the position, since start_time"),
         Column("position_index", "i4"), Column("settled_time", "f8", "s", source="settled_time_s"),
@@ -223,6 +237,17 @@ def position_tables(name: str) -> tuple[Table, Table]:
     return binned, differential
 
 
+def position_truth_table(name: str) -> Table:
+    """The simulation truth of position ``name``'s bins, one row per row of its binned table (simulated runs)."""
+    return Table(position_key("truth_binned", name), f"{position_group(name)}/simulation/binned", "NXcollection",
+                 _TRUTH_BINNED_COLUMNS, attrs=_TRUTH_BINNED_ATTRS, optional="simulation")
+
+
+def position_simulation(name: str) -> str:
+    """The NXcollection of position ``name``'s simulation truth (particles in the field, fiducial, binned)."""
+    return f"{position_group(name)}/simulation"
+
+
 def position_images(name: str) -> tuple[Images, Images]:
     """The binned and differential frame stacks of position ``name`` (same definitions as the entry's)."""
     binned, differential = position_tables(name)
@@ -239,6 +264,8 @@ def table_for(key: str) -> Table:
     kind, sep, name = key.partition(POSITION_KEY_SEP)
     if sep and name and kind in ("binned", "differential"):
         return position_tables(name)[0 if kind == "binned" else 1]
+    if sep and name and kind == "truth_binned":
+        return position_truth_table(name)
     raise KeyError(f"table {key!r} is not known; use one of {', '.join(TABLE)} or binned@<position>")
 
 

@@ -44,6 +44,14 @@ def read_table(h5: h5py.File, key: str) -> dict[str, np.ndarray] | None:
     return out
 
 
+def read_arrays(h5: h5py.File, path: str) -> dict[str, np.ndarray] | None:
+    """Every dataset of group ``path`` as an array (None if the group is absent)."""
+    group = h5.get(path)
+    if not isinstance(group, h5py.Group):
+        return None
+    return {name: np.asarray(ds[()]) for name, ds in group.items() if isinstance(ds, h5py.Dataset)}
+
+
 def table_units(key: str) -> dict[str, str]:
     """Column name -> units for table ``key`` (columns without units left out)."""
     return {c.name: c.units for c in L.table_for(key).columns if c.units}

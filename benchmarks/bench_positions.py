@@ -10,6 +10,12 @@
 2. Render cost of one 320x288 frame of the same sample with 0, 100 and 1000 extra particles far
    from the field of view, as a ratio to the bare sample measured in the same run (only particles
    reaching the ROI are rendered, so the ratio should stay ~1).
+3. The must-show of issue 19: a simulated 1C charge over the four positions of
+   config/positions.example.toml and a single-position run of the same charge (field A, stage at 0),
+   each analysed (``operascope analyze``) and compared with the simulation's truth per particle
+   (analysis/com_truth.py): particles found per position, COM error vs the true front COM (nm RMS over
+   the bins with >= 20 % of the particle unreacted), the ratio multi / single, and whether any bin holds
+   a frame exposed before its visit's focus was back (raw frames on, checked against /entry/visits).
 
 Run: .venv/bin/python benchmarks/bench_positions.py
 """
@@ -17,6 +23,7 @@ Run: .venv/bin/python benchmarks/bench_positions.py
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +39,7 @@ BIN_FRAMES = 20
 FRAME_RATE_HZ = 10.0
 SPEED = 10.0
 #: Stage positions (µm): the four fields of the example list, then four more fields of the same sample.
+POSITIONS_EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "positions.example.toml"
 FIELDS_UM = [("A", 0.0, 0.0), ("B", 60.0, 0.0), ("C", 0.0, 60.0), ("D", 60.0, 60.0),
              ("E", 30.0, 0.0), ("F", 30.0, 60.0), ("G", 0.0, 30.0), ("H", 60.0, 30.0)]
 
@@ -81,6 +89,80 @@ def render_cost_s(extra_far_particles: int, repeats: int = 40) -> float:
     return statistics.median(times)
 
 
+#: Fiducial box of the analysis for multi-position fields (the default 21 px loses the fiducial: see README).
+ANALYSIS = {"box_px": 31}
+
+
+def charge_vs_truth(folder: Path, multi: bool, speed: float, frame_rate_hz: float, bin_frames: int) -> dict:
+    """Record a 1C charge (4 positions or one), analyse it, compare COM with truth; figures per particle."""
+    from operascope.acquisition.microscope import Microscope
+    from operascope.analysis.com_truth import compare_com_with_truth
+    from operascope.analysis.positions_report import analyze_positions
+    from operascope.analysis.report import analyze_run
+    from operascope.analysis.runfile import open_run
+    from operascope.analysis.visit_gating import frames_before_focus
+
+    path = folder / ("multi.h5" if multi else "single.h5")
+    start = time.perf_counter()
+    with Microscope.from_config(preset_path("simulated_positions"), speed=speed, bin_size=bin_frames,
+                                frame_rate_hz=frame_rate_hz, c_rate=1.0) as scope:
+        summary = scope.record(path, protocol="charge", save_raw=multi,
+                               positions=str(POSITIONS_EXAMPLE) if multi else None)
+    record_s = time.perf_counter() - start
+    out = folder / (path.stem + "_analysis")
+    errors: dict[str, list] = {}
+    with open_run(path) as run:
+        if multi:
+            report = analyze_positions(path, out, **ANALYSIS)
+            fits = {n: p["drift"]["n_fits_ok"] for n, p in report["positions"].items()}
+            for name in run.positions():
+                errors[name] = compare_com_with_truth(run.for_position(name), out / f"position_{name}")
+            gating = frames_before_focus(path)
+        else:
+            fits = {"A": analyze_run(path, out, **ANALYSIS)["drift"]["n_fits_ok"]}
+            errors["A"] = compare_com_with_truth(run, out)
+            gating = None
+    return {"errors": errors, "summary": summary, "record_s": record_s, "gating": gating, "fits": fits}
+
+
+def _rms(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.sqrt(np.mean(np.square(finite)))) if finite else float("nan")
+
+
+def must_show(speed: float = 20.0, frame_rate_hz: float = 2.0, bin_frames: int = 10) -> None:
+    """Print the 4-position vs single-position 1C charge against truth (issue 19 must-show)."""
+    print(f"\n1C charge against the simulation's truth: 4 positions ({POSITIONS_EXAMPLE.name}) vs one position; "
+          f"bin {bin_frames} at {frame_rate_hz:g} Hz, speed {speed:g}x, FEM particles")
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {kind: charge_vs_truth(Path(tmp), kind == "multi", speed, frame_rate_hz, bin_frames)
+                for kind in ("single", "multi")}
+    print(f"{'run':>6} {'pos':>3} {'particle':>8} {'truth':>5} {'bins':>5} {'COM err RMS nm':>14} "
+          f"{'max nm':>7} {'true COM max nm':>15} {'unreacted RMS':>13}")
+    per_run = {}
+    for kind, r in runs.items():
+        rms_all = []
+        for name, errs in r["errors"].items():
+            for e in errs:
+                rms_all.append(e.rms_error_nm)
+                print(f"{kind:>6} {name:>3} {e.label:>8} {e.truth_index:>5} {e.n_bins:>5} {e.rms_error_nm:>14.1f} "
+                      f"{e.max_error_nm:>7.1f} {e.truth_com_max_nm:>15.1f} {e.unreacted_rms_error:>13.3f}")
+        per_run[kind] = rms_all
+        s = r["summary"]
+        print(f"{kind:>6}: {s.bins} bins, {s.frames_binned}/{s.frames_in} frames binned, {s.frames_dropped} dropped, "
+              f"recorded in {r['record_s']:.0f} s wall; particles found per position: "
+              + ", ".join(f"{n} {len(e)}" for n, e in r["errors"].items()) + "; fiducial fits ok per position: "
+              + ", ".join(f"{n} {k}" for n, k in r["fits"].items()))
+    single_a = _rms(per_run["single"])
+    multi_a = _rms([e.rms_error_nm for e in runs["multi"]["errors"].get("A", [])])
+    multi_all = _rms(per_run["multi"])
+    print(f"COM error vs truth, RMS over particles: single {single_a:.1f} nm, 4-position field A {multi_a:.1f} nm "
+          f"(ratio {multi_a / single_a:.2f}), all 4 positions {multi_all:.1f} nm (ratio {multi_all / single_a:.2f})")
+    gating = runs["multi"]["gating"]
+    print(f"bins holding a frame exposed before its visit's focus was back: {gating['bad_bins']} of "
+          f"{gating['bins']} (largest lead {gating['worst_s']:.3f} s)")
+
+
 def main() -> None:
     print(f"multi-position visits, bin {BIN_FRAMES} frames at {FRAME_RATE_HZ:g} Hz = "
           f"{BIN_FRAMES / FRAME_RATE_HZ:g} s per bin, 1 bin per visit, focus lock off (rig time, medians):")
@@ -98,7 +180,11 @@ def main() -> None:
     for extra in (0, 100, 1000):
         cost = base if extra == 0 else render_cost_s(extra)
         print(f"{extra:>19} {cost * 1e3:>9.2f} {cost / base:>13.2f}")
+    must_show()
 
 
 if __name__ == "__main__":
-    main()
+    if "--must-show" in sys.argv:
+        must_show()
+    else:
+        main()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Sequence
 
 import numpy as np
 
@@ -49,6 +50,7 @@ from operascope.simulators.world.particles import (  # noqa: F401 - factories re
     uniform_particle_factory,
 )
 from operascope.simulators.world.potentiostat_channel import PotentiostatChannel
+from operascope.simulators.world.particle_truth import front_truth, front_truth_columns
 from operascope.simulators.world.sample_layout import SampleLayout
 from operascope.simulators.devices.stage import AxisMotion
 
@@ -293,6 +295,25 @@ class World(FaultInjection, PotentiostatChannel):
         its jitter). Exact for times since the last stage move started."""
         with self._lock:
             return self._view_shift_nm(t_s)
+
+    def stage_return_error_at_nm(self, axis: str, t_s: float) -> float:
+        """True minus reported position of ``axis`` (nm) at virtual time ``t_s`` (moves are kept in history)."""
+        with self._lock:
+            return self._axes[axis].return_error_nm(t_s)
+
+    def particle_truth(self, indices: Sequence[int] | None = None) -> dict:
+        """Now: cell SOC and each particle's θ, SOC, unreacted fraction and front COM (nm) as the analysis
+        measures them (:mod:`~operascope.simulators.world.particle_truth`); NaN for particles not in ``indices``."""
+        with self._lock:
+            t = self.clock.now_s()
+            self._update(t)
+            wanted = range(len(self.particles)) if indices is None else set(int(i) for i in indices)
+            soc_per_theta = THEORETICAL_CAPACITY_MAH_G / self.specific_capacity_mah_g
+            states = [front_truth(p, c.diameter_um, self.pixel_size_nm, self.sim.initial_theta, self.sim.contrast_per_theta,
+                                  soc_per_theta) if k in wanted else None
+                      for k, (p, c) in enumerate(zip(self.particles, self._particle_configs))]
+            soc = (self.sim.initial_theta - self.cell.mean_theta()) * soc_per_theta
+        return {"particle_time_s": t, "soc": soc, **front_truth_columns(states, len(states))}
 
     def particle_geometry(self) -> list[dict]:
         """Per particle: x_um, y_um, diameter_um, gamma, eta, rsl_angle_deg, brightness."""
