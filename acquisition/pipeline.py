@@ -114,6 +114,9 @@ class FramePipeline:
         self.alarms = 0
         self.error: str | None = None
         self.session: RecordingSession | None = None
+        self._pending_begin: RecordingSession | None = None   # set by begin(), taken by the binner thread
+        self._hold_from_s: float | None = None   # set by hold_from(): frames read since then wait for begin()
+        self._held: list[Frame] = []              # binner thread only
         self.live_frames: NewestOnlySlot[Frame] = NewestOnlySlot("live view")
         self.live_differentials: NewestOnlySlot[DifferentialFrame] = NewestOnlySlot("live differential")
         self.binner_queue: MustNotDropQueue[BinnerItem] = MustNotDropQueue("binner", queue_capacity, self._alarm)
@@ -162,9 +165,17 @@ class FramePipeline:
         self.binner_queue.put(frame, stop=self.capture.stop_event)
 
     # ------------------------------------------------------------------ recording markers
+    def hold_from(self, t0_s: float | None) -> None:
+        """Frames read at or after ``t0_s`` (rig s) are kept for the recording being started (while its file is
+        created) and binned into it by :meth:`begin`; None releases them to the live view (the start failed)."""
+        self._hold_from_s = t0_s
+
     def begin(self, session: RecordingSession, timeout_s: float = 10.0) -> None:
         """Frames after this call go to ``session``; returns once the binner switched."""
         if self._binner_thread.is_alive():
+            # frames still queued but read after the run's t0 belong to it too (a busy machine can hold
+            # seconds of frames in the queue): the binner switches at the first of them, not at the marker
+            self._pending_begin = session
             self.binner_queue.put(Begin(session))
         if not (self._binner_thread.is_alive() and session.begun.wait(timeout_s)):
             raise TimeoutError("the binner thread did not start the recording; see the events for its error")
@@ -194,11 +205,14 @@ class FramePipeline:
                 continue
             try:
                 if isinstance(item, Frame):
-                    self._bin_frame(item)
+                    pending = self._pending_begin
+                    if pending is not None and item.host_time_s >= pending.t0_s:
+                        self._start_session(pending)
+                    if not self._hold(item):
+                        self._bin_frame(item)
                 elif isinstance(item, Begin):
-                    self.session = item.session
-                    self.differential_queue.put(item)
-                    item.session.begun.set()
+                    if not item.session.begun.is_set():
+                        self._start_session(item.session)
                 elif isinstance(item, End):
                     self._flush_session(item.session)
                 elif isinstance(item, Quit):
@@ -207,6 +221,29 @@ class FramePipeline:
                 self.error = f"binner failed: {type(exc).__name__}: {exc}"
                 log.exception("binner: %s", self.error)
                 self._emit("error", "binner", self.error)
+
+    def _start_session(self, session: RecordingSession) -> None:
+        """Binner thread: frames from now on go to ``session`` (the differential thread resets for it),
+        the frames held since its t0 first."""
+        self._pending_begin, self._hold_from_s = None, None
+        self.session = session
+        self.differential_queue.put(Begin(session))
+        session.begun.set()
+        held, self._held = self._held, []
+        for frame in held:
+            self._bin_frame(frame)
+
+    def _hold(self, frame: Frame) -> bool:
+        """Binner thread: keep ``frame`` for the recording being started; True when kept."""
+        hold_from = self._hold_from_s
+        if self.session is None and hold_from is not None and frame.host_time_s >= hold_from:
+            self._held.append(frame)
+            return True
+        if hold_from is None and self._held:   # the start failed: the held frames were only live ones
+            held, self._held = self._held, []
+            for kept in held:
+                self._bin_frame(kept)
+        return False
 
     def _differential_loop(self, stop: threading.Event) -> None:
         """Until a :class:`Quit` marker."""

@@ -58,6 +58,7 @@ class RecordingService:
             raise RuntimeError(f"already recording to {self.session.writer.setup.path}; stop that recording first")
         self._run_log = logs.attach_run_log(path)   # every recording (CLI, GUI, script) leaves <run>.log
         run_setup = self._run_setup(rig, path, bin_size, save_raw, title)
+        pipeline.hold_from(run_setup.t0_s)   # frames of the run read while its file is made are kept for it
         stamper = ExposureStamper(run_setup.camera["exposure_time"])   # bin time = exposure mid-times
         run_setup.restamp = stamper.final_mid_time_s                   # re-done at the end with every pair
         run_setup.overwrite = bool(overwrite)   # an existing file is refused unless asked
@@ -69,6 +70,7 @@ class RecordingService:
         try:
             writer.start()   # refuses an existing file (unless overwrite), a locked file, a too-slow raw filter
         except BaseException:
+            pipeline.hold_from(None)
             logs.detach(self._run_log)
             self._run_log = None
             raise
@@ -89,6 +91,7 @@ class RecordingService:
             self.session = self.last_session = session   # focus samples from now on
             pipeline.begin(session)                       # frames from the next one in the queue on
         except BaseException:
+            pipeline.hold_from(None)
             self.session = None
             with self._echem_lock:
                 self._echem_writer = None
