@@ -7,6 +7,7 @@ content by a given amount, so a frame is corrected with ``shift_image(frame, -dx
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -246,32 +247,14 @@ def track_fiducial(
     if guess_xy is None:
         guess_xy = find_brightest_spot(read_region(0, slice(None), slice(None)))
     half = max(box_px, max_box_px) // 2 + int(np.ceil(max_jump_px)) + 2 + CHUNK_MARGIN_PX
-    fits: list[SpotFit] = []
-    crlb_parts: list[np.ndarray] = []
-    last_xy = (float(guess_xy[0]), float(guess_xy[1]))
-    prior_sigma: float | None = None
+    state = _Tracking(read_region, (height, width), half, box_px, max_box_px, sigma_px, max_jump_px,
+                      (float(guess_xy[0]), float(guess_xy[1])))
     for start in range(0, n_frames, chunk_bins):
         stop = min(start + chunk_bins, n_frames)
-        r0 = int(min(max(round(last_xy[1]) - half, 0), max(height - 2 * half - 1, 0)))
-        c0 = int(min(max(round(last_xy[0]) - half, 0), max(width - 2 * half - 1, 0)))
-        rows, cols = slice(r0, r0 + 2 * half + 1), slice(c0, c0 + 2 * half + 1)
-        regions = np.stack([read_region(k, rows, cols) for k in range(start, stop)])
-        chunk = fit_fiducial_chunk(regions, (r0, c0), last_xy, box_px, max_box_px, sigma_px, prior_sigma,
-                                   prior_radius_px=float(2 * half))
-        for j in range(stop - start):
-            fit = _spot_fit(chunk, j)
-            if fit.ok and fits and any(f.ok for f in fits):
-                jump = float(np.hypot(fit.x_px - last_xy[0], fit.y_px - last_xy[1]))
-                if jump > max_jump_px:
-                    fit = replace(fit, ok=False, reason=f"jump of {jump:.1f} px from previous position")
-            if fit.ok:
-                last_xy = (fit.x_px, fit.y_px)
-            fits.append(fit)
-        crlb_parts.append(chunk.crlb_px)
-        if chunk.ok.any():
-            prior_sigma = float(np.median(chunk.sigma_px[chunk.ok]))
+        state.track(start, stop)
         if progress is not None:
             progress(stop, n_frames, "fiducial fits")
+    fits, crlb_parts = state.fits, state.crlb_parts
     if not (0 <= reference_index < len(fits)):
         raise ValueError(f"reference_index {reference_index} outside 0..{len(fits) - 1}")
     x = np.array([f.x_px for f in fits])
@@ -287,6 +270,74 @@ def track_fiducial(
     dy = np.where(ok, y - ref.y_px, np.nan)
     crlb = np.where(ok, np.concatenate(crlb_parts), np.nan)
     return DriftTrace(dx, dy, ok, tuple(f.reason for f in fits), tuple(fits), reference_index, crlb)
+
+
+#: a chunk in which more of the fits fail is fitted again in halves (each centred on the last accepted position)
+MAX_FAILED_FRACTION = 0.25
+
+
+class _Tracking:
+    """The state of one :func:`track_fiducial` pass: accepted fits so far, the last accepted position, the width prior.
+
+    A chunk's fits all start from the last accepted position before it; when the spot moves further than the
+    window within a chunk (sparse bins: a multi-position run's bins of one field are a whole cycle apart) most
+    of its fits fail, so such a chunk is fitted again in halves, down to single bins, each re-centred."""
+
+    def __init__(self, read_region: Callable[[int, slice, slice], np.ndarray], frame_shape: tuple[int, int], half: int,
+                 box_px: int, max_box_px: int, sigma_px: float | None, max_jump_px: float,
+                 last_xy: tuple[float, float]) -> None:
+        self.read_region, self.frame_shape, self.half = read_region, frame_shape, half
+        self.box_px, self.max_box_px, self.sigma_px, self.max_jump_px = box_px, max_box_px, sigma_px, max_jump_px
+        self.last_xy = last_xy
+        self.prior_sigma: float | None = None
+        self.fits: list[SpotFit] = []
+        self.crlb_parts: list[np.ndarray] = []
+        self.bins_since_accepted = 0
+        self._since_after = 0
+
+    def track(self, start: int, stop: int) -> None:
+        fits, crlb, last_xy, prior_sigma = self._fit_chunk(start, stop)
+        failed = sum(not f.ok for f in fits)
+        if stop - start > 1 and failed > MAX_FAILED_FRACTION * (stop - start):
+            middle = (start + stop) // 2
+            self.track(start, middle)
+            self.track(middle, stop)
+            return
+        self.fits.extend(fits)
+        self.crlb_parts.append(crlb)
+        self.last_xy = last_xy
+        self.bins_since_accepted = self._since_after
+        if prior_sigma is not None:
+            self.prior_sigma = prior_sigma
+
+    def _fit_chunk(self, start: int, stop: int) -> tuple[list[SpotFit], np.ndarray, tuple[float, float], float | None]:
+        height, width = self.frame_shape
+        half, last_xy = self.half, self.last_xy
+        r0 = int(min(max(round(last_xy[1]) - half, 0), max(height - 2 * half - 1, 0)))
+        c0 = int(min(max(round(last_xy[0]) - half, 0), max(width - 2 * half - 1, 0)))
+        rows, cols = slice(r0, r0 + 2 * half + 1), slice(c0, c0 + 2 * half + 1)
+        regions = np.stack([self.read_region(k, rows, cols) for k in range(start, stop)])
+        chunk = fit_fiducial_chunk(regions, (r0, c0), last_xy, self.box_px, self.max_box_px, self.sigma_px,
+                                   self.prior_sigma, prior_radius_px=float(2 * half))
+        fits: list[SpotFit] = []
+        any_accepted = any(f.ok for f in self.fits)
+        since = self.bins_since_accepted
+        for j in range(stop - start):
+            fit = _spot_fit(chunk, j)
+            since += 1
+            if fit.ok and any_accepted:
+                # the spot may have moved on while fits failed: the allowed jump grows as √(bins since the last)
+                allowed = self.max_jump_px * math.sqrt(since)
+                jump = float(np.hypot(fit.x_px - last_xy[0], fit.y_px - last_xy[1]))
+                if jump > allowed:
+                    fit = replace(fit, ok=False, reason=f"jump of {jump:.1f} px from previous position")
+            if fit.ok:
+                last_xy = (fit.x_px, fit.y_px)
+                any_accepted, since = True, 0
+            fits.append(fit)
+        self._since_after = since
+        prior_sigma = float(np.median(chunk.sigma_px[chunk.ok])) if chunk.ok.any() else None
+        return fits, chunk.crlb_px, last_xy, prior_sigma
 
 
 def _spot_fit(chunk: ChunkFits, j: int) -> SpotFit:
