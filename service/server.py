@@ -178,9 +178,6 @@ class EngineServer:
             self.shutdown_requested.set()
             self._replies.put((identity, wire.encode({"id": request_id, "ok": True, "result": "shutting down"})))
             return
-        if method == "start_recording" and args.get("duration_s"):
-            status = self.engine.status()
-            self.record_deadline_s = status.clock_s + float(args["duration_s"])
         self._pool.submit(self._execute, identity, request_id, method, command.handler, args)
 
     def _check_control(self, client: str, method: str, needs_control: bool, args: dict[str, Any]) -> None:
@@ -214,7 +211,11 @@ class EngineServer:
     def _execute(self, identity: bytes, request_id: Any, method: str, handler: Any, args: dict[str, Any]) -> None:
         log.info("command %s %s", method, args or "")
         try:
+            asked_s = self.engine.status().clock_s if method == "start_recording" else 0.0
             result = handler(self.engine, **args)
+            if method == "start_recording" and args.get("duration_s"):
+                # armed once the recording runs (a publisher tick before that would see "live" and disarm it)
+                self.record_deadline_s = asked_s + float(args["duration_s"])
             reply = wire.encode({"id": request_id, "ok": True, "result": result})
         except Exception as exc:  # noqa: BLE001 - any engine refusal goes back as one line
             log.warning("command %s failed: %s: %s", method, type(exc).__name__, exc)
