@@ -54,17 +54,19 @@ def test_frames_are_paced_on_the_virtual_clock():
 
 
 def test_slow_reader_sees_drops_not_a_slower_clock():
-    world = make_world(speed=10.0, camera_buffer_frames=5)
+    world = make_world(speed=2.0, camera_buffer_frames=5)   # 20 frames per wall s: the reader is far faster
     camera = open_devices(world)["camera"]
     camera.configure(exposure_ms=2.5, frame_rate_hz=10.0, roi=ROI)
     camera.start()
     first = camera.read()
-    time.sleep(0.5)  # 5 virtual s = 50 frames, but only 5 are buffered
+    time.sleep(2.5)  # 5 virtual s = 50 frames, but only 5 are buffered
     burst = [camera.read() for _ in range(6)]
     ids = [first.frame_id] + [f.frame_id for f in burst]
     gap = ids[1] - ids[0]
     assert gap > 40  # frames were overwritten while the reader slept
-    assert ids[1:] == list(range(ids[1], ids[1] + 6))  # the buffered ones follow without gaps
+    # the buffered ones follow in order; while the oldest of a full buffer is read the newest exposure may
+    # overwrite the next oldest, so at most one more id goes missing in the burst
+    assert all(b > a for a, b in zip(ids[1:], ids[2:])) and ids[-1] - ids[1] <= 6
     # the clock kept running: the first buffered frame is at most 5 frames old
     assert burst[0].host_time_s - burst[0].camera_time_ns * 1e-9 <= 0.5 + 0.2
 
