@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import h5py
 import numpy as np
 import pytest
@@ -128,7 +130,16 @@ def test_a_position_whose_focus_does_not_come_back_is_marked_and_retried(tmp_pat
         while len(schedule.visits) < 3:
             scope.clock.sleep_s(0.2)
         scope.world.inject_fault("focus_sensor", "timeout", duration_s=4.0)
-        while len(schedule.visits) < 12:
+
+        def a_cycle_recorded_after_the_last_loss() -> bool:
+            statuses = [str(v.status) for v in list(schedule.visits)]
+            if "focus not reacquired" not in statuses:
+                return False
+            last_lost = len(statuses) - 1 - statuses[::-1].index("focus not reacquired")
+            return statuses[last_lost + 1:].count("recorded") >= len(PLIST.positions)
+
+        deadline = time.monotonic() + 120.0
+        while (len(schedule.visits) < 12 or not a_cycle_recorded_after_the_last_loss()) and time.monotonic() < deadline:
             scope.clock.sleep_s(0.2)
         scope.stop_recording()
         scope.focus.unlock()
