@@ -3,9 +3,6 @@ and the multi-position router take only frames whose exposure started after the 
 
 from __future__ import annotations
 
-import math
-import threading
-
 import numpy as np
 import pytest
 
@@ -91,8 +88,7 @@ def test_router_without_a_latch_falls_back_to_the_estimate_with_a_frame_of_margi
     for k in range(1, 8):
         out += router.add_frame(_frame(k, k))
     assert done.is_set() and (out[0][0].first_frame_id, out[0][0].last_frame_id) == (4, 5)
-    assert not math.isnan(out[0][0].mid_time_s)
-    assert isinstance(done, threading.Event)
+    assert out[0][0].mid_time_s == pytest.approx((0.41 + 0.51) / 2, abs=1e-9)   # no stamper: host read times
 
 
 def test_a_live_reference_restart_waits_for_a_bin_exposed_after_the_latch():
