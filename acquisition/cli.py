@@ -23,7 +23,9 @@ from operascope.acquisition.cli_support import (
     _output_folder,
     _progress_lines,
 )
-from operascope.acquisition.logs import LEVELS, configure_console, level_from_flags, log_file_beside
+from operascope.acquisition.logs import (
+    LEVELS, SHOWN_TO_USER, configure_console, level_from_flags, log_file_beside,
+)
 from operascope.acquisition.protocol_kinds import PROTOCOL_KINDS as PROTOCOLS
 
 from operascope.analysis import runfile_cli
@@ -349,7 +351,7 @@ def _record(args: argparse.Namespace, config: Any, out: Path) -> int:
           f"stopped: {summary.stop_reason}")
     log.info("run ended: %s, %d bins", summary.stop_reason, summary.bins)
     for error in summary.errors:
-        log.error("%s", error)
+        log.error("%s", error, extra=SHOWN_TO_USER)
         _say(error)
     if summary.focus_faults or summary.focus_unlocked_s > 0:
         print(f"operascope: warning: focus lock faulted {len(summary.focus_faults)} time(s), unlocked "

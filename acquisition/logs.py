@@ -29,6 +29,13 @@ LEVELS = ("debug", "info", "warning", "error")
 FILE_MAX_BYTES = 10_000_000
 FILE_BACKUPS = 5
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(threadName)s] %(message)s"
+SHOWN_TO_USER = {"shown_to_user": True}
+"""``extra=`` for a record whose message the command line already printed as ``operascope: ...``:
+it goes to the log files but not to the console a second time."""
+
+
+def _not_shown_to_user(record: logging.LogRecord) -> bool:
+    return not getattr(record, "shown_to_user", False)
 
 
 class IsoFormatter(logging.Formatter):
@@ -65,6 +72,7 @@ def configure_console(level: int, stream: IO[str] | None = None) -> logging.Hand
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(IsoFormatter(_FORMAT))
     handler.setLevel(level)
+    handler.addFilter(_not_shown_to_user)
     handler._operascope_console = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     _lower_root_level(root, level)

@@ -75,6 +75,8 @@ def capped_speed_or_warn(config: Any) -> Any:
     """:func:`cap_speed`, with the warning in the log and on stderr (``operascope acquire``)."""
     config, warning = cap_speed(config)
     if warning:
-        log.warning(warning)
+        from operascope.acquisition.logs import SHOWN_TO_USER
+
+        log.warning(warning, extra=SHOWN_TO_USER)
         print(f"operascope: warning: {warning}", file=sys.stderr, flush=True)
     return config

@@ -33,4 +33,6 @@ def test_acquire_warns_on_stderr_and_runs_at_the_capped_speed(tmp_path):
                            "--speed", "10000", "--fps", "2"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "operascope: warning: --speed 10000 is more than this machine renders at 2 Hz" in done.stderr
+    assert done.stderr.count("--speed 10000 is more than") == 1, done.stderr   # not again as a log line
+    assert "--speed 10000 is more than" in out.with_suffix(".log").read_text(encoding="utf-8")
     assert out.exists()
