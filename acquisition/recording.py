@@ -213,8 +213,12 @@ def _program_version() -> str:
 
 
 def _bin_truth(rig: Any, exposure_ms: float) -> SimulatedBinTruth | None:
-    """Truth averaged per bin: only with the simulated camera (its stamps are the virtual clock)."""
+    """Truth averaged per bin: only with the simulated camera (its stamps are the virtual clock; the truth
+    says nothing of frames from any other camera, e.g. a replay camera put into a simulated rig)."""
     if rig.world is None or rig.config.devices.camera.driver != "simulated":
+        return None
+    camera = rig.devices.get("camera") if isinstance(getattr(rig, "devices", None), dict) else None
+    if camera is not None and camera.info().driver != "simulated":
         return None
     return SimulatedBinTruth(rig.world.drift_nm, exposure_ms, getattr(rig.world, "image_shift_nm", None),
                              getattr(rig.world, "stage_return_error_at_nm", None), getattr(rig.world, "particle_truth", None))
