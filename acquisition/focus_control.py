@@ -205,3 +205,29 @@ def mean_of_good(reads: list[ProfileMeasurement]) -> ProfileMeasurement:
         saturated=False,
         ok=True,
     )
+
+
+#: consecutive z moves that may time out before the lock faults (a controller link that hiccups once in a
+#: week-long run must not end the lock for the rest of it; the potentiostat's reads get 3 retries too)
+MOVE_TIMEOUTS_BEFORE_FAULT = 3
+
+
+class MoveTimeouts:
+    """Counts consecutive z-move timeouts of the lock. :meth:`tolerate` says whether a failed move may be
+    skipped (z held, corrected again at the next sample); any other device error, or the ``limit``-th
+    timeout in a row, is a fault. :meth:`reset` after every move that went through."""
+
+    def __init__(self, limit: int = MOVE_TIMEOUTS_BEFORE_FAULT) -> None:
+        self.limit = int(limit)
+        self.in_a_row = 0
+
+    def tolerate(self, exc: Exception) -> bool:
+        from operascope.devices.errors import DeviceTimeout
+
+        if not isinstance(exc, DeviceTimeout):
+            return False
+        self.in_a_row += 1
+        return self.in_a_row < self.limit
+
+    def reset(self) -> None:
+        self.in_a_row = 0

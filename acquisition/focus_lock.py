@@ -46,6 +46,7 @@ from operascope.acquisition.focus_control import (  # noqa: F401 - re-exported: 
     FocusSample,
     FocusState,
     LockStateMachine,
+    MoveTimeouts,
     bad_measurement,
     mean_of_good,
     control_step,
@@ -125,6 +126,7 @@ class FocusLock(SensorReading):
         self._window: TravelWindow | None = None
         self._recovery = recovery_from_config(config, signal_expected)
         self._machine = self._new_machine()
+        self._move_timeouts = MoveTimeouts()
         self._iterations = 0
         self._overruns = 0
         self._loop_started_s = float("nan")
@@ -434,9 +436,15 @@ class FocusLock(SensorReading):
             try:
                 self._axis.move_to(step.z_command_nm)
             except DeviceError as exc:
+                if self._move_timeouts.tolerate(exc):
+                    self._emit("warning", f"z move to {step.z_command_nm:.0f} nm timed out ({self._move_timeouts.in_a_row}"
+                                          f" in a row, fault at {self._move_timeouts.limit}): z held, corrected at the "
+                                          f"next sample: {exc}")
+                    return
                 self._machine.fault()
                 self._set_state(FocusState.FAULT, f"z move to {step.z_command_nm:.0f} nm failed: {exc}")
                 return
+            self._move_timeouts.reset()
             self._z_command_nm = step.z_command_nm
         if step.limited:
             self._machine.fault()

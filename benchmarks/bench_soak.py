@@ -195,11 +195,15 @@ def soak(rig: str, hours: float, speed: float) -> list[tuple[str, bool]]:
         ("each incomplete frame logged",
          sum(m.startswith("incomplete frame discarded") for m in messages)
          == sum(f["count"] for f in faults if f["kind"] == "incomplete_frame")),
+        ("the focus lock rode out every timeout: no lock fault, unlocked < 2 % of the run",
+         not summary.focus_faults and summary.focus_unlocked_s < 0.02 * summary.duration_s),
         ("each potentiostat timeout survived and logged",
          sum(m.startswith("potentiostat timed out") for m in messages)
          == sum(f["count"] for f in faults if f["device"] == "potentiostat")),
     ]
-    print(f"  echem max gap {max_gap_s:.1f} s")
+    print(f"  echem max gap {max_gap_s:.1f} s; focus lock unlocked {summary.focus_unlocked_s:.0f} s "
+          f"({summary.focus_unlocked_s / max(summary.duration_s, 1e-9):.2%} of the run), faults: "
+          f"{'; '.join(summary.focus_faults) or 'none'}")
     problems = [m for m in messages if "error" in m.lower() or "fault" in m.lower()]
     if problems:
         print(f"  {len(problems)} error/fault events; last: " + " | ".join(problems[-3:]))

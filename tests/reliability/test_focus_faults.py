@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from operascope.acquisition.focus_lock import FocusLock, travel_limits
+from operascope.acquisition.focus_control import MOVE_TIMEOUTS_BEFORE_FAULT
 from operascope.analysis.focus_signal import FocusCalibration
 from operascope.analysis.runfile_layout import FOCUS_STATES
 from operascope.config.loader import load_config
@@ -199,7 +200,8 @@ events_strategy = st.lists(
     gain=st.floats(0.1, 1.9),
     origin_nm=st.floats(-2000.0, 2000.0),
     soft_room_nm=st.tuples(st.floats(150.0, 6000.0), st.floats(150.0, 6000.0)),
-    move_failure=st.one_of(st.none(), st.tuples(st.integers(0, 20), st.sampled_from(sorted(MOVE_ERRORS)))),
+    move_failure=st.one_of(st.none(), st.tuples(st.integers(0, 20), st.sampled_from(sorted(MOVE_ERRORS)),
+                                                st.sampled_from([1, MOVE_TIMEOUTS_BEFORE_FAULT]))),
     drift_nm_per_read=st.floats(-40.0, 40.0),
     estimator=st.sampled_from(["gaussian", "centroid", "phasor"]),
     profiles_per_update=st.integers(1, 3),
@@ -225,7 +227,9 @@ def test_random_sensor_and_stage_faults_never_move_z_outside_the_window(
         script.append((kind, value))
         script += [("ok", 0.0)] * ok_runs
     if move_failure is not None:
-        axis.failures[move_failure[0]] = MOVE_ERRORS[move_failure[1]]()
+        first, kind, in_a_row = move_failure
+        for index in range(first, first + in_a_row):
+            axis.failures[index] = MOVE_ERRORS[kind]()
     lock.lock()
     sensor.drift_nm_per_read = drift_nm_per_read
     sensor.script = script
@@ -253,10 +257,17 @@ def test_random_sensor_and_stage_faults_never_move_z_outside_the_window(
     event(f"states seen: {sorted(states)}; move failed: {bool(axis.failed_at)}; moves: {'>= 10' if len(axis.attempts) >= 10 else '< 10'}")
     assert "loop error" not in messages, messages  # no profile kills the loop with an unexpected error
     assert all(s.state in FOCUS_STATES for s in samples)
-    if axis.failed_at:  # a failed move is never retried: it was the last one, and the lock says why
-        assert axis.failed_at == [len(axis.attempts) - 1]
+    faulted_by_move = axis.failed_at and (move_failure[1] != "timeout"
+                                          or len(axis.failed_at) >= MOVE_TIMEOUTS_BEFORE_FAULT)
+    if faulted_by_move:  # a move that faults is never retried: it was the last one, and the lock says why
+        assert axis.failed_at[-1] == len(axis.attempts) - 1
+        assert axis.failed_at == list(range(axis.failed_at[0], axis.failed_at[0] + len(axis.failed_at)))
         assert any(lvl == "error" and "z move" in msg and "failed" in msg for lvl, msg in log), messages
         assert samples[-1].state == "fault"  # the loop ended with that update (unlock() joined it)
+    elif axis.failed_at:  # fewer timeouts in a row than the limit: z held, a warning each, the lock goes on
+        held = [msg for lvl, msg in log if lvl == "warning" and "timed out" in msg and "z held" in msg]
+        assert len(held) == len(axis.failed_at), messages
+        assert not any(lvl == "error" and "z move" in msg for lvl, msg in log), messages
     if any(s.state == "fault" for s in samples):
         assert any(lvl == "error" for lvl, _ in log)
     for before, after in zip(samples, samples[1:]):  # while lost, z is held
@@ -369,3 +380,37 @@ def test_simulated_world_faults_keep_true_z_inside_the_window(seed):
         lock.close()
         for role in ("focus_sensor", "focus_laser", "stage"):
             devices[role].close()
+
+
+@pytest.mark.parametrize("timeouts_in_a_row", [1, MOVE_TIMEOUTS_BEFORE_FAULT - 1, MOVE_TIMEOUTS_BEFORE_FAULT])
+def test_z_move_timeouts_below_the_limit_hold_z_and_the_lock_goes_on(timeouts_in_a_row):
+    """A controller link that times out once (or up to the limit - 1 times in a row) must not end a week's lock:
+    each timeout is a warning, z is held and corrected at the next sample; the limit-th in a row is a fault."""
+    clock = SteppingClock(yield_s=0.00005)
+    axis = RecordingZ(0.0, (-50_000.0, 50_000.0))
+    sensor = ScriptedSensor(clock, axis)
+    sensor.drift_nm_per_read = 5.0            # the cover glass drifts: the lock moves z at every update
+    config = FocusLockConfig(window_nm=5000.0, max_step_nm=500.0, gain=0.5, rate_hz=200.0)
+    log = []
+    lock = FocusLock(sensor, axis, clock, config, on_event=lambda lvl, msg: log.append((lvl, msg)))
+    lock.calibration = make_calibration()
+    for index in range(5, 5 + timeouts_in_a_row):
+        axis.failures[index] = DeviceTimeout("stage.z", "controller did not answer in time")
+    lock.lock()
+    try:
+        deadline = time.monotonic() + 20.0
+        while len(axis.attempts) < 20 and lock.is_running:
+            assert time.monotonic() < deadline, "the lock stopped moving z"
+            time.sleep(0.001)
+    finally:
+        lock.unlock()
+    messages = " | ".join(msg for _, msg in log)
+    held = [msg for lvl, msg in log if lvl == "warning" and "timed out" in msg and "z held" in msg]
+    if timeouts_in_a_row < MOVE_TIMEOUTS_BEFORE_FAULT:
+        assert len(held) == timeouts_in_a_row and "in a row, fault at 3" in held[0], messages
+        assert len(axis.attempts) >= 20 and "fault" not in lock.state, messages   # it kept correcting
+    else:
+        assert len(held) == MOVE_TIMEOUTS_BEFORE_FAULT - 1, messages
+        assert axis.failed_at[-1] == len(axis.attempts) - 1 == 5 + MOVE_TIMEOUTS_BEFORE_FAULT - 1
+        assert "-> fault (z move to" in messages and not lock.is_running, messages
+        assert any(lvl == "error" and "z move" in msg and "failed" in msg for lvl, msg in log), messages
