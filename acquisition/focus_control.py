@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from operascope.analysis.focus_signal import ProfileMeasurement
+from operascope.devices.errors import DeviceTimeout
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +223,6 @@ class MoveTimeouts:
         self.in_a_row = 0
 
     def tolerate(self, exc: Exception) -> bool:
-        from operascope.devices.errors import DeviceTimeout
-
         if not isinstance(exc, DeviceTimeout):
             return False
         self.in_a_row += 1
