@@ -230,3 +230,8 @@ class MoveTimeouts:
 
     def reset(self) -> None:
         self.in_a_row = 0
+
+    def held_message(self, target_nm: float, exc: Exception) -> str:
+        """The warning of a tolerated timeout."""
+        return (f"z move to {target_nm:.0f} nm timed out ({self.in_a_row} in a row, fault at {self.limit}): "
+                f"z held, corrected at the next sample: {exc}")

@@ -40,17 +40,8 @@ from typing import Callable
 import numpy as np
 
 from operascope.acquisition.focus_control import (  # noqa: F401 - re-exported: the lock's states and control law
-    FOCUS_STATES,
-    ControlStep,
-    FocusLockError,
-    FocusSample,
-    FocusState,
-    LockStateMachine,
-    MoveTimeouts,
-    bad_measurement,
-    mean_of_good,
-    control_step,
-    travel_limits,
+    FOCUS_STATES, ControlStep, FocusLockError, FocusSample, FocusState, LockStateMachine, MoveTimeouts,
+    bad_measurement, mean_of_good, control_step, travel_limits,
 )
 from operascope.acquisition.focus_calibration import load_calibration_file, save_calibration_file, scan_and_fit
 from operascope.acquisition.focus_reading import SensorReading
@@ -437,9 +428,7 @@ class FocusLock(SensorReading):
                 self._axis.move_to(step.z_command_nm)
             except DeviceError as exc:
                 if self._move_timeouts.tolerate(exc):
-                    self._emit("warning", f"z move to {step.z_command_nm:.0f} nm timed out ({self._move_timeouts.in_a_row}"
-                                          f" in a row, fault at {self._move_timeouts.limit}): z held, corrected at the "
-                                          f"next sample: {exc}")
+                    self._emit("warning", self._move_timeouts.held_message(step.z_command_nm, exc))
                     return
                 self._machine.fault()
                 self._set_state(FocusState.FAULT, f"z move to {step.z_command_nm:.0f} nm failed: {exc}")
