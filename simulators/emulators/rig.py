@@ -160,7 +160,7 @@ def start_emulators(world: Any, config: RigConfig) -> tuple[RigConfig, Callable[
         if devices.focus_laser.driver == "serial_laser":
             from operascope.simulators.emulators.serial_laser import SerialLaserEmulator
 
-            laser = SerialLaserEmulator(backends["focus_laser"], seed=world.seed, cdrh_delay_s=0.5)  # instrument: ~5 s  # type: ignore[arg-type]
+            laser = SerialLaserEmulator(backends["focus_laser"], seed=world.seed, clock=world.clock)  # type: ignore[arg-type]
             port_path = laser.start()
             stops.append(laser.stop)
             devices.focus_laser = devices.focus_laser.model_copy(update={"port": port_path})

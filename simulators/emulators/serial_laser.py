@@ -30,6 +30,7 @@ import time
 import tty
 from collections import deque
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -48,16 +49,19 @@ ERR_INTERLOCK = 500
 
 
 class SerialLaserEmulator:
-    """Serve an OBIS-style laser on a pty; ``port_path`` is what the driver opens."""
+    """Serve an OBIS-style laser on a pty; ``port_path`` is what the driver opens. ``clock`` (anything with
+    ``now_s()``, e.g. the world's virtual clock) times the CDRH delay; default wall time."""
 
     def __init__(self, laser: Laser, serial_number: str = "EMU-980-0001", wavelength_nm: int = 980,
                  link_path: str | Path | None = None, power_noise_w: float = 1e-5, seed: int = 0,
-                 handshake: bool = False, prompt: bool = True, cdrh_delay_s: float = CDRH_DELAY_S) -> None:
+                 handshake: bool = False, prompt: bool = True, cdrh_delay_s: float = CDRH_DELAY_S,
+                 clock: Any = None) -> None:
         self.laser = laser
         self.serial_number = serial_number
         self.wavelength_nm = wavelength_nm
         self.power_noise_w = power_noise_w
         self._rng = np.random.default_rng(seed)
+        self._now_s: Callable[[], float] = clock.now_s if clock is not None else time.monotonic  # the CDRH delay's clock
         self._own_dir = None if link_path is not None else tempfile.mkdtemp(prefix="operascope-laser-")
         self.port_path = str(link_path) if link_path is not None else os.path.join(self._own_dir, "ttyLASER0")
         self.interlock_closed = True
@@ -67,7 +71,7 @@ class SerialLaserEmulator:
         self.prompt = bool(prompt)
         self.cdrh_delay_s = float(cdrh_delay_s)
         self.emission_requested = False
-        self._emission_at: float | None = None  # monotonic time the CDRH delay ends
+        self._emission_at: float | None = None  # when the CDRH delay ends (on the emulator's clock)
         self.muted = False
         self.commands: deque[str] = deque(maxlen=1000)  # latest command lines, for tests and debugging
         self.command_count = 0
@@ -175,14 +179,13 @@ class SerialLaserEmulator:
     def _tick(self) -> None:
         """Start the backend's emission once the CDRH delay has passed."""
         with self._lock:
-            if self._emission_at is not None and time.monotonic() >= self._emission_at:
+            if self._emission_at is not None and self._now_s() >= self._emission_at:
                 self._emission_at = None
                 if self._interlock_ok():
                     try:
                         self.laser.enable(True)
-                    except InterlockTripped:
-                        self.interlock_closed = False
-                        self.emission_requested = False
+                    except InterlockTripped:  # the world's interlock opened meanwhile: the
+                        self.emission_requested = False  # fault word follows it; nothing latches here
                     except DeviceError:
                         self.emission_requested = False
                 else:
@@ -322,7 +325,7 @@ class SerialLaserEmulator:
                 raise _LaserErr(ERR_INTERLOCK)
             if not self.emission_requested:
                 self.emission_requested = True
-                self._emission_at = time.monotonic() + (self.cdrh_delay_s if self.cdrh else 0.0)
+                self._emission_at = self._now_s() + (self.cdrh_delay_s if self.cdrh else 0.0)
             self._tick()
             if not self.emission_requested:
                 raise _LaserErr(ERR_INTERLOCK)

@@ -85,6 +85,7 @@ class World(FaultInjection, PotentiostatChannel):
         self._lock = threading.RLock()
         self.faults = FaultBoard()
         self._scheduled_faults: list[FaultConfig] = sorted(sim.faults, key=lambda f: f.at_s)
+        self._updated_to_s = -math.inf  # state is brought forward only: a late render never replays the past
         self._drift_noise = {
             axis: TimeSeriesNoise(self.seed, stream, sim.drift_noise_nm, sim.drift_noise_step_s)
             for axis, stream in _STREAM_DRIFT.items()
@@ -130,7 +131,10 @@ class World(FaultInjection, PotentiostatChannel):
     # ------------------------------------------------------------------ time and state updates
 
     def _update(self, t_s: float) -> None:
-        """Bring lazily evaluated state (faults, cell, particles) up to ``t_s``. Lock held."""
+        """Bring lazily evaluated state (faults, cell, particles) up to ``t_s``, never back (a late render of
+        an earlier exposure must not re-apply a cleared interlock trip). Lock held."""
+        t_s = max(t_s, self._updated_to_s)
+        self._updated_to_s = t_s
         while self._scheduled_faults and self._scheduled_faults[0].at_s <= t_s:
             f = self._scheduled_faults.pop(0)
             self._inject(f.device, f.kind, f.at_s, f.duration_s, f.count)

@@ -114,6 +114,19 @@ def test_interlock_trip_forces_output_off(rig, role):
     assert source.state().enabled and source.state().interlock_ok
 
 
+def test_a_late_render_of_an_exposure_inside_a_trip_leaves_the_laser_on(rig):
+    """A camera whose host lags renders old exposures; the world's state must not go back in time with them."""
+    world, devices = rig
+    laser = devices["focus_laser"]
+    laser.enable(True)
+    trip_s = world.clock.now_s()
+    world.inject_fault("focus_laser", "interlock_trip", duration_s=1.0)
+    world.clock.sleep_s(1.1)
+    laser.enable(True)  # the operator switches it back on after the trip
+    world.render_at(trip_s + 0.5, Roi(0, 0, 64, 64), 10.0, 0.0, frame_key=1)  # a frame exposed during the trip
+    assert laser.state().enabled
+
+
 def test_interlock_trip_darkens_camera_and_focus_sensor(rig):
     world, devices = rig
     bright = devices["camera"].read().pixels.mean()
