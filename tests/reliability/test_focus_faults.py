@@ -287,13 +287,14 @@ def test_garbage_profiles_are_bad_samples_not_loop_errors():
         lock.lock()
         try:
             moves_before = len(axis.attempts)
-            sensor.script = [(kind, 0.0)] * 20
+            sensor.script = [(kind, 0.0)] * 5000
             deadline = time.monotonic() + 10.0
-            # Check while the last garbage profile is still queued: good profiles after it would (rightly) let
-            # the lock start re-acquiring before this thread looks.
-            while len(sensor.script) > 1:
-                assert time.monotonic() < deadline
+            # Look as soon as the lock says "lost", with garbage still queued: good profiles after the last
+            # garbage one would (rightly) let it re-acquire, so a check after the script ran out would race.
+            while not any("-> lost" in message for message in log):
+                assert time.monotonic() < deadline, (kind, lock.state, log)
                 time.sleep(0.001)
+            assert sensor.script, f"{kind}: the script ran out before the check; lengthen it"
             assert lock.is_running and lock.state == "lost", (kind, lock.state, log)
             assert len(axis.attempts) == moves_before, kind
             reasons = " ".join(log)
