@@ -15,11 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# run: a 2C charge to the 4.3 V cut-off (~28 min of rig time) at 30x real time; 4 fps keeps the simulated
-# camera (rendered on this CPU) at 120 frames per wall second, so the acquisition takes about 1 min.
+# run: a 2C charge to the 4.3 V cut-off (~28 min of rig time) at the experiment's 10 Hz, 15x real time: the
+# simulated camera (rendered on this CPU) makes 150 frames per wall second; the acquisition takes about 2 min.
 run: $(STAMP)
 	$(BIN)/operascope devices
-	$(BIN)/operascope acquire --out runs/demo.h5 --protocol charge --c-rate 2 --duration 1800 --fps 4 --speed 30 --bin 20 --focus-lock --seed 1
+	$(BIN)/operascope acquire --out runs/demo.h5 --protocol charge --c-rate 2 --duration 1800 --fps 10 --speed 15 --bin 20 --focus-lock --seed 1
 	$(BIN)/operascope analyze runs/demo.h5 --out runs/demo_report
 
 test: $(STAMP)
