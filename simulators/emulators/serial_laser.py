@@ -184,9 +184,7 @@ class SerialLaserEmulator:
                 if self._interlock_ok():
                     try:
                         self.laser.enable(True)
-                    except InterlockTripped:  # the world's interlock opened meanwhile: the
-                        self.emission_requested = False  # fault word follows it; nothing latches here
-                    except DeviceError:
+                    except DeviceError:  # incl. InterlockTripped: the fault word follows the backend, no latch
                         self.emission_requested = False
                 else:
                     self.emission_requested = False

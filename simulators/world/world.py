@@ -4,7 +4,8 @@ Holds the stage axes, the sample drift (x, y: slow drift + noise, moving the ima
 cover-glass interface drifting, moving the focus), LED and laser state, the half-cell model
 and the particles' Li occupancy, and the injected faults. Devices call in from several threads
 (camera, focus lock, potentiostat); every access to the state happens under one lock, and the
-expensive image rendering happens outside it on a snapshot.
+expensive image rendering happens outside it on a snapshot. State only moves forward in time (a
+frame rendered late for an earlier exposure sees the state as it is now, never a replayed past).
 
 Coordinates: sample (x, y) in µm equal full-sensor image coordinates at stage (0, 0) with no
 drift (pixel (col, row) centre at (col·a, row·a), a = pixel size). A sample drift of +d moves
@@ -85,7 +86,7 @@ class World(FaultInjection, PotentiostatChannel):
         self._lock = threading.RLock()
         self.faults = FaultBoard()
         self._scheduled_faults: list[FaultConfig] = sorted(sim.faults, key=lambda f: f.at_s)
-        self._updated_to_s = -math.inf  # state is brought forward only: a late render never replays the past
+        self._updated_to_s = -math.inf
         self._drift_noise = {
             axis: TimeSeriesNoise(self.seed, stream, sim.drift_noise_nm, sim.drift_noise_step_s)
             for axis, stream in _STREAM_DRIFT.items()
@@ -104,14 +105,9 @@ class World(FaultInjection, PotentiostatChannel):
         self.active_mass_g = config.sample.active_mass_mg * 1e-3
         self.specific_capacity_mah_g = float(config.electrochemistry.specific_capacity_mah_g)
         self.cell = SphericalDiffusionCell(
-            active_mass_g=self.active_mass_g,
-            initial_theta=sim.initial_theta,
-            radius_um=sim.cell_particle_radius_um,
-            n_shells=sim.cell_shells,
-            resistance_ohm=sim.cell_resistance_ohm,
-            theoretical_capacity_mah_g=THEORETICAL_CAPACITY_MAH_G,
-            max_step_s=sim.cell_max_step_s,
-            max_current_a=sim.potentiostat_max_current_a,
+            active_mass_g=self.active_mass_g, initial_theta=sim.initial_theta, radius_um=sim.cell_particle_radius_um,
+            n_shells=sim.cell_shells, resistance_ohm=sim.cell_resistance_ohm, theoretical_capacity_mah_g=THEORETICAL_CAPACITY_MAH_G,
+            max_step_s=sim.cell_max_step_s, max_current_a=sim.potentiostat_max_current_a,
             max_theta=min(max(sim.initial_theta, sim.cell_full_theta) + EDGE_WIDTH, 1.0),
         )
         self.cell.limit_ignored = lambda t_s: self.faults.consume("potentiostat", "limit_ignored", t_s)
@@ -131,8 +127,7 @@ class World(FaultInjection, PotentiostatChannel):
     # ------------------------------------------------------------------ time and state updates
 
     def _update(self, t_s: float) -> None:
-        """Bring lazily evaluated state (faults, cell, particles) up to ``t_s``, never back (a late render of
-        an earlier exposure must not re-apply a cleared interlock trip). Lock held."""
+        """Bring lazy state (faults, cell, particles) up to ``t_s``, never back: a late render must not replay it."""
         t_s = max(t_s, self._updated_to_s)
         self._updated_to_s = t_s
         while self._scheduled_faults and self._scheduled_faults[0].at_s <= t_s:
@@ -248,13 +243,14 @@ class World(FaultInjection, PotentiostatChannel):
             return {
                 "led_enabled": self.led_enabled,
                 "led_current_a": self.led_current_a,
-                "led_interlock_ok": not (self.faults.in_window("led", "interlock_trip", now) or self.faults.pending_count("led", "interlock_trip")),
+                "led_interlock_ok": self._interlock_ok("led", now),
                 "laser_enabled": self.laser_enabled,
                 "laser_power_w": self.laser_power_w,
-                "laser_interlock_ok": not (
-                    self.faults.in_window("focus_laser", "interlock_trip", now) or self.faults.pending_count("focus_laser", "interlock_trip")
-                ),
+                "laser_interlock_ok": self._interlock_ok("focus_laser", now),
             }
+
+    def _interlock_ok(self, device: str, now_s: float) -> bool:
+        return not (self.faults.in_window(device, "interlock_trip", now_s) or self.faults.pending_count(device, "interlock_trip"))
 
     # ------------------------------------------------------------------ ground truth
 
